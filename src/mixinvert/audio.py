@@ -1,0 +1,94 @@
+"""Audio file I/O: the only module that reads or writes sound files.
+
+Arrays are float32 ``(channels, samples)``. Writes are atomic (a temporary file in the
+same folder, then a rename) and refuse to replace an existing file unless asked, so an
+interrupted run never leaves a half-written file and never clobbers the user's audio.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+#: File suffixes accepted as tracks.
+AUDIO_SUFFIXES = (".wav", ".flac", ".aif", ".aiff", ".ogg")
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used, with the file named in the message."""
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read a sound file as float32 ``(channels, samples)`` and its sample rate.
+
+    Raises :class:`AudioError` naming the file if it is missing, unreadable, empty, or
+    holds NaN/Inf samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    try:
+        data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises LibsndfileError, RuntimeError, TypeError
+        raise AudioError(f"{path}: not a readable audio file ({err})") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: the file holds no samples")
+    x = np.ascontiguousarray(data.T)
+    if not np.isfinite(x).all():
+        n_bad = int((~np.isfinite(x)).sum())
+        raise AudioError(f"{path}: {n_bad} sample(s) are NaN or infinite")
+    return x, int(sample_rate)
+
+
+def write_audio(
+    path: str | os.PathLike,
+    x: np.ndarray,
+    sample_rate: int,
+    *,
+    overwrite: bool = False,
+    subtype: str = "FLOAT",
+) -> Path:
+    """Write ``x`` (``(channels, samples)``) atomically; 32-bit float WAV by default.
+
+    Float WAV keeps a mix that peaks above 0 dBFS intact (no clipping). Refuses to
+    replace an existing file unless ``overwrite`` is true.
+    """
+    path = Path(path)
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"expected (channels, samples), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise AudioError(f"{path}: refusing to write NaN or infinite samples")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; refusing to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        sf.write(tmp, x.T, int(sample_rate), subtype=subtype)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, *, overwrite: bool = False) -> Path:
+    """Write a text file atomically; refuse to replace an existing one unless asked."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; refusing to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,124 @@
+"""``params.json``: the one exchange format for console settings.
+
+``{"sample_rate": 44100, "console": "v1", "tracks": [{"name": "<track file>", "gain_db": ...,
+<all 16>}, ...]}``. Extra top-level keys (e.g. ``"method"``) and extra per-track keys are
+kept by readers that want them and ignored by :func:`read_params`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from mixinvert.audio import write_text_atomic
+from mixinvert.console.schema import ParamRangeError, ParamSchema, get_schema
+
+
+class ParamsFileError(ValueError):
+    """A params.json that cannot be used, with the file named in the message."""
+
+
+@dataclass(frozen=True)
+class MixParams:
+    """Physical console settings for a set of named tracks.
+
+    ``values`` has shape ``(n_tracks, schema.size)``, physical units, in track order.
+    """
+
+    schema: ParamSchema
+    track_names: tuple[str, ...]
+    values: np.ndarray
+    sample_rate: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        values = self.schema.validate(np.atleast_2d(self.values))
+        if values.shape[0] != len(self.track_names):
+            raise ValueError(
+                f"{values.shape[0]} parameter rows for {len(self.track_names)} track names"
+            )
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "track_names", tuple(self.track_names))
+
+    @property
+    def normalized(self) -> np.ndarray:
+        return self.schema.normalize(self.values)
+
+    def to_json(self) -> dict[str, Any]:
+        tracks = []
+        for name, row in zip(self.track_names, self.values):
+            tracks.append({"name": name, **self.schema.to_dict(row)})
+        doc: dict[str, Any] = {}
+        if self.sample_rate is not None:
+            doc["sample_rate"] = int(self.sample_rate)
+        doc["console"] = self.schema.version
+        doc["tracks"] = tracks
+        doc.update({k: v for k, v in self.extra.items() if k not in doc})
+        return doc
+
+    def reordered(self, names: Sequence[str], *, where: str = "") -> "MixParams":
+        """The same settings in the order of ``names`` (every name must be present)."""
+        missing = [n for n in names if n not in self.track_names]
+        unused = [n for n in self.track_names if n not in names]
+        if missing or unused:
+            parts = []
+            if missing:
+                parts.append(f"no settings for track(s) {', '.join(missing)}")
+            if unused:
+                parts.append(f"settings for unknown track(s) {', '.join(unused)}")
+            raise ParamsFileError(f"{where}: {'; '.join(parts)}" if where else "; ".join(parts))
+        order = [self.track_names.index(n) for n in names]
+        return MixParams(self.schema, tuple(names), self.values[order], self.sample_rate, self.extra)
+
+
+def read_params(path: str | os.PathLike) -> MixParams:
+    """Read and validate a params.json; errors name the file, track and parameter."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsFileError(f"{path}: no such file") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ParamsFileError(f"{path}: not valid JSON ({err})") from None
+    return params_from_json(doc, where=str(path))
+
+
+def params_from_json(doc: Any, *, where: str = "params") -> MixParams:
+    if not isinstance(doc, dict):
+        raise ParamsFileError(f"{where}: expected a JSON object at the top level")
+    version = doc.get("console")
+    if version is None:
+        raise ParamsFileError(f'{where}: missing "console" (e.g. "v1")')
+    try:
+        schema = get_schema(str(version))
+    except ValueError as err:
+        raise ParamsFileError(f"{where}: {err}") from None
+    tracks = doc.get("tracks")
+    if not isinstance(tracks, list) or not tracks:
+        raise ParamsFileError(f'{where}: "tracks" must be a non-empty list')
+    names, rows = [], []
+    for i, row in enumerate(tracks):
+        if not isinstance(row, dict) or not isinstance(row.get("name"), str):
+            raise ParamsFileError(f'{where}: track {i} needs a "name" string')
+        try:
+            rows.append(schema.from_dict(row, where=f"track {row['name']!r}"))
+        except ParamRangeError as err:
+            raise ParamsFileError(f"{where}: {err}") from None
+        names.append(row["name"])
+    if len(set(names)) != len(names):
+        raise ParamsFileError(f"{where}: track names must be unique")
+    sample_rate = doc.get("sample_rate")
+    if sample_rate is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
+        raise ParamsFileError(f'{where}: "sample_rate" must be a positive integer')
+    extra = {k: v for k, v in doc.items() if k not in ("sample_rate", "console", "tracks")}
+    return MixParams(schema, tuple(names), np.stack(rows), sample_rate, extra)
+
+
+def write_params(path: str | os.PathLike, params: MixParams, *, overwrite: bool = False) -> Path:
+    """Write ``params`` as params.json (atomic; refuses to overwrite unless asked)."""
+    return write_text_atomic(path, json.dumps(params.to_json(), indent=2) + "\n", overwrite=overwrite)
