@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mixinvert.data.song import Song, SongError, load_song
+from tests.conftest import SR, noise_track, write_song
+
+
+def test_loads_sorted_tracks_and_mix(tmp_path, rng):
+    b, a = noise_track(rng, 2, 0.5), noise_track(rng, 1, 0.5)
+    mix = noise_track(rng, 2, 0.5)
+    write_song(tmp_path / "s", {"b.wav": b, "a.flac": a}, mix)
+    song = load_song(tmp_path / "s")
+    assert song.track_names == ("a.flac", "b.wav")
+    np.testing.assert_allclose(song.tracks[0], a, atol=2 ** -15)  # 16-bit FLAC
+    np.testing.assert_array_equal(song.tracks[1], b)
+    np.testing.assert_array_equal(song.mix, mix)
+    assert song.sample_rate == SR and song.notes == []
+
+
+@pytest.mark.parametrize("suffix", [".aiff", ".ogg"])
+def test_other_formats(tmp_path, rng, suffix):
+    x = noise_track(rng, 1, 0.5)
+    (tmp_path / "tracks").mkdir()
+    sf.write(tmp_path / "tracks" / f"t{suffix}", x.T, SR)
+    song = load_song(tmp_path)
+    assert song.num_tracks == 1 and song.num_samples == pytest.approx(x.shape[1], abs=1)
+
+
+def test_mono_mix_is_an_error(tmp_path, rng):
+    write_song(tmp_path, {"a.wav": noise_track(rng, 1, 0.5)}, noise_track(rng, 1, 0.5))
+    with pytest.raises(SongError, match=r"mix\.wav.*stereo"):
+        load_song(tmp_path)
+
+
+def test_multichannel_mix_and_track_are_errors(tmp_path, rng):
+    write_song(tmp_path / "m", {"a.wav": noise_track(rng, 1, 0.5)}, noise_track(rng, 4, 0.5))
+    with pytest.raises(SongError, match="stereo, got 4"):
+        load_song(tmp_path / "m")
+    write_song(tmp_path / "t", {"a.wav": noise_track(rng, 3, 0.5)})
+    with pytest.raises(SongError, match=r"a\.wav.*3 channels"):
+        load_song(tmp_path / "t")
+
+
+def test_nan_is_an_error_naming_the_file(tmp_path, rng):
+    x = noise_track(rng, 1, 0.5)
+    x[0, 100] = np.nan
+    write_song(tmp_path, {"a.wav": noise_track(rng, 1, 0.5), "bad.wav": x})
+    with pytest.raises(SongError, match=r"bad\.wav.*NaN"):
+        load_song(tmp_path)
+
+
+def test_unreadable_file(tmp_path, rng):
+    write_song(tmp_path, {"a.wav": noise_track(rng, 1, 0.5)})
+    (tmp_path / "tracks" / "broken.wav").write_bytes(b"RIFF not really a wav")
+    with pytest.raises(SongError, match=r"broken\.wav.*not a readable audio file"):
+        load_song(tmp_path)
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "tracks").mkdir()
+    (tmp_path / "tracks" / "notes.txt").write_text("hi")
+    with pytest.raises(SongError, match="no audio tracks.*1 other"):
+        load_song(tmp_path)
+    with pytest.raises(SongError, match="not a folder of tracks"):
+        load_song(tmp_path / "tracks")
+
+
+def test_too_many_tracks(tmp_path, rng):
+    write_song(tmp_path, {f"t{i:02d}.wav": noise_track(rng, 1, 0.5) for i in range(5)})
+    with pytest.raises(SongError, match="5 tracks, more than the 4 supported"):
+        load_song(tmp_path, max_tracks=4)
+    assert load_song(tmp_path, max_tracks=None).num_tracks == 5
+
+
+def test_different_rates_are_resampled_and_said(tmp_path, rng):
+    write_song(tmp_path, {"a.wav": noise_track(rng, 1, 1.0)}, noise_track(rng, 2, 1.0))
+    sf.write(tmp_path / "tracks" / "b.wav", noise_track(rng, 1, 1.0, sr=48000).T, 48000)
+    song = load_song(tmp_path)
+    assert song.sample_rate == SR
+    assert song.tracks[1].shape == (1, SR)
+    assert any("b.wav: resampled from 48000 Hz to 44100 Hz" in n for n in song.notes)
+
+
+def test_different_lengths_are_padded_and_mix_cut(tmp_path, rng):
+    short, long = noise_track(rng, 1, 0.5), noise_track(rng, 1, 1.0)
+    mix = noise_track(rng, 2, 1.5)
+    write_song(tmp_path, {"long.wav": long, "short.wav": short}, mix)
+    song = load_song(tmp_path)
+    assert song.num_samples == SR
+    np.testing.assert_array_equal(song.tracks[1][:, : short.shape[1]], short)
+    assert not song.tracks[1][:, short.shape[1]:].any()
+    np.testing.assert_array_equal(song.mix, mix[:, :SR])
+    assert any("short.wav: 0.500 s shorter" in n for n in song.notes)
+    assert any("mix.wav: 0.500 s longer" in n for n in song.notes)
+
+
+def test_short_mix_is_padded(tmp_path, rng):
+    write_song(tmp_path, {"a.wav": noise_track(rng, 1, 1.0)}, noise_track(rng, 2, 0.75))
+    song = load_song(tmp_path)
+    assert song.mix.shape == (2, SR) and not song.mix[:, int(0.75 * SR):].any()
+
+
+def test_silent_tracks_are_allowed_and_reported(tmp_path, rng):
+    write_song(tmp_path, {"a.wav": noise_track(rng, 1, 0.5), "quiet.wav": np.zeros((1, SR // 2), np.float32)})
+    song = load_song(tmp_path)
+    assert song.silent_tracks == ("quiet.wav",)
+    assert any("quiet.wav: silent" in n for n in song.notes)
+
+
+def test_params_json_is_read_in_track_order(tmp_path, rng):
+    import json
+
+    from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
+
+    write_song(tmp_path, {"a.wav": noise_track(rng, 1, 0.5), "b.wav": noise_track(rng, 1, 0.5)})
+    rows = [{"name": "b.wav", **{**NEUTRAL_V1, "pan": 0.5}}, {"name": "a.wav", **NEUTRAL_V1}]
+    (tmp_path / "params.json").write_text(json.dumps({"console": "v1", "tracks": rows}))
+    song = load_song(tmp_path)
+    assert song.params.values[1, CONSOLE_V1.index("pan")] == 0.5
+    rows[0]["name"] = "zzz.wav"
+    (tmp_path / "params.json").write_text(json.dumps({"console": "v1", "tracks": rows}))
+    with pytest.raises(SongError, match="zzz.wav"):
+        load_song(tmp_path)
+
+
+def test_song_invariants(rng):
+    with pytest.raises(SongError, match="stereo"):
+        Song("x", ("a",), [noise_track(rng, 1, 0.1)], SR, mix=noise_track(rng, 1, 0.1))

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+
+from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
+from mixinvert.dsp.loudness import integrated_loudness, loudness_normalize
+from mixinvert.metrics.audio import MRSD_RESOLUTIONS, compare_mixes, mae, mrsd, stft_distance
+from mixinvert.metrics.params import param_errors
+from tests.conftest import SR, noise_track
+
+S = CONSOLE_V1
+
+
+def test_mae_by_hand():
+    y = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    r = np.array([[1.0, 1.0, 1.0], [1.0, -1.0, 0.5]])
+    # per sample |yL-rL| + |yR-rR|: (0+1), (1+1), (2+0.5) -> mean 5.5/3
+    assert mae(y, r) == pytest.approx(5.5 / 3)
+
+
+def test_identical_signals_score_zero(rng):
+    x = noise_track(rng, 2, 1.0)
+    scores = compare_mixes(x, x, SR)
+    assert scores.mae == 0.0 and scores.mrsd == 0.0
+
+
+def test_loudness_normalization_makes_scale_irrelevant(rng):
+    x = noise_track(rng, 2, 1.0)
+    scores = compare_mixes(0.1 * x, x, SR)
+    assert scores.mae == pytest.approx(0.0, abs=1e-7) and scores.mrsd == pytest.approx(0.0, abs=1e-6)
+    y, gain_db = loudness_normalize(x, SR)
+    assert integrated_loudness(y, SR) == pytest.approx(-23.0, abs=1e-6)
+    assert gain_db == pytest.approx(-23.0 - integrated_loudness(x, SR))
+
+
+def test_spectral_convergence_by_hand(rng):
+    # y = 0.5 r: sc = ||R - 0.5R|| / ||R|| = 0.5, lm = |log 0.5| = ln 2 (away from the floor)
+    r = noise_track(rng, 2, 1.0)
+    d = stft_distance(0.5 * r, r, 1024, 120, 600)
+    assert d == pytest.approx(2 * 0.5 + 2 * np.log(2), rel=1e-6)
+
+
+def test_mrsd_matches_auraloss(rng):
+    import auraloss
+
+    y, r = noise_track(rng, 2, 1.0), noise_track(rng, 2, 1.0)
+    loss = auraloss.freq.MultiResolutionSTFTLoss(
+        fft_sizes=[f for f, _, _ in MRSD_RESOLUTIONS], hop_sizes=[h for _, h, _ in MRSD_RESOLUTIONS],
+        win_lengths=[w for _, _, w in MRSD_RESOLUTIONS], window="hann_window",
+        w_sc=1.0, w_log_mag=1.0, w_lin_mag=0.0, w_phs=0.0, eps=1e-14,
+    )
+    ours = mrsd(y, r)
+    theirs = sum(
+        float(loss(torch.from_numpy(y[c][None, None].astype(np.float64)), torch.from_numpy(r[c][None, None].astype(np.float64))))
+        for c in range(2)
+    )
+    assert ours == pytest.approx(theirs, rel=1e-5)
+    assert ours > 1.0
+
+
+def test_silent_estimate_is_defined(rng):
+    r = noise_track(rng, 2, 1.0)
+    scores = compare_mixes(np.zeros_like(r), r, SR)
+    assert np.isfinite(scores.mae) and scores.mae > 0 and np.isfinite(scores.mrsd)
+
+
+def test_shape_errors(rng):
+    with pytest.raises(ValueError, match="differ in shape"):
+        mae(np.zeros((2, 10)), np.zeros((2, 11)))
+    with pytest.raises(ValueError, match="stereo"):
+        mae(np.zeros((1, 10)), np.zeros((1, 10)))
+    with pytest.raises(ValueError, match="0.4 s"):
+        compare_mixes(np.zeros((2, 100)), np.zeros((2, 100)), SR)
+
+
+def test_param_errors_units():
+    truth = S.from_dict(NEUTRAL_V1)[None]
+    est = truth.copy()
+    est[0, S.index("eq_peak_cutoff_hz")] = 2000.0  # one octave above 1000
+    est[0, S.index("gain_db")] += 3.0
+    est[0, S.index("pan")] = 0.25
+    errs = param_errors(est, truth)
+    assert errs["eq_peak_cutoff_hz"] == pytest.approx(1.0)
+    assert errs["gain_db"] == pytest.approx(3.0)
+    assert errs["pan"] == pytest.approx(0.25)
+    assert errs["comp_ratio"] == 0.0
+    expected = np.abs(S.normalize(est) - S.normalize(truth)).mean()
+    assert errs["normalized_mae"] == pytest.approx(expected) and expected > 0
