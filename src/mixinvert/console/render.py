@@ -104,7 +104,12 @@ def render_track(
     if schema.version != "v1":
         raise ValueError(f"render_track implements console v1, not {schema.version}")
     values = schema.validate(np.asarray(values, dtype=np.float64).reshape(schema.size))
-    board, pan, reverb, _ = _chain_v1(values, schema.names)
+    return _render_validated(x, sample_rate, values, schema.names)
+
+
+def _render_validated(x: np.ndarray, sample_rate: int, values: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    channels = x.shape[0]
+    board, pan, reverb, _ = _chain_v1(values, names)
     y = board(np.ascontiguousarray(x, dtype=np.float32), sample_rate, reset=True)
     theta = (pan + 1.0) * math.pi / 4.0
     if channels == 1:
@@ -147,6 +152,8 @@ class Console:
         for t in self.tracks:
             if t.ndim != 2 or t.shape[0] not in (1, 2):
                 raise ValueError(f"a track must be (1 or 2, samples), got shape {t.shape}")
+        if schema.version != "v1":
+            raise ValueError(f"Console implements console v1, not {schema.version}")
         self.sample_rate = int(sample_rate)
         self.schema = schema
         self.workers = workers or os.cpu_count() or 1
@@ -180,8 +187,8 @@ class Console:
         """The stereo mix ``(2, samples)`` for physical ``values`` ``(n_tracks, 16)``."""
         values = self._check(values)
         mix = np.zeros((2, self.num_samples), dtype=np.float32)
-        for i, v in enumerate(values):
-            mix += self.render_track(i, v)
+        for x, v in zip(self.tracks, values):
+            mix += _render_validated(x, self.sample_rate, v, self.schema.names)
         return mix
 
     def render_normalized(self, p: np.ndarray) -> np.ndarray:

@@ -1,0 +1,249 @@
+"""``mixinvert corpus``: a realistic synthetic multitrack corpus with known settings.
+
+Real datasets (MedleyDB, ENST-Drums) cannot be fetched here, so the project makes its
+own, as close to them as it can, with the true console settings of every mix:
+
+- ``drums`` (ENST-Drums-like): the eight ENST microphones (kick, snare, hi-hat, three
+  toms, two overheads) of a real multi-microphone sample kit with real bleed
+  (:mod:`mixinvert.data.drums`), played from a human MIDI performance or from generated,
+  humanized grooves.
+- ``songs`` (MedleyDB-like): 3 to 16 tracks; melodic and harmonic parts from music21's
+  bundled scores rendered dry with fluidsynth (:mod:`mixinvert.data.melodic`), and in
+  most songs (70 %) a drum kit of 3 to 8 microphones.
+
+Every song is mixed through console v1 by a synthetic engineer whose settings come from
+a prior fitted to human mixes (:mod:`mixinvert.data.engineer`). Layout::
+
+    OUT_DIR/corpus.json   how it was made (preset, seed, seconds, songs, versions)
+    OUT_DIR/splits.json   train/valid/test, 8:1:1, deterministic given the seed
+    OUT_DIR/song_0000/    tracks/*.wav (24-bit), mix.wav (32-bit float), params.json, song.json
+
+Song ``i`` depends only on ``(seed, i)``, so a corpus is reproducible song by song, and
+songs can be made in parallel. Each song is written to a hidden folder and renamed when
+complete: an interrupted run leaves no half-written song, and running the same command
+again resumes, keeping the finished songs (a different command on the same folder is an
+error, so nothing made earlier is overwritten).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+
+from mixinvert.audio import write_audio, write_text_atomic
+from mixinvert.console.params_io import MixParams, write_params
+from mixinvert.console.render import Console
+from mixinvert.console.schema import CONSOLE_V1
+from mixinvert.data.dataset import SPLITS_FILE, split_names
+from mixinvert.data.song import load_song
+
+Preset = Literal["drums", "songs"]
+PRESETS = ("drums", "songs")
+CORPUS_FILE = "corpus.json"
+#: Bump when the generator changes what a (seed, index) produces.
+GENERATOR_VERSION = 1
+SAMPLE_RATE = 44100
+#: Probability that a ``songs`` song has drums (MedleyDB: most songs are band music).
+SONGS_DRUM_P = 0.7
+MAX_SONG_TRACKS = 16
+
+
+class CorpusError(ValueError):
+    """A corpus request that cannot be carried out (bad options, clashing folder)."""
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """What a corpus is made from; stored in ``corpus.json``."""
+
+    preset: str
+    songs: int
+    seconds: float
+    seed: int
+    kit_dir: str | None = None
+    midi_path: str | None = None
+    soundfont: str | None = None
+    sample_rate: int = SAMPLE_RATE
+    console: str = "v1"
+    generator_version: int = GENERATOR_VERSION
+
+    def identity(self) -> dict:
+        """The fields that decide the audio (paths to the kit and soundfont excluded)."""
+        d = asdict(self)
+        for key in ("kit_dir", "soundfont"):
+            d.pop(key)
+        d["midi_path"] = Path(self.midi_path).name if self.midi_path else None
+        return d
+
+
+def song_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator for song ``index`` of a corpus with ``seed``."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
+
+
+def make_song_tracks(config: CorpusConfig, index: int) -> tuple[list[tuple[str, str, np.ndarray]], dict]:
+    """``(name, category, audio (channels, samples))`` for song ``index``, and its metadata."""
+    rng = song_rng(config.seed, index)
+    seconds = config.seconds
+    tracks: list[tuple[str, str, np.ndarray]] = []
+    meta: dict = {"index": index}
+    if config.preset == "drums":
+        tracks += _drums(config, rng, seconds, meta, mics=None)
+    elif config.preset == "songs":
+        from mixinvert.data.melodic import melodic_multitrack
+
+        n_drum_mics = 0
+        with_drums = config.kit_dir is not None and rng.random() < SONGS_DRUM_P
+        if with_drums:
+            n_drum_mics = int(rng.integers(3, 9))
+        max_parts = int(rng.integers(2, min(8, MAX_SONG_TRACKS - n_drum_mics) + 1))
+        if not with_drums:
+            max_parts = int(rng.integers(3, 9))
+        parts = melodic_multitrack(
+            rng, seconds, max_parts=max_parts, sample_rate=config.sample_rate, soundfont=config.soundfont
+        )
+        meta["melodic"] = [name for name, _, _ in parts]
+        tracks += parts
+        if with_drums:
+            tracks += _drums(config, rng, seconds, meta, mics=n_drum_mics)
+    else:
+        raise CorpusError(f"unknown preset {config.preset!r} (choose from {', '.join(PRESETS)})")
+    return _unique_names(tracks), meta
+
+
+def _drums(config: CorpusConfig, rng: np.random.Generator, seconds: float, meta: dict, mics: int | None):
+    from mixinvert.data.drums import ENST_MICS, drum_multitrack
+
+    if config.kit_dir is None:
+        raise CorpusError("the drums preset needs a drum kit folder (--kit), e.g. a MuldjordKit copy")
+    chosen = list(ENST_MICS)
+    if mics is not None and mics < len(chosen):
+        # Keep the essentials of a small drum setup first: kick, snare, overheads.
+        core = [m for m in chosen if m.name in ("kick", "snare", "overhead_L", "overhead_R")]
+        rest = [m for m in chosen if m not in core]
+        extra = [rest[i] for i in sorted(rng.choice(len(rest), size=max(0, mics - len(core)), replace=False))]
+        chosen = [m for m in chosen if m in core[:mics] or m in extra]
+    use_midi = config.midi_path is not None and rng.random() < 0.5
+    source = "midi" if use_midi else "generated"
+    meta["drums"] = {"source": source, "mics": [m.name for m in chosen]}
+    out = drum_multitrack(
+        config.kit_dir, rng, seconds, source=source, midi_path=config.midi_path,
+        mics=tuple(chosen), sample_rate=config.sample_rate,
+    )
+    return [(name, category, np.asarray(audio, np.float32).reshape(-1, np.asarray(audio).shape[-1]))
+            for name, category, audio in out]
+
+
+def _unique_names(tracks: list[tuple[str, str, np.ndarray]]) -> list[tuple[str, str, np.ndarray]]:
+    seen: dict[str, int] = {}
+    out = []
+    for name, category, audio in tracks:
+        base = name[:-4] if name.endswith(".wav") else name
+        seen[base] = seen.get(base, 0) + 1
+        unique = base if seen[base] == 1 else f"{base}_{seen[base]}"
+        out.append((f"{unique}.wav", category, audio))
+    return out
+
+
+def make_song(config: CorpusConfig, index: int, out_dir: str | os.PathLike) -> Path:
+    """Make song ``index`` into ``out_dir/song_NNNN`` (atomically); returns its folder."""
+    from mixinvert.data.engineer import sample_settings
+
+    out_dir = Path(out_dir)
+    final = out_dir / f"song_{index:04d}"
+    if (final / "params.json").is_file():
+        return final
+    tmp = out_dir / f".song_{index:04d}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tracks, meta = make_song_tracks(config, index)
+    rng = song_rng(config.seed, index)
+    rng = np.random.default_rng(rng.integers(2**63))  # independent of how much audio making drew
+    names = [n for n, _, _ in tracks]
+    categories = [c for _, c, _ in tracks]
+    for name, _, audio in tracks:
+        write_audio(tmp / "tracks" / name, audio, config.sample_rate, subtype="PCM_24")
+    # Mix what a user will load: the 24-bit tracks as read back from disk.
+    song = load_song(tmp, max_tracks=None)
+    values = sample_settings(rng, [categories[names.index(n)] for n in song.track_names], names=song.track_names)
+    params = MixParams(CONSOLE_V1, song.track_names, values, config.sample_rate)
+    mix = Console(song.tracks, song.sample_rate, workers=1).render(params.values)
+    write_audio(tmp / "mix.wav", mix, config.sample_rate)
+    write_params(tmp / "params.json", params)
+    meta.update(
+        tracks=[{"name": n, "category": categories[names.index(n)]} for n in song.track_names],
+        seconds=config.seconds, sample_rate=config.sample_rate,
+    )
+    write_text_atomic(tmp / "song.json", json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp, final)
+    return final
+
+
+def make_corpus(
+    out_dir: str | os.PathLike,
+    config: CorpusConfig,
+    *,
+    jobs: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Make (or resume) a corpus; returns ``out_dir``. See the module doc for the layout."""
+    out_dir = Path(out_dir)
+    _check_request(out_dir, config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = {"config": asdict(config), "identity": config.identity()}
+    if not (out_dir / CORPUS_FILE).is_file():
+        write_text_atomic(out_dir / CORPUS_FILE, json.dumps(doc, indent=2) + "\n")
+    jobs = max(1, min(jobs or os.cpu_count() or 1, config.songs))
+    todo = [i for i in range(config.songs) if not (out_dir / f"song_{i:04d}" / "params.json").is_file()]
+    if progress is not None and len(todo) < config.songs:
+        progress(config.songs - len(todo))
+    if jobs == 1:
+        for i in todo:
+            make_song(config, i, out_dir)
+            if progress is not None:
+                progress(1)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for _ in pool.map(make_song, [config] * len(todo), todo, [out_dir] * len(todo)):
+                if progress is not None:
+                    progress(1)
+    names = [f"song_{i:04d}" for i in range(config.songs)]
+    splits = split_names(names, config.seed)
+    write_text_atomic(out_dir / SPLITS_FILE, json.dumps(splits, indent=2) + "\n", overwrite=True)
+    return out_dir
+
+
+def _check_request(out_dir: Path, config: CorpusConfig) -> None:
+    if config.preset not in PRESETS:
+        raise CorpusError(f"unknown preset {config.preset!r} (choose from {', '.join(PRESETS)})")
+    if config.songs < 1:
+        raise CorpusError("--songs must be at least 1")
+    if not 0.5 <= config.seconds <= 600:
+        raise CorpusError("--seconds must be between 0.5 and 600")
+    if config.preset == "drums" and config.kit_dir is None:
+        raise CorpusError("the drums preset needs a drum kit folder (--kit), e.g. a MuldjordKit copy")
+    if config.kit_dir is not None and not Path(config.kit_dir).is_dir():
+        raise CorpusError(f"{config.kit_dir}: drum kit folder not found")
+    if config.midi_path is not None and not Path(config.midi_path).is_file():
+        raise CorpusError(f"{config.midi_path}: MIDI file not found")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CorpusError(f"{out_dir}: exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        existing = out_dir / CORPUS_FILE
+        if not existing.is_file():
+            raise CorpusError(f"{out_dir}: not empty and not a corpus; choose a new folder")
+        try:
+            identity = json.loads(existing.read_text())["identity"]
+        except (json.JSONDecodeError, KeyError) as err:
+            raise CorpusError(f"{existing}: unreadable ({err}); choose a new folder") from None
+        if identity != config.identity():
+            raise CorpusError(
+                f"{out_dir} holds a corpus made with other settings ({existing}); "
+                "choose a new folder or repeat the original command to resume it"
+            )
