@@ -69,12 +69,32 @@ def write_audio(
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        sf.write(tmp, x.T, int(sample_rate), subtype=subtype)
+        with sf.SoundFile(tmp, "w", int(sample_rate), x.shape[0], subtype=subtype) as fh:
+            _no_peak_chunk(fh)
+            fh.write(x.T)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
+
+
+def _no_peak_chunk(fh: sf.SoundFile) -> None:
+    """Leave out libsndfile's PEAK chunk, which stamps float WAVs with the current time.
+
+    Without it, the same audio always gives the same bytes (reproducible corpora and
+    checksums). soundfile has no public switch for this libsndfile command, so this uses
+    its private handle and does nothing if that ever changes.
+    """
+    try:
+        from soundfile import _ffi, _snd  # type: ignore[attr-defined]
+
+        _snd.sf_command(fh._file, _SFC_SET_ADD_PEAK_CHUNK, _ffi.NULL, 0)  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):
+        pass
 
 
 def write_text_atomic(path: str | os.PathLike, text: str, *, overwrite: bool = False) -> Path:

@@ -7,7 +7,7 @@ renders every part on its own, dry, through the ``fluidsynth`` command line with
 FluidR3 GM soundfont. Everything random is drawn from the caller's numpy Generator in
 :func:`choose_arrangement`; rendering is deterministic, so one seed gives identical audio.
 
-Works (:data:`WORKS`, picked family first so the 24 chorales do not dominate):
+Works (:data:`WORKS`; a family is drawn first, so the 24 chorales do not dominate):
 24 four-part Bach chorales; string quartets by Haydn (op. 1 no. 1, op. 74 no. 1/iii),
 Mozart (K. 80, K. 155, K. 156, K. 458/ii) and Beethoven (op. 18 no. 1/iii); five-part
 Monteverdi madrigals (book 3); four- to six-part Palestrina mass movements; three-part
@@ -60,6 +60,8 @@ _QUARTETS = tuple(f"haydn/opus1no1/movement{i}.mxl" for i in range(1, 6)) + (
     *(f"mozart/k156/movement{i}.mxl" for i in range(1, 5)),
     *(f"mozart/k80/movement{i}.mxl" for i in range(1, 5)),
     "mozart/k458/movement2.mxl", "beethoven/opus18no1/movement3.mxl")
+
+
 class Work(NamedTuple):
     """A corpus work: music21 ``path``, ``family``, quarter notes per beat, parts with notes."""
 
@@ -243,82 +245,92 @@ def _humanize(rng: np.random.Generator, notes: np.ndarray, start_q: float, sec_p
                  for s, e, p, v in events if s < duration_s)
 
 
+def _excerpt_start(rng: np.random.Generator, score: _Score, order: list[int], span: float,
+                   ) -> tuple[int, float, list[int]]:
+    """A measure (number, offset) from which the excerpt fits in the work and every part in
+    ``order`` sounds for at least MIN_COVERAGE of it; failing that, the start where most
+    parts have notes, and those parts."""
+    starts = [m for m in score.measures if m[1] + span <= score.end] or list(score.measures[:1])
+    best: tuple[int, float, list[int]] = (*starts[0], [])
+    for idx in rng.permutation(len(starts)):
+        num, a = starts[idx]
+        cover = [_coverage(_in_window(score.parts[o], a, a + span), a, a + span) for o in order]
+        if min(cover) >= MIN_COVERAGE:
+            return num, a, order
+        if sum(c > 0 for c in cover) > len(best[2]):
+            best = (num, a, [o for o, c in zip(order, cover) if c > 0])
+    return best
+
+
 def choose_arrangement(rng: np.random.Generator, *, max_parts: int, duration_s: float,
                        work: str | None = None, transpose: int | None = None) -> Arrangement:
-    """Draw an excerpt, transposition, tempo, instruments and levels for up to ``max_parts``.
+    """Draw an excerpt, transposition, tempo, instruments and levels for ``max_parts`` parts.
 
     Parameters
     ----------
     rng : numpy Generator, the only source of randomness.
-    max_parts : int >= 1; the arrangement has exactly this many parts when the work allows
-        (score parts plus one octave doubling each and a pad; works that cannot reach it
-        are skipped if any can).
+    max_parts : int >= 1. The arrangement has exactly this many parts when the work allows
+        it (its score parts, one octave doubling of each, one pad); works that cannot reach
+        the count are drawn only when none can (max_parts > 13).
     duration_s : excerpt length in seconds.
-    work, transpose : force a corpus path from :data:`WORKS` / a shift in semitones (the
-        random draws still happen, so the other choices stay the same for a seed).
+    work, transpose : force a corpus path from :data:`WORKS` or a shift in semitones; the
+        random draws happen anyway, so the other choices for a seed stay the same.
+
+    Returns
+    -------
+    Arrangement, parts ordered top part first, then the added doublings and pad.
     """
     if max_parts < 1 or duration_s <= 0:
         raise ValueError(f"need max_parts >= 1 and duration_s > 0, got {max_parts}, {duration_s}")
-    catalogue = {w: (fam, beat) for fam, ws in WORKS.items() for w, beat in ws}
-    if work is not None and work not in catalogue:
+    by_path = {w.path: w for w in WORKS}
+    if work is not None and work not in by_path:
         raise ValueError(f"{work!r} is not in WORKS")
     shift = int(rng.integers(-5, 7))
     shift = shift if transpose is None else int(transpose)
     bpm = float(np.round(rng.uniform(70, 140), 1))
-    families = list(WORKS)
-    for _ in range(20):  # a work whose every drawn part has notes; normally the first try
-        fam = families[int(rng.integers(len(families)))]
-        name = work or WORKS[fam][int(rng.integers(len(WORKS[fam])))][0]
-        fam, beat = catalogue[name]
-        score = load_work(name)
-        if len(score.parts) * 2 + 1 < max_parts and work is None and rng.random() < 0.9:
-            continue  # prefer works that can fill the requested count
-        sec_per_q = 60.0 / (bpm * beat)
-        span = duration_s / sec_per_q
-        order = np.argsort([np.median(p[:, 2]) for p in score.parts])[::-1]  # top first
-        if len(order) > max_parts:  # keep top and bass, a random subset of the middle
-            keep = rng.permutation(order[1:-1])[:max(max_parts - 2, 0)]
-            order = [o for o in order if o in set(keep) | ({order[0], order[-1]} if max_parts > 1 else {order[0]})]
-            order = order[:max_parts]
-        starts = [m for m in score.measures if m[1] + span <= score.end] or list(score.measures[:1])
-        best = None
-        for idx in rng.permutation(len(starts)):
-            num, a = starts[idx]
-            cover = [_coverage(_in_window(score.parts[o], a, a + span), a, a + span) for o in order]
-            if min(cover) >= MIN_COVERAGE:
-                best = (num, a, list(order))
-                break
-            if best is None and sum(c > 0 for c in cover) > (len(best[2]) if best else 0):
-                best = (num, a, [o for o, c in zip(order, cover) if c > 0])
-        if best is not None and best[2]:
-            break
-    else:
-        raise RuntimeError(f"no excerpt with notes found in {WORKS}")
-    num, a, order = best
+    pool = [w for w in WORKS if 2 * w.n_parts + 1 >= max_parts] or list(WORKS)
+    families = sorted({w.family for w in pool})
+    fam = families[int(rng.integers(len(families)))]
+    members = [w for w in pool if w.family == fam]
+    chosen = by_path[work] if work is not None else members[int(rng.integers(len(members)))]
+    score = load_work(chosen.path)
+    sec_per_q = 60.0 / (bpm * chosen.beat_ql)
+    span = duration_s / sec_per_q  # excerpt length in quarter notes
+    order = [int(o) for o in np.argsort([-np.median(p[:, 2]) for p in score.parts], kind="stable")]
+    if len(order) > max_parts:  # keep the top and bass parts and a random set of the middle
+        if max_parts == 1:
+            order = [order[int(rng.integers(len(order)))]]
+        else:
+            middle = sorted(rng.choice(len(order) - 2, max_parts - 2, replace=False))
+            order = [order[0], *(order[1 + i] for i in middle), order[-1]]
+    num, a, order = _excerpt_start(rng, score, order, span)
+    if not order:
+        raise RuntimeError(f"{chosen.path}: no excerpt of {duration_s} s has notes")
     b = a + span
     ensemble = ENSEMBLES[int(rng.integers(len(ENSEMBLES)))] if rng.random() < ENSEMBLE_P else None
     used: set[int] = set()
-    raw: list[tuple[GMInstrument, np.ndarray, str, float]] = []  # inst, notes, source, gate
+    raw: list[tuple[GMInstrument, np.ndarray, str, float]] = []  # instrument, notes, source, gate
+    roles = []
     for rank, o in enumerate(order):
         role = "top" if rank == 0 else "bass" if rank == len(order) - 1 else "inner"
-        if ensemble is not None:
-            inst = ensemble[0] if role == "top" else ensemble[-1] if role == "bass" else \
-                ensemble[1 + (rank - 1) % (len(ensemble) - 2)]
-        else:
+        if ensemble is None:
             inst = _pick(rng, role, used)
+        else:
+            inner = ensemble[1:-1]
+            inst = ensemble[0] if role == "top" else ensemble[-1] if role == "bass" else inner[(rank - 1) % len(inner)]
         used.add(inst.program)
         notes = _in_window(score.parts[o], a, b)
-        notes = notes + [0, 0, _octave_fit(notes[:, 2], inst)] if len(notes) else notes
+        notes = notes + [0, 0, _octave_fit(notes[:, 2], inst)]
         raw.append((inst, notes, f"part {o} ({role})", float(rng.uniform(0.85, 0.98))))
-    extras = ["pad"] * (rng.random() < PAD_P) + [f"double {k}" for k in rng.permutation(len(raw))]
-    extras = (extras + ["pad"])[: max(max_parts - len(raw), 0)]
-    for ex in extras:
+        roles.append(role)
+    extras = ["pad"] * int(rng.random() < PAD_P) + [int(k) for k in rng.permutation(len(raw))] + ["pad"]
+    for ex in extras[: max(max_parts - len(raw), 0)]:
         if ex == "pad":
             inst = _pick(rng, "pad", used)
-            raw.append((inst, _pad_chords(score.parts, a, b, 2 * beat), "pad", 1.0))
+            raw.append((inst, _pad_chords(score.parts, a, b, 2 * chosen.beat_ql), "pad", 1.0))
         else:
-            src_inst, notes, src, _ = raw[int(ex.split()[1])]
-            up = src != raw[-1][2] and not src.endswith("(bass)")
+            _, notes, src, _ = raw[ex]
+            up = roles[ex] == "top" or (roles[ex] == "inner" and rng.random() < 0.5)
             inst = _pick(rng, "double_up" if up else "double_down", used)
             notes = notes + [0, 0, 12 if up else -12]
             notes = notes + [0, 0, _octave_fit(notes[:, 2], inst)]
@@ -331,10 +343,11 @@ def choose_arrangement(rng: np.random.Generator, *, max_parts: int, duration_s: 
         counts[stem] = counts.get(stem, 0) + 1
         name = f"{stem}_{counts[stem]}" if stems.count(stem) > 1 else stem
         events = _humanize(rng, notes + [0, 0, shift], a, sec_per_q, duration_s, gate)
-        parts.append(PartSpec(name, inst.category, inst.program, inst.stereo, src,
-                              float(np.round(rng.uniform(-12, -3), 2)), events))
-    parts = [p for p in parts if p.notes]
-    return Arrangement(name, fam, shift, bpm, beat, num, a, float(duration_s), tuple(parts))
+        peak = float(np.round(rng.uniform(-12, -3), 2))
+        if events:
+            parts.append(PartSpec(name, inst.category, inst.program, inst.stereo, src, peak, events))
+    return Arrangement(chosen.path, chosen.family, shift, bpm, chosen.beat_ql, num, a,
+                       float(duration_s), tuple(parts))
 
 
 def _render_one(part: PartSpec, duration_s: float, sample_rate: int, sf2: Path, tmp: Path) -> np.ndarray:
@@ -354,8 +367,10 @@ def _render_one(part: PartSpec, duration_s: float, sample_rate: int, sf2: Path, 
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=60 + 2 * duration_s)
     except subprocess.TimeoutExpired as err:
         raise SynthError(f"fluidsynth timed out rendering {part.name}: {err.stderr!r}") from None
-    if res.returncode != 0 or not wav.is_file():
-        raise SynthError(f"fluidsynth failed on {part.name} (exit {res.returncode}): {res.stderr.strip()}")
+    # a soundfont fluidsynth cannot load is only logged (exit 0) and the default one used
+    if res.returncode != 0 or not wav.is_file() or "error" in res.stderr.lower():
+        raise SynthError(f"fluidsynth failed on {part.name} with {sf2} (exit {res.returncode}): "
+                         f"{res.stderr.strip()}")
     import soundfile as sf
 
     audio = sf.read(str(wav), dtype="float32", always_2d=True)[0].T

@@ -1,0 +1,106 @@
+"""The command line end to end, on a small generated drums corpus."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mixinvert.audio import read_audio
+from mixinvert.cli import main
+from mixinvert.console.params_io import read_params
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, kit_dir_module):
+    out = tmp_path_factory.mktemp("cli") / "corpus"
+    assert main(["corpus", str(out), "--preset", "drums", "--songs", "3", "--seconds", "1.5",
+                 "--seed", "2", "--kit", str(kit_dir_module), "--jobs", "1"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def kit_dir_module():
+    from tests.conftest import KIT_DIR
+
+    if not KIT_DIR.is_dir():
+        pytest.skip(f"drum kit not found at {KIT_DIR}")
+    return KIT_DIR
+
+
+def test_evaluate_writes_table_and_json(corpus, tmp_path, capsys):
+    out = tmp_path / "results.md"
+    assert main(["evaluate", str(corpus), "--methods", "sum,random", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| sum |" in printed and "| random |" in printed and "MRSD" in printed
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert set(doc["mean"]) == {"sum", "random"} and len(doc["songs"]) == 6
+    # a plain sum is closer to an engineer's mix than random settings (the paper's Table 1)
+    assert doc["mean"]["sum"]["mrsd"] < doc["mean"]["random"]["mrsd"]
+    assert doc["mean"]["sum"]["normalized_mae"] < doc["mean"]["random"]["normalized_mae"]
+    assert main(["evaluate", str(corpus), "--methods", "sum", "--out", str(out)]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert main(["evaluate", str(corpus), "--methods", "sum", "--split", "test"]) == 0
+    assert "1 songs" in capsys.readouterr().out
+
+
+def test_invert_then_render_round_trip(corpus, tmp_path, capsys):
+    song = corpus / "song_0000"
+    out = tmp_path / "inv"
+    assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--method", "random", "--out", str(out)]) == 0
+    assert "MRSD" in capsys.readouterr().out
+    params = read_params(out / "params.json")
+    assert params.extra["method"] == "random" and params.track_names[1] == "kick.wav"
+    assert main(["render", str(song / "tracks"), "--params", str(out / "params.json"), "--out", str(tmp_path / "re.wav")]) == 0
+    a, _ = read_audio(out / "mix.wav")
+    b, _ = read_audio(tmp_path / "re.wav")
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    # the true settings re-render the reference mix
+    assert main(["render", str(song / "tracks"), "--params", str(song / "params.json"), "--out", str(tmp_path / "true.wav")]) == 0
+    np.testing.assert_allclose(read_audio(tmp_path / "true.wav")[0], read_audio(song / "mix.wav")[0], atol=1e-6)
+
+
+def test_outputs_never_overwrite_inputs_or_existing_files(corpus, tmp_path, capsys):
+    song = tmp_path / "song"
+    shutil.copytree(corpus / "song_0001", song)
+    before = (song / "mix.wav").read_bytes()
+    assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--out", str(song), "--overwrite"]) == 2
+    assert "one of the inputs" in capsys.readouterr().err
+    assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--method", "sum", "--out", str(song)]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err or "one of the inputs" in capsys.readouterr().err
+    assert (song / "mix.wav").read_bytes() == before
+    assert main(["render", str(song / "tracks"), "--params", str(song / "params.json"), "--out", str(song / "mix.wav")]) == 2
+    assert (song / "mix.wav").read_bytes() == before
+
+
+def test_clear_errors(corpus, tmp_path, capsys):
+    song = corpus / "song_0000"
+    mono = tmp_path / "mono.wav"
+    import soundfile as sf
+
+    x, sr = read_audio(song / "mix.wav")
+    sf.write(mono, x[0], sr)
+    assert main(["invert", str(song / "tracks"), str(mono), "--out", str(tmp_path / "o")]) == 2
+    assert "must be stereo" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    params = json.loads((song / "params.json").read_text())
+    params["tracks"][0]["name"] = "cowbell.wav"
+    (tmp_path / "p.json").write_text(json.dumps(params))
+    assert main(["render", str(song / "tracks"), "--params", str(tmp_path / "p.json"), "--out", str(tmp_path / "m.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "cowbell.wav" in err and "hi-hat.wav" in err
+    assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--method", "magic", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown method" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "nothing")]) == 2
+    assert "not a dataset folder" in capsys.readouterr().err
+
+
+def test_demo(tmp_path, kit_dir_module, capsys):
+    if shutil.which("fluidsynth") is None:
+        pytest.skip("fluidsynth is not installed (scripts/setup.sh installs it)")
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--kit", str(kit_dir_module), "--seconds", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "MRSD" in printed and str(out / "inverted" / "params.json") in printed
+    assert (out / "song_0000" / "mix.wav").is_file() and (out / "inverted" / "mix.wav").is_file()
+    assert main(["demo", "--out", str(out), "--kit", str(kit_dir_module), "--seconds", "3"]) == 0  # re-runnable
