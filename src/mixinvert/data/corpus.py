@@ -53,6 +53,9 @@ SAMPLE_RATE = 44100
 #: Probability that a ``songs`` song has drums (MedleyDB: most songs are band music).
 SONGS_DRUM_P = 0.7
 MAX_SONG_TRACKS = 16
+#: Loudness the synthetic engineer brings a mix to (LUFS integrated, +-2 LU per song):
+#: a finished mix before mastering.
+MIX_TARGET_LUFS = -18.0
 
 
 class CorpusError(ValueError):
@@ -172,8 +175,9 @@ def make_song(config: CorpusConfig, index: int, out_dir: str | os.PathLike) -> P
     # Mix what a user will load: the 24-bit tracks as read back from disk.
     song = load_song(tmp, max_tracks=None)
     values = sample_settings(rng, [categories[names.index(n)] for n in song.track_names], names=song.track_names)
+    console = Console(song.tracks, song.sample_rate, workers=1)
+    values, mix = _level_mix(console, values, rng)
     params = MixParams(CONSOLE_V1, song.track_names, values, config.sample_rate)
-    mix = Console(song.tracks, song.sample_rate, workers=1).render(params.values)
     write_audio(tmp / "mix.wav", mix, config.sample_rate)
     write_params(tmp / "params.json", params)
     meta.update(
@@ -183,6 +187,33 @@ def make_song(config: CorpusConfig, index: int, out_dir: str | os.PathLike) -> P
     write_text_atomic(tmp / "song.json", json.dumps(meta, indent=2) + "\n")
     os.replace(tmp, final)
     return final
+
+
+def _level_mix(console: Console, values: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Move every fader by one offset so the mix lands near a mastering-like loudness.
+
+    The engineer prior gives gains relative to the song's other tracks; the absolute
+    level is set here, as an engineer would with all faders together: the mix's
+    integrated loudness is brought towards :data:`MIX_TARGET_LUFS` (+-2 LU, drawn), as
+    far as every gain stays within its range. Relative levels are unchanged.
+    """
+    from mixinvert.dsp.loudness import integrated_loudness
+
+    gain = CONSOLE_V1.index("gain_db")
+    lo, hi = CONSOLE_V1.specs[gain].lo, CONSOLE_V1.specs[gain].hi
+    target = MIX_TARGET_LUFS + rng.uniform(-2.0, 2.0)
+    mix = console.render(values)
+    for _ in range(2):  # the compressors make level non-linear: one correction, then a check
+        lufs = integrated_loudness(mix, console.sample_rate)
+        if not np.isfinite(lufs) or abs(lufs - target) < 0.5:
+            break
+        shift = np.clip(target - lufs, lo - values[:, gain].min(), hi - values[:, gain].max())
+        if abs(shift) < 1e-3:
+            break
+        values = values.copy()
+        values[:, gain] = np.clip(values[:, gain] + shift, lo, hi)
+        mix = console.render(values)
+    return values, mix
 
 
 def make_corpus(

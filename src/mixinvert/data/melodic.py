@@ -28,9 +28,10 @@ and releases jitter by about 4 ms (sd, at most 12 ms), velocities vary per part 
 fluidsynth: ``fluidsynth -ni -q -R 0 -C 0 -g 0.5 -r <sr> -O float -T wav -o
 synth.dynamic-sample-loading=1 -F out.wav <sf2> part.mid`` (fast render, no MIDI or
 shell, reverb and chorus off, reverb/chorus sends also zeroed by CC 91/93 in the file,
-32-bit float so nothing clips). Output is cut or zero-padded to the exact length, made
-mono (channel mean) unless the instrument is stereo, and peak-normalized to a level drawn
-per part in -12..-3 dBFS.
+32-bit float so nothing clips). A non-zero exit or an error on stderr raises: fluidsynth
+only logs a soundfont it cannot load and then renders with its default one. Output is cut
+or zero-padded to the exact length, made mono (channel mean) unless the instrument is
+stereo, and peak-normalized to a level drawn per part in -12..-3 dBFS.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import soundfile as sf
 
-from mixinvert.data.gm_programs import ENSEMBLES, MELODIC_CATEGORIES, ROLES, GMInstrument
+from mixinvert.data.gm_programs import ENSEMBLES, ROLES, GMInstrument
 
 DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 INSTALL_HINT = "install them with: apt-get install fluidsynth fluid-soundfont-gm"
@@ -371,8 +373,6 @@ def _render_one(part: PartSpec, duration_s: float, sample_rate: int, sf2: Path, 
     if res.returncode != 0 or not wav.is_file() or "error" in res.stderr.lower():
         raise SynthError(f"fluidsynth failed on {part.name} with {sf2} (exit {res.returncode}): "
                          f"{res.stderr.strip()}")
-    import soundfile as sf
-
     audio = sf.read(str(wav), dtype="float32", always_2d=True)[0].T
     n = int(round(duration_s * sample_rate))
     audio = np.pad(audio[:, :n], ((0, 0), (0, max(n - audio.shape[1], 0))))
@@ -409,5 +409,3 @@ def melodic_multitrack(rng: np.random.Generator, duration_s: float, *, max_parts
     arr = choose_arrangement(rng, max_parts=max_parts, duration_s=duration_s)
     return render_parts(arr, sample_rate=sample_rate, soundfont=sf2)
 
-
-assert all(i.category in MELODIC_CATEGORIES for r in ROLES.values() for i in r)
