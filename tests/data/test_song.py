@@ -66,6 +66,15 @@ def test_empty_folder(tmp_path):
         load_song(tmp_path / "tracks")
 
 
+def test_non_audio_files_are_ignored_and_said(tmp_path, rng):
+    write_song(tmp_path, {"a.wav": noise_track(rng, 1, 0.5)})
+    (tmp_path / "tracks" / "session.ptx").write_bytes(b"x")
+    (tmp_path / "tracks" / ".DS_Store").write_bytes(b"x")
+    song = load_song(tmp_path)
+    assert song.track_names == ("a.wav",)
+    assert song.notes == ["session.ptx: not an audio file (.wav, .flac, .aif, .aiff, .ogg); ignored"]
+
+
 def test_too_many_tracks(tmp_path, rng):
     write_song(tmp_path, {f"t{i:02d}.wav": noise_track(rng, 1, 0.5) for i in range(5)})
     with pytest.raises(SongError, match="5 tracks, more than the 4 supported"):

@@ -19,6 +19,8 @@ How uneven input is handled (documented behaviour, tested):
   cannot be matched by a console that keeps input length); a shorter mix is zero-padded.
   Either way a note gives the difference in seconds.
 - Silent tracks are allowed; :attr:`Song.silent_tracks` lists them and a note says so.
+- Files in ``tracks/`` without an audio suffix (notes, session files) are ignored and
+  a note names them; hidden files (``.DS_Store``) are ignored silently.
 - A mix that is not stereo, a track with more than two channels, NaN/Inf samples, an
   unreadable file, an empty ``tracks/`` folder, or more tracks than ``max_tracks`` are
   errors (:class:`SongError`) that name the file or folder.
@@ -230,6 +232,9 @@ def load_song(
         max_tracks=max_tracks,
     )
     song.path = song_dir
+    for other in sorted((song_dir / "tracks").iterdir()):
+        if other.is_file() and not other.name.startswith(".") and other.suffix.lower() not in AUDIO_SUFFIXES:
+            song.notes.append(f"{other.name}: not an audio file ({', '.join(AUDIO_SUFFIXES)}); ignored")
     return song
 
 
