@@ -7,6 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import tempfile
+
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# Hypothesis keeps no example database and its caches in a temporary folder: the tests
+# write nothing into the repository.
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="mixinvert-hypothesis-"))
+settings.register_profile("mixinvert", database=None)
+settings.load_profile("mixinvert")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
