@@ -60,14 +60,12 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from mixinvert.data.dataset import list_song_dirs
-    from mixinvert.evaluation import evaluate, write_results
+    from mixinvert.evaluation import evaluate, results_paths, write_results
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     n = len(list_song_dirs(args.dataset_dir, args.split))
-    if args.out and not args.overwrite:
-        for path in (Path(args.out), Path(args.out).with_suffix(".json")):
-            if path.exists():
-                raise FileExistsError(f"{path} exists; refusing to overwrite it (use --overwrite)")
+    if args.out:
+        results_paths(args.out, overwrite=args.overwrite)  # fail before the work, not after
     with _tqdm(n, "evaluate", "song") as bar:
         results = evaluate(args.dataset_dir, methods, split=args.split, seed=args.seed,
                            max_tracks=args.max_tracks, progress=bar.update)

@@ -129,16 +129,25 @@ def evaluate(
     return results
 
 
-def write_results(results: Results, out_md: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, Path]:
-    """Write the markdown table and, beside it, the JSON (same name, ``.json``)."""
-    from mixinvert.audio import write_text_atomic
+def results_paths(out_md: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, Path]:
+    """The markdown and JSON paths for ``out_md``; an error if either exists (unless ``overwrite``).
 
+    Call it before a long evaluation so that a clash is found before any work is done.
+    """
     out_md = Path(out_md)
     out_json = out_md.with_suffix(".json")
     if not overwrite:
         for path in (out_md, out_json):
             if path.exists():
                 raise FileExistsError(f"{path} exists; refusing to overwrite it (use --overwrite)")
+    return out_md, out_json
+
+
+def write_results(results: Results, out_md: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write the markdown table and, beside it, the JSON (same name, ``.json``)."""
+    from mixinvert.audio import write_text_atomic
+
+    out_md, out_json = results_paths(out_md, overwrite=overwrite)
     write_text_atomic(out_json, json.dumps(results.to_json(), indent=2) + "\n", overwrite=overwrite)
     write_text_atomic(out_md, results.to_markdown(), overwrite=overwrite)
     return out_md, out_json

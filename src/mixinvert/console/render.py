@@ -48,7 +48,7 @@ from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 _SHELF_Q = 0.7071
 
 
-def _chain_v1(values: np.ndarray, names: Sequence[str]) -> tuple[pb.Pedalboard, float, pb.Reverb | None, float]:
+def _chain_v1(values: np.ndarray, names: Sequence[str]) -> tuple[pb.Pedalboard, float, pb.Reverb | None]:
     v = dict(zip(names, (float(x) for x in values)))
     board = pb.Pedalboard(
         [
@@ -80,7 +80,7 @@ def _chain_v1(values: np.ndarray, names: Sequence[str]) -> tuple[pb.Pedalboard, 
             dry_level=1.0 - wet,
             width=1.0,
         )
-    return board, v["pan"], reverb, wet
+    return board, v["pan"], reverb
 
 
 def render_track(
@@ -109,7 +109,7 @@ def render_track(
 
 def _render_validated(x: np.ndarray, sample_rate: int, values: np.ndarray, names: Sequence[str]) -> np.ndarray:
     channels = x.shape[0]
-    board, pan, reverb, _ = _chain_v1(values, names)
+    board, pan, reverb = _chain_v1(values, names)
     y = board(np.ascontiguousarray(x, dtype=np.float32), sample_rate, reset=True)
     theta = (pan + 1.0) * math.pi / 4.0
     if channels == 1:
