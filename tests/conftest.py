@@ -57,3 +57,37 @@ def kit_dir() -> Path:
     if not KIT_DIR.is_dir():
         pytest.skip(f"drum kit not found at {KIT_DIR} (the shared data folder beside the repo)")
     return KIT_DIR
+
+
+def make_tiny_corpus(root: Path, n_songs: int = 6, seconds: float = 1.5, seed: int = 0, sr: int = SR) -> Path:
+    """A small corpus of noise-and-tone songs mixed through console v1 with known settings.
+
+    Same layout as ``mixinvert corpus`` (song folders, params.json, splits.json), made in
+    well under a second; for tests of training, evaluation and methods.
+    """
+    import json
+
+    from mixinvert.console.params_io import MixParams, write_params
+    from mixinvert.console.render import Console
+    from mixinvert.console.schema import CONSOLE_V1
+    from mixinvert.data.dataset import SPLITS_FILE, split_names
+
+    rng = np.random.default_rng(seed)
+    names = []
+    for i in range(n_songs):
+        n_tracks = int(rng.integers(1, 4))
+        n = int(seconds * sr)
+        t = np.arange(n) / sr
+        tracks = {}
+        for k in range(n_tracks):
+            f0 = float(rng.uniform(80, 2000))
+            env = (np.sin(2 * np.pi * rng.uniform(1, 4) * t) > 0).astype(np.float32)
+            x = 0.2 * np.sin(2 * np.pi * f0 * t) * env + noise_track(rng, 1, seconds, sr, level=0.02)[0]
+            tracks[f"t{k}.wav"] = x[None, :].astype(np.float32)
+        values = CONSOLE_V1.denormalize(rng.uniform(-0.6, 0.6, size=(n_tracks, CONSOLE_V1.size)))
+        mix = Console(list(tracks.values()), sr).render(values)
+        song_dir = write_song(root / f"song_{i:04d}", tracks, mix, sr)
+        write_params(song_dir / "params.json", MixParams(CONSOLE_V1, tuple(tracks), values, sr))
+        names.append(song_dir.name)
+    (root / SPLITS_FILE).write_text(json.dumps(split_names(names, seed)))
+    return root

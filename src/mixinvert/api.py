@@ -79,22 +79,29 @@ def invert(
     seed: int = 0,
     overwrite: bool = False,
     max_tracks: int | None = DEFAULT_MAX_TRACKS,
+    options: dict | None = None,
 ) -> InvertResult:
     """Estimate console settings for ``tracks_dir`` that recreate ``mix_path``.
 
     Writes ``out_dir/params.json`` (the settings, plus ``"method"`` and the scores) and
     ``out_dir/mix.wav`` (the re-rendered estimate). ``method="auto"`` takes the best
-    method available.
+    method available. ``options`` go to the method (e.g. ``{"model": "run/model.pt"}``
+    for ``eami``).
     """
-    name = best_method() if method == "auto" else method
+    options = dict(options or {})
+    if method == "auto":
+        name = "eami" if "model" in options else best_method()
+    else:
+        name = method
     entry = get_method(name)
+    entry.check_options(options)
     files = list_track_files(tracks_dir)
     out_dir = Path(out_dir)
     params_out, mix_out = out_dir / "params.json", out_dir / "mix.wav"
     _guard_outputs([params_out, mix_out], files + [Path(mix_path)], overwrite)
     song = load_tracks_and_mix(files, mix_path, name=Path(tracks_dir).resolve().parent.name, max_tracks=max_tracks)
     start = time.perf_counter()
-    est = entry.fn(song, rng=np.random.default_rng(seed))
+    est = entry.fn(song, rng=np.random.default_rng(seed), **options)
     seconds = time.perf_counter() - start
     scores = compare_mixes(est.mix, song.mix, song.sample_rate)
     info = {k: v for k, v in est.info.items() if isinstance(v, (str, int, float, bool))}

@@ -17,7 +17,9 @@ examples:
   mixinvert demo --kit ../shared/data/muldjordkit
   mixinvert corpus corpus/ --preset songs --songs 20 --seconds 10 --seed 0 --kit KIT_DIR
   mixinvert evaluate corpus/ --methods sum,random --split test --out results.md
-  mixinvert invert SONG/tracks SONG/mix.wav --method sum --out inverted/
+  mixinvert train corpus/ --config small --iterations 30 --out runs/small
+  mixinvert invert SONG/tracks SONG/mix.wav --method eami --out inverted/
+  mixinvert invert SONG/tracks SONG/mix.wav --method eami --model runs/small/model.pt --out inverted/
   mixinvert render SONG/tracks --params inverted/params.json --out remix.wav
 """
 
@@ -68,7 +70,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         results_paths(args.out, overwrite=args.overwrite)  # fail before the work, not after
     with _tqdm(n, "evaluate", "song") as bar:
         results = evaluate(args.dataset_dir, methods, split=args.split, seed=args.seed,
-                           max_tracks=args.max_tracks, progress=bar.update)
+                           max_tracks=args.max_tracks, progress=bar.update,
+                           options={"model": args.model} if args.model is not None else None)
     print(results.to_markdown())
     if args.out:
         md, js = write_results(results, args.out, overwrite=args.overwrite)
@@ -76,11 +79,41 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from mixinvert.train.essl import TrainConfig, train
+
+    defaults = TrainConfig()
+    overrides = {
+        "model": args.config,
+        "iterations": args.iterations,
+        "samples_per_song": args.samples,
+        "sampling": args.sampling,
+        "sigma_init": args.sigma_init,
+        "gamma": args.gamma,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "excerpt_seconds": args.excerpt_seconds,
+        "songs_per_iteration": args.songs_per_iteration,
+        "valid_songs": args.valid_songs,
+        "seed": args.seed,
+        "max_tracks": args.max_tracks,
+    }
+    config = TrainConfig(**{**defaults.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
+    result = train(args.corpus_dirs, args.out, config, workers=args.workers, progress=not args.quiet)
+    if result.history:
+        last = result.history[-1]
+        print(f"trained {last['iteration']} iterations; last validation MRSD {last['valid_mrsd']:.3f}")
+    print(f"model: {result.model_path} (best validation MRSD); log: {result.run_dir / 'log.csv'}")
+    return 0
+
+
 def cmd_invert(args: argparse.Namespace) -> int:
     from mixinvert.api import invert
 
+    options = {"model": args.model} if args.model is not None else {}
     result = invert(args.tracks_dir, args.mix, args.out, method=args.method, seed=args.seed,
-                    overwrite=args.overwrite, max_tracks=args.max_tracks)
+                    overwrite=args.overwrite, max_tracks=args.max_tracks, options=options)
     _print_notes(result.song.notes)
     print(f"method {result.method}: MAE {result.scores.mae:.4f}, MRSD {result.scores.mrsd:.3f} against {args.mix}")
     print(f"wrote {result.params_path} and {result.mix_path}")
@@ -154,16 +187,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset_dir", type=Path, help="folder of song folders (e.g. a corpus)")
     p.add_argument("--methods", default="sum,random", help="comma-separated methods (default sum,random)")
     p.add_argument("--split", choices=("train", "valid", "test"), help="only this split (needs splits.json)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="EAMI model file for the eami method (default: the shipped model)")
     p.add_argument("--out", type=Path, help="markdown file to write; the JSON goes beside it")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     max_tracks(p, 16)
     p.set_defaults(func=cmd_evaluate)
 
+    p = add("train", "train an EAMI network by embodied self-supervised learning")
+    p.add_argument("corpus_dirs", type=Path, nargs="+", metavar="CORPUS_DIR",
+                   help="corpus folders (their train split trains, valid validates)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="run folder (an existing run with the same settings is resumed)")
+    p.add_argument("--config", choices=("small", "paper"), default=None,
+                   help="network size: small (2-core CPU, default) or paper (the paper's sizes)")
+    p.add_argument("--iterations", type=int, help="sampling/training iterations T (default 20)")
+    p.add_argument("--sampling", choices=("exp", "fixed", "none", "random"),
+                   help="exp: sigma_init*gamma^t (default); fixed: sigma_init; none: no noise; "
+                        "random: uniform settings (paper Table 2)")
+    p.add_argument("--sigma-init", type=float, help="initial noise sigma, normalized units (default 0.5)")
+    p.add_argument("--gamma", type=float, help="sigma decay per iteration (default 0.9)")
+    p.add_argument("--samples", type=int, help="samples K per song and iteration (default 2)")
+    p.add_argument("--epochs", type=int, help="epochs E per training step (default 2; paper 10)")
+    p.add_argument("--batch-size", type=int, help="batch size in songs (default 4)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default 5e-4)")
+    p.add_argument("--excerpt-seconds", type=float, help="excerpt of each song per iteration (default 4)")
+    p.add_argument("--songs-per-iteration", type=int,
+                   help="random subset of training songs per iteration (default: all)")
+    p.add_argument("--valid-songs", type=int, help="validation songs scored per iteration (default 16)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--workers", type=int, default=None, help="render threads (default: all cores)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--max-tracks", type=int, default=None, help="refuse songs with more tracks (default 16)")
+    p.set_defaults(func=cmd_train)
+
     p = add("invert", "estimate the settings that turn the tracks into the mix")
     p.add_argument("tracks_dir", type=Path, help="folder of raw track files")
     p.add_argument("mix", type=Path, help="the stereo mixdown")
     p.add_argument("--method", default="auto", help="inversion method (default: the best available)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="EAMI model file for --method eami (default: the shipped model)")
     p.add_argument("--out", type=Path, required=True, help="folder for params.json and mix.wav")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")

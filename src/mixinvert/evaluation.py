@@ -27,6 +27,8 @@ from mixinvert.metrics.params import error_unit, param_errors
 
 #: Parameter errors shown in the markdown table (all are in the JSON).
 TABLE_PARAMS = ("gain_db", "pan", "eq_low_shelf_gain_db", "eq_peak_gain_db", "eq_high_shelf_gain_db", "reverb_wet")
+#: Parameters whose median error over all tracks is reported (``median_gain_db``, ...).
+MEDIAN_PARAMS = ("gain_db", "pan")
 
 
 @dataclass
@@ -37,6 +39,8 @@ class SongResult:
     mrsd: float
     seconds: float
     param_errors: dict[str, float] | None = None
+    #: Per-track absolute errors of the parameters in MEDIAN_PARAMS (for medians over tracks).
+    track_errors: dict[str, list[float]] | None = None
 
 
 @dataclass
@@ -58,6 +62,11 @@ class Results:
         if with_truth:
             for key in with_truth[0]:
                 out[key] = float(np.mean([e[key] for e in with_truth]))
+        per_track = [r.track_errors for r in rows if r.track_errors]
+        for key in MEDIAN_PARAMS:
+            values = [v for e in per_track for v in e.get(key, [])]
+            if values:
+                out[f"median_{key}"] = float(np.median(values))
         return out
 
     def to_json(self) -> dict:
@@ -74,12 +83,13 @@ class Results:
         cols = ["Method", "MAE", "MRSD"]
         if has_truth:
             cols += ["param MAE (norm.)"] + [f"{p} ({error_unit(CONSOLE_V1, p) or '-'})" for p in TABLE_PARAMS]
+            cols += [f"median {p} ({error_unit(CONSOLE_V1, p) or '-'})" for p in MEDIAN_PARAMS]
         cols += ["s/song"]
         split = f", split `{self.split}`" if self.split else ""
         n_songs = len({r.song for r in self.rows})
         lines = [f"## Results on `{self.dataset}`{split} ({n_songs} songs)", "",
                  "MAE and MRSD after loudness normalization to -23 LUFS (EAMI section 5.1); "
-                 "parameter errors are mean absolute errors against the true settings.", "",
+                 "parameter errors are mean absolute errors against the true settings (medians: over all tracks).", "",
                  "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         ranked = sorted(self.methods, key=lambda m: self.mean(m)["mrsd"])
         for method in ranked:
@@ -87,6 +97,7 @@ class Results:
             cells = [method, f"{m['mae']:.4f}", f"{m['mrsd']:.3f}"]
             if has_truth:
                 cells += [f"{m.get('normalized_mae', float('nan')):.3f}"] + [f"{m.get(p, float('nan')):.3g}" for p in TABLE_PARAMS]
+                cells += [f"{m.get('median_' + p, float('nan')):.3g}" for p in MEDIAN_PARAMS]
             cells.append(f"{m['seconds']:.2f}")
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "### Per song", "", "| Song | Method | MAE | MRSD |", "|---|---|---|---|"]
@@ -108,21 +119,39 @@ def evaluate(
     seed: int = 0,
     max_tracks: int | None = DEFAULT_MAX_TRACKS,
     progress: Callable[[int], None] | None = None,
+    options: dict | None = None,
 ) -> Results:
-    """Run ``methods`` on the songs of ``dataset_dir`` (optionally one split)."""
+    """Run ``methods`` on the songs of ``dataset_dir`` (optionally one split).
+
+    ``options`` (e.g. ``{"model": path}``) go to every method that accepts them; an
+    option no chosen method accepts is an error.
+    """
     entries = [get_method(m) for m in methods]  # unknown names fail before any work
     if not entries:
         raise ValueError("no methods given")
+    options = dict(options or {})
+    unused = sorted(k for k in options if not any(k in e.options for e in entries))
+    if unused:
+        raise ValueError(f"option {', '.join(unused)} applies to none of the methods {', '.join(methods)}")
     song_dirs = list_song_dirs(dataset_dir, split)
     results = Results(str(dataset_dir), split, list(methods))
     for song_dir in song_dirs:
         song = load_song(song_dir, require_mix=True, max_tracks=max_tracks)
         for entry in entries:
-            est = entry.fn(song, rng=method_rng(seed, song.name, entry.name))
+            own = {k: v for k, v in options.items() if k in entry.options}
+            est = entry.fn(song, rng=method_rng(seed, song.name, entry.name), **own)
             scores = compare_mixes(est.mix, song.mix, song.sample_rate)
-            errors = param_errors(est.params.values, song.params.values) if song.params is not None else None
+            errors = track_errors = None
+            if song.params is not None:
+                errors = param_errors(est.params.values, song.params.values)
+                track_errors = {
+                    name: np.abs(est.params.values[:, i] - song.params.values[:, i]).tolist()
+                    for name in MEDIAN_PARAMS
+                    for i in [CONSOLE_V1.index(name)]
+                }
             results.rows.append(
-                SongResult(song.name, entry.name, scores.mae, scores.mrsd, float(est.info.get("seconds", 0.0)), errors)
+                SongResult(song.name, entry.name, scores.mae, scores.mrsd, float(est.info.get("seconds", 0.0)),
+                           errors, track_errors)
             )
         if progress is not None:
             progress(1)

@@ -35,15 +35,27 @@ class Estimate:
 
 
 class Method(Protocol):
-    def __call__(self, song: Song, *, rng: np.random.Generator) -> Estimate: ...
+    def __call__(self, song: Song, *, rng: np.random.Generator, **options: Any) -> Estimate: ...
 
 
 @dataclass(frozen=True)
 class MethodEntry:
+    """A registered method: its function, a one-line summary, the options it accepts
+    (keyword arguments such as ``model``), and a check that it can run here (e.g. that
+    its model file exists)."""
+
     name: str
     fn: Method
     summary: str
     needs_mix: bool = True
+    options: tuple[str, ...] = ()
+    available: Callable[[], bool] = lambda: True
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            accepted = ", ".join(self.options) or "none"
+            raise ValueError(f"method {self.name!r} takes no option {', '.join(unknown)} (it accepts: {accepted})")
 
 
 _REGISTRY: dict[str, MethodEntry] = {}
@@ -52,11 +64,18 @@ _REGISTRY: dict[str, MethodEntry] = {}
 PREFERENCE = ("eami+refine", "eami", "colonel-reiss", "barchiesi-reiss", "sum", "random")
 
 
-def register(name: str, summary: str, *, needs_mix: bool = True) -> Callable[[Method], Method]:
+def register(
+    name: str,
+    summary: str,
+    *,
+    needs_mix: bool = True,
+    options: tuple[str, ...] = (),
+    available: Callable[[], bool] | None = None,
+) -> Callable[[Method], Method]:
     """Decorator: make ``fn`` available as method ``name``."""
 
     def deco(fn: Method) -> Method:
-        _REGISTRY[name] = MethodEntry(name, fn, summary, needs_mix)
+        _REGISTRY[name] = MethodEntry(name, fn, summary, needs_mix, options, available or (lambda: True))
         return fn
 
     return deco
@@ -75,10 +94,11 @@ def get_method(name: str) -> MethodEntry:
 
 
 def best_method() -> str:
+    """The most accurate method that can run here (e.g. ``eami`` needs its model file)."""
     methods = available_methods()
-    return next(n for n in PREFERENCE if n in methods)
+    return next(n for n in PREFERENCE if n in methods and methods[n].available())
 
 
 def _load_builtin() -> None:
     # Importing the modules registers them; kept lazy so `import mixinvert` stays light.
-    from mixinvert.methods import baseline  # noqa: F401
+    from mixinvert.methods import baseline, eami  # noqa: F401

@@ -1,0 +1,47 @@
+"""``eami``: the EAMI inference network's one-pass estimate, rendered through console v1.
+
+Features of every track and of the reference mix go through the network
+(:mod:`mixinvert.models.inverter`) once; its normalized settings are mapped to physical
+units by the console schema and rendered. The model is the shipped default
+(:data:`mixinvert.models.checkpoint.DEFAULT_MODEL_PATH`) unless ``model=`` names a model
+file or training checkpoint (``mixinvert train`` writes ``RUN_DIR/model.pt``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from mixinvert.console.params_io import MixParams
+from mixinvert.console.render import Console
+from mixinvert.data.song import Song, SongError
+from mixinvert.methods.base import Estimate, register
+from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH, load_model
+from mixinvert.models.predict import predict_song
+
+
+@register(
+    "eami",
+    "the EAMI network's one-pass estimate (embodied self-supervised learning)",
+    options=("model",),
+    available=DEFAULT_MODEL_PATH.is_file,
+)
+def estimate_eami(
+    song: Song, *, rng: np.random.Generator, model: str | os.PathLike | None = None
+) -> Estimate:
+    if song.mix is None:
+        raise SongError(f"{song.name}: eami needs the reference mix")
+    start = time.perf_counter()
+    net, schema, meta = load_model(model)
+    p = predict_song(net, song.tracks, song.mix, song.sample_rate)
+    params = MixParams(schema, song.track_names, schema.denormalize(p), song.sample_rate)
+    mix = Console(song.tracks, song.sample_rate, schema=schema).render(params.values)
+    info = {
+        "seconds": time.perf_counter() - start,
+        "mix_source": "console v1",
+        "model": str(model) if model is not None else "shipped default",
+        "model_config": net.config.name,
+    }
+    return Estimate(params, mix, info)

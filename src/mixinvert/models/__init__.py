@@ -1,0 +1,1 @@
+"""Neural networks: the EAMI inference network and its checkpoints."""

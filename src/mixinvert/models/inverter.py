@@ -1,0 +1,302 @@
+"""The EAMI inference network (paper Fig. 3-4): spectrograms of tracks and mix -> settings.
+
+Per track::
+
+    track (2, N, 80) ─► U-Net (6 layers, 3x3) ─► N x 80 ─► pointwise conv ─► N x E ┐
+    mix   (2, N, 80) ─► same U-Net ─────────────► N x 80 ─► same conv ───────► N x E ┴► concat N x 2E
+      ─► linear to d ─► Conformer x L (h heads x dh dims, conv kernel k) ─► BiLSTM x 2
+      ─► mean over time ─► fully connected + tanh ─► 16 normalized parameters in [-1, 1]
+
+Each track is processed with the mix as its only context (the paper's cross-track context,
+after Steinmetz et al.'s differentiable mixing console), so a track's output does not
+depend on how many other tracks there are or in which order they come. A batch holds any
+number of songs with any number of tracks: tracks are stacked along one axis and
+``song_index`` says which song's mix each belongs to, so no padding is needed.
+
+The Conformer layer is a port of torchaudio's ``ConformerLayer`` (Gulati et al. 2020;
+macaron feed-forwards, multi-head self-attention without relative positions, a depthwise
+convolution module); torchaudio has no CPU build for this project's torch, and no other
+maintained package ships a plain Conformer layer without pulling a speech toolkit.
+The U-Net down- and up-samples frequency only, so N frames in give N frames out for any N.
+No layer normalizes a single track's spectrogram on its own: absolute levels carry the
+gain information, so the U-Net has no normalization and the inputs get a fixed affine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mixinvert.dsp.features import N_MELS
+
+#: Fixed input scaling: log-mel values of tracks and mixes sit around -5 +- 3.
+FEATURE_OFFSET = 5.0
+FEATURE_SCALE = 3.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of the inference network (stored in every checkpoint)."""
+
+    name: str
+    in_channels: int = 2
+    n_mels: int = N_MELS
+    unet_channels: tuple[int, ...] = (16, 32, 64)  # 3 down + 3 up = 6 U-Net layers
+    time_pool: int = 1  # frames merged by the U-Net (1: every 25 ms frame, as in the paper)
+    embed_dim: int = 128  # the pointwise conv's output (N x 128)
+    conformer_layers: int = 3
+    conformer_heads: int = 4
+    conformer_head_dim: int = 36
+    conformer_kernel: int = 32
+    conformer_ff_mult: int = 4
+    lstm_layers: int = 2
+    lstm_hidden: int = 128
+    n_params: int = 16
+    dropout: float = 0.1
+
+    @property
+    def model_dim(self) -> int:
+        return self.conformer_heads * self.conformer_head_dim
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["unet_channels"] = list(self.unet_channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        d["unet_channels"] = tuple(d["unet_channels"])
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
+        return cls(**d)
+
+
+#: ``paper``: the sizes of the paper (4 heads x 36 dims, kernel 32, 3 Conformer layers,
+#: 2 BiLSTM layers). ``small``: the same architecture scaled to train on a 2-core CPU.
+MODEL_CONFIGS: dict[str, ModelConfig] = {
+    "paper": ModelConfig(name="paper"),
+    "small": ModelConfig(
+        name="small",
+        unet_channels=(8, 16, 32),
+        time_pool=4,
+        embed_dim=64,
+        conformer_layers=2,
+        conformer_heads=2,
+        conformer_head_dim=32,
+        conformer_kernel=15,
+        conformer_ff_mult=2,
+        lstm_layers=2,
+        lstm_hidden=64,
+    ),
+}
+
+
+def get_model_config(name: str) -> ModelConfig:
+    try:
+        return MODEL_CONFIGS[name]
+    except KeyError:
+        raise ValueError(f"unknown model config {name!r}; choose from {sorted(MODEL_CONFIGS)}") from None
+
+
+class _ConvLayer(nn.Module):
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1)
+        self.act = nn.LeakyReLU(0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(x))
+
+
+class UNetEncoder(nn.Module):
+    """A U-Net over (time, mel) with ``2 * len(channels)`` 3x3 layers: ``(B, C, N, 80) -> (B, N', 80)``.
+
+    Each down layer halves the mel axis (80 -> 40 -> 20 -> 10); each up layer doubles it
+    back and joins the skip connection of its level. With ``time_pool > 1`` the first
+    ``log2(time_pool)`` down layers also halve time, and the output keeps that coarser
+    rate: ``N' = ceil(N / time_pool)`` (skips are averaged to match). ``time_pool = 1``
+    (the paper) keeps every frame.
+    """
+
+    def __init__(self, in_channels: int, channels: tuple[int, ...], n_mels: int, time_pool: int = 1) -> None:
+        super().__init__()
+        if n_mels % (2 ** len(channels)):
+            raise ValueError(f"{n_mels} mel bands cannot be halved {len(channels)} times")
+        n_time_halvings = max(0, int(time_pool).bit_length() - 1)
+        if 2**n_time_halvings != time_pool or n_time_halvings > len(channels):
+            raise ValueError(f"time_pool must be a power of 2 up to {2 ** len(channels)}, got {time_pool}")
+        self.time_pool = time_pool
+        self.time_factors = [2 if i < n_time_halvings else 1 for i in range(len(channels))]
+        self.down = nn.ModuleList()
+        c_prev = in_channels
+        for c in channels:
+            self.down.append(_ConvLayer(c_prev, c))
+            c_prev = c
+        self.up = nn.ModuleList()
+        skips = [in_channels, *channels[:-1]]
+        for c_skip in reversed(skips):
+            c_out = max(c_skip, channels[0])
+            self.up.append(_ConvLayer(c_prev + c_skip, c_out))
+            c_prev = c_out
+        self.out = nn.Conv2d(c_prev, 1, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for layer, tf in zip(self.down, self.time_factors):
+            skips.append(x)
+            x = F.avg_pool2d(layer(x), kernel_size=(tf, 2), ceil_mode=True)
+        for level, layer in zip(reversed(range(len(self.up))), self.up):
+            skip = skips.pop()
+            factor = math.prod(self.time_factors[level:])  # ceil(ceil(n/a)/b) == ceil(n/(a*b))
+            if factor > 1:
+                skip = F.avg_pool2d(skip, kernel_size=(factor, 1), ceil_mode=True)
+            x = torch.repeat_interleave(x, 2, dim=-1)
+            x = layer(torch.cat([x, skip], dim=1))
+        return self.out(x).squeeze(1)
+
+
+class _FeedForward(nn.Module):
+    def __init__(self, d: int, mult: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.LayerNorm(d),
+            nn.Linear(d, d * mult),
+            nn.SiLU(),
+            nn.Dropout(dropout),
+            nn.Linear(d * mult, d),
+            nn.Dropout(dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class _ConvModule(nn.Module):
+    def __init__(self, d: int, kernel: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(d)
+        self.pointwise_in = nn.Conv1d(d, 2 * d, 1)
+        self.glu = nn.GLU(dim=1)
+        self.depthwise = nn.Conv1d(d, d, kernel, padding="same", groups=d)
+        self.group_norm = nn.GroupNorm(1, d)
+        self.act = nn.SiLU()
+        self.pointwise_out = nn.Conv1d(d, d, 1)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, N, d)
+        y = self.norm(x).transpose(1, 2)
+        y = self.glu(self.pointwise_in(y))
+        y = self.act(self.group_norm(self.depthwise(y)))
+        y = self.dropout(self.pointwise_out(y))
+        return y.transpose(1, 2)
+
+
+class ConformerLayer(nn.Module):
+    """One Conformer layer: FF/2, self-attention, convolution, FF/2, layer norm."""
+
+    def __init__(self, d: int, heads: int, kernel: int, ff_mult: int, dropout: float) -> None:
+        super().__init__()
+        self.ff1 = _FeedForward(d, ff_mult, dropout)
+        self.attn_norm = nn.LayerNorm(d)
+        self.attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
+        self.attn_dropout = nn.Dropout(dropout)
+        self.conv = _ConvModule(d, kernel, dropout)
+        self.ff2 = _FeedForward(d, ff_mult, dropout)
+        self.final_norm = nn.LayerNorm(d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, N, d)
+        x = x + 0.5 * self.ff1(x)
+        y = self.attn_norm(x)
+        y, _ = self.attn(y, y, y, need_weights=False)
+        x = x + self.attn_dropout(y)
+        x = x + self.conv(x)
+        x = x + 0.5 * self.ff2(x)
+        return self.final_norm(x)
+
+
+class Inverter(nn.Module):
+    """The inference network; see the module doc. Build it from a :class:`ModelConfig`."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.unet = UNetEncoder(c.in_channels, tuple(c.unet_channels), c.n_mels, c.time_pool)
+        self.pointwise = nn.Conv1d(c.n_mels, c.embed_dim, kernel_size=1)
+        self.proj = nn.Linear(2 * c.embed_dim, c.model_dim)
+        self.conformer = nn.ModuleList(
+            ConformerLayer(c.model_dim, c.conformer_heads, c.conformer_kernel, c.conformer_ff_mult, c.dropout)
+            for _ in range(c.conformer_layers)
+        )
+        self.lstm = nn.LSTM(
+            c.model_dim,
+            c.lstm_hidden,
+            num_layers=c.lstm_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=c.dropout if c.lstm_layers > 1 else 0.0,
+        )
+        self.fc = nn.Linear(2 * c.lstm_hidden, c.n_params)
+
+    def encode(self, feats: torch.Tensor) -> torch.Tensor:
+        """Spectrograms ``(B, C, N, 80)`` -> feature maps ``(B, N, embed_dim)``."""
+        x = (feats - (-FEATURE_OFFSET)) / FEATURE_SCALE
+        x = self.unet(x)  # (B, N, 80)
+        return self.pointwise(x.transpose(1, 2)).transpose(1, 2)
+
+    def forward(
+        self,
+        track_feats: torch.Tensor,
+        mix_feats: torch.Tensor,
+        song_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Normalized settings for every track.
+
+        Parameters
+        ----------
+        track_feats : (n_tracks, 2, N, 80) log-mel of every track of every song in the batch
+        mix_feats : (n_songs, 2, N, 80) log-mel of each song's mix
+        song_index : (n_tracks,) long, which song each track belongs to (default: all song 0)
+
+        Returns
+        -------
+        (n_tracks, 16) in [-1, 1]
+        """
+        if track_feats.ndim != 4 or mix_feats.ndim != 4:
+            raise ValueError("expected track_feats (tracks, 2, frames, mels) and mix_feats (songs, 2, frames, mels)")
+        if track_feats.shape[1:] != mix_feats.shape[1:]:
+            raise ValueError(f"track and mix features differ in shape: {tuple(track_feats.shape)} vs {tuple(mix_feats.shape)}")
+        n_tracks = track_feats.shape[0]
+        if song_index is None:
+            if mix_feats.shape[0] != 1:
+                raise ValueError("song_index is needed when the batch holds more than one song")
+            song_index = torch.zeros(n_tracks, dtype=torch.long, device=track_feats.device)
+        maps = self.encode(torch.cat([track_feats, mix_feats], dim=0))
+        h = torch.cat([maps[:n_tracks], maps[n_tracks:][song_index]], dim=-1)
+        h = self.proj(h)
+        for layer in self.conformer:
+            h = layer(h)
+        h, _ = self.lstm(h)
+        return torch.tanh(self.fc(h.mean(dim=1)))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = [
+    "ModelConfig",
+    "MODEL_CONFIGS",
+    "get_model_config",
+    "Inverter",
+    "UNetEncoder",
+    "ConformerLayer",
+    "count_parameters",
+]

@@ -1,0 +1,63 @@
+"""Run the inference network on a song: features, forward pass, normalized settings."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from mixinvert.dsp.features import MIN_SAMPLE_RATE, stereo_log_mel
+from mixinvert.models.inverter import Inverter
+
+#: The rate features are computed at when a song's own rate is too low for 20 kHz bands.
+FEATURE_SAMPLE_RATE = 44100
+#: Longest stretch of frames given to the network at once (60 s); longer songs are cut
+#: into chunks of about equal length and the per-chunk answers averaged.
+MAX_FRAMES = 2400
+
+
+def song_features(
+    tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(n_tracks, 2, N, 80)`` and ``(1, 2, N, 80)`` log-mel features of tracks and mix."""
+    if sample_rate < MIN_SAMPLE_RATE:
+        import soxr
+
+        tracks = [soxr.resample(t.T, sample_rate, FEATURE_SAMPLE_RATE).T for t in tracks]
+        mix = soxr.resample(np.asarray(mix).T, sample_rate, FEATURE_SAMPLE_RATE).T
+        sample_rate = FEATURE_SAMPLE_RATE
+    track_feats = torch.stack([stereo_log_mel(t, sample_rate) for t in tracks])
+    mix_feats = stereo_log_mel(mix, sample_rate).unsqueeze(0)
+    return track_feats, mix_feats
+
+
+@torch.no_grad()
+def predict_features(
+    model: Inverter, track_feats: torch.Tensor, mix_feats: torch.Tensor, *, max_frames: int = MAX_FRAMES
+) -> np.ndarray:
+    """Normalized settings ``(n_tracks, 16)`` for one song's features (chunked if long)."""
+    was_training = model.training
+    model.eval()
+    try:
+        n = track_feats.shape[-2]
+        n_chunks = max(1, -(-n // max_frames))
+        bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
+        outs = []
+        weights = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            outs.append(model(track_feats[:, :, a:b], mix_feats[:, :, a:b]))
+            weights.append(b - a)
+        w = torch.tensor(weights, dtype=torch.float32)
+        p = (torch.stack(outs) * (w / w.sum())[:, None, None]).sum(0)
+    finally:
+        model.train(was_training)
+    return p.numpy().astype(np.float64)
+
+
+def predict_song(
+    model: Inverter, tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, *, max_frames: int = MAX_FRAMES
+) -> np.ndarray:
+    """Normalized settings ``(n_tracks, 16)`` in [-1, 1] for raw ``tracks`` and their ``mix``."""
+    track_feats, mix_feats = song_features(tracks, mix, sample_rate)
+    return predict_features(model, track_feats, mix_feats, max_frames=max_frames)

@@ -1,0 +1,1 @@
+"""Training: embodied self-supervised learning of the EAMI network."""

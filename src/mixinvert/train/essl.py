@@ -1,0 +1,598 @@
+"""Embodied self-supervised learning (EAMI paper 3.2, Fig. 2): sample, render, train, repeat.
+
+For iterations ``t = 0 .. T-1``:
+
+1. **Sampling step.** For every training song (an excerpt of its raw tracks and of its
+   reference mix), the network predicts normalized settings ``p_hat``; ``K`` samples
+   ``p = clip(p_hat + N(0, sigma_t^2), -1, 1)`` with ``sigma_t = sigma_init * gamma^t``
+   are rendered through the real console (a thread pool over all cores: pedalboard
+   releases the GIL), and each (tracks, rendered mix, p) is kept as a training pair.
+   The reference mix is only ever an input: the network never sees true settings.
+2. **Training step.** The same network is fitted to the pairs for ``E`` epochs, MSE
+   between predicted and sampled settings (Adam, lr 5e-4, betas (0.5, 0.999), batch 4).
+3. **Validation.** The network's settings for the validation songs are rendered (whole
+   songs) and compared with their reference mixes (MAE, MRSD after loudness
+   normalization); where the corpus knows the true settings, their error too.
+
+Sampling modes (the paper's Table 2): ``exp`` (the default, decreasing sigma), ``fixed``
+(sigma = sigma_init throughout), ``none`` (render the prediction itself, no noise) and
+``random`` (settings uniform over [-1, 1], not from the network).
+
+A run folder holds ``run.json`` (the settings), ``checkpoint.pt`` (after every iteration:
+model, optimizer, RNG states, iteration, log), ``model.pt`` (the model with the best
+validation MRSD so far, what ``invert --model`` takes), ``log.csv`` and ``training.png``.
+Running ``train`` again on the same folder with the same settings resumes after the last
+finished iteration, with the same result as an uninterrupted run; ``--iterations`` may be
+raised to train further. Other settings on an existing run folder are refused.
+
+Randomness is explicit: iteration ``t`` draws excerpts and noise from
+``default_rng([seed, t])`` and seeds torch with ``(seed, t)`` too, so a resumed run needs
+nothing but the iteration number (the RNG states are stored as well, and restored).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mixinvert.audio import write_text_atomic
+from mixinvert.console.render import Console
+from mixinvert.console.schema import CONSOLE_V1, ParamSchema
+from mixinvert.data.dataset import list_song_dirs
+from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, SongError, load_song
+from mixinvert.dsp.features import MIN_SAMPLE_RATE, log_mel
+from mixinvert.metrics.audio import compare_mixes
+from mixinvert.models.checkpoint import (
+    CheckpointError,
+    build_model,
+    model_payload,
+    read_checkpoint,
+    save_atomic,
+)
+from mixinvert.models.inverter import Inverter, get_model_config
+from mixinvert.models.predict import predict_features, predict_song, song_features
+
+SAMPLING_MODES = ("exp", "fixed", "none", "random")
+RUN_FILE = "run.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+MODEL_FILE = "model.pt"
+LOG_FILE = "log.csv"
+PLOT_FILE = "training.png"
+LOG_FIELDS = (
+    "iteration",
+    "sigma",
+    "pairs",
+    "train_loss",
+    "valid_mae",
+    "valid_mrsd",
+    "valid_param_mae",
+    "sampling_s",
+    "training_s",
+    "valid_s",
+)
+
+
+class TrainError(ValueError):
+    """Training cannot start or resume as asked (bad options, clashing run folder)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a run computes (stored in ``run.json``).
+
+    The defaults fit a 2-core CPU; the paper's schedule is ``epochs=10`` and 50
+    (ENST-Drums) or 100 (MedleyDB) iterations, on two GPUs.
+    """
+
+    model: str = "small"
+    iterations: int = 20
+    samples_per_song: int = 2
+    sampling: str = "exp"
+    sigma_init: float = 0.5
+    gamma: float = 0.9
+    epochs: int = 2
+    batch_size: int = 4
+    lr: float = 5e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    excerpt_seconds: float = 4.0
+    songs_per_iteration: int | None = None
+    valid_songs: int | None = 16
+    max_tracks: int = DEFAULT_MAX_TRACKS
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        get_model_config(self.model)
+        if self.sampling not in SAMPLING_MODES:
+            raise TrainError(f"unknown sampling mode {self.sampling!r}; choose from {', '.join(SAMPLING_MODES)}")
+        checks = [
+            (self.iterations >= 1, "iterations must be at least 1"),
+            (self.samples_per_song >= 1, "samples per song must be at least 1"),
+            (self.sigma_init >= 0 and math.isfinite(self.sigma_init), "sigma_init must be >= 0"),
+            (0 < self.gamma <= 1, "gamma must be in (0, 1]"),
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.batch_size >= 1, "batch size must be at least 1"),
+            (self.lr > 0, "learning rate must be positive"),
+            (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must be in [0, 1)"),
+            (self.excerpt_seconds > 0.1, "excerpt must be longer than 0.1 s"),
+            (self.songs_per_iteration is None or self.songs_per_iteration >= 1, "songs per iteration must be >= 1"),
+            (self.valid_songs is None or self.valid_songs >= 0, "valid songs must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TrainError(message)
+
+    def sigma(self, t: int) -> float:
+        """The noise level of iteration ``t`` (NaN for ``random``: no network involved)."""
+        if self.sampling == "exp":
+            return self.sigma_init * self.gamma**t
+        if self.sampling == "fixed":
+            return self.sigma_init
+        if self.sampling == "none":
+            return 0.0
+        return float("nan")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise TrainError(f"unknown training settings: {sorted(unknown)}")
+        return cls(**d)
+
+
+@dataclass
+class TrainSong:
+    """A training song held in memory (float32 tracks, reference mix)."""
+
+    name: str
+    tracks: list[np.ndarray]
+    mix: np.ndarray
+    sample_rate: int
+    truth: np.ndarray | None = None  # normalized true settings, where known
+
+    @classmethod
+    def from_song(cls, song: Song, corpus: str) -> "TrainSong":
+        if song.mix is None:
+            raise TrainError(f"{song.path or song.name}: a training song needs its reference mix")
+        if song.sample_rate < MIN_SAMPLE_RATE:
+            raise TrainError(f"{song.path or song.name}: sample rate {song.sample_rate} Hz is below {MIN_SAMPLE_RATE} Hz")
+        truth = None
+        if song.params is not None and song.params.schema.version == CONSOLE_V1.version:
+            truth = CONSOLE_V1.normalize(song.params.values)
+        return cls(
+            f"{corpus}/{song.name}",
+            [np.ascontiguousarray(t, dtype=np.float32) for t in song.tracks],
+            np.ascontiguousarray(song.mix, dtype=np.float32),
+            song.sample_rate,
+            truth,
+        )
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.tracks[0].shape[-1])
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    model_path: Path
+    history: list[dict] = field(default_factory=list)
+    resumed_from: int = 0
+
+
+def load_split(
+    corpus_dirs: Sequence[str | os.PathLike], split: str, *, limit: int | None = None, max_tracks: int = DEFAULT_MAX_TRACKS
+) -> list[TrainSong]:
+    """Songs of ``split`` from every corpus, in a fixed order (corpus, then song name)."""
+    songs: list[TrainSong] = []
+    for corpus in corpus_dirs:
+        try:
+            dirs = list_song_dirs(corpus, split)
+        except SongError:
+            if split == "train":
+                raise
+            dirs = []  # a small corpus may have no validation songs
+        for d in dirs:
+            songs.append(TrainSong.from_song(load_song(d, max_tracks=max_tracks), Path(corpus).name))
+    if limit is not None and len(songs) > limit:
+        # An even spread over the corpora rather than the first ``limit`` songs of the first one.
+        pick = np.linspace(0, len(songs) - 1, limit).round().astype(int)
+        songs = [songs[i] for i in pick]
+    return songs
+
+
+def _corpus_identity(corpus_dirs: Sequence[str | os.PathLike]) -> list[dict]:
+    out = []
+    for c in corpus_dirs:
+        c = Path(c)
+        info: dict = {"name": c.name}
+        meta = c / "corpus.json"
+        if meta.is_file():
+            try:
+                info["corpus"] = json.loads(meta.read_text())
+            except (OSError, json.JSONDecodeError):
+                pass
+        out.append(info)
+    return out
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+@dataclass
+class PairedData:
+    """One sampling step's pairs: per song the track features, per pair the mix and p."""
+
+    track_feats: list[torch.Tensor]  # per song (n_tracks, 2, F, 80)
+    pair_song: list[int]
+    pair_mix: list[torch.Tensor]  # (2, F, 80)
+    pair_p: list[torch.Tensor]  # (n_tracks, 16)
+
+    def __len__(self) -> int:
+        return len(self.pair_song)
+
+
+def _excerpt(song: TrainSong, length: int, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
+    if song.num_samples <= length:
+        return song.tracks, song.mix
+    start = int(rng.integers(0, song.num_samples - length + 1))
+    return [t[:, start : start + length] for t in song.tracks], song.mix[:, start : start + length]
+
+
+def sampling_step(
+    model: Inverter,
+    songs: Sequence[TrainSong],
+    config: TrainConfig,
+    t: int,
+    *,
+    schema: ParamSchema = CONSOLE_V1,
+    workers: int | None = None,
+    progress: bool = False,
+) -> PairedData:
+    """Predict, perturb and render: the paired data of iteration ``t`` (see module doc)."""
+    rng = np.random.default_rng([config.seed, t, 0])
+    if config.songs_per_iteration is not None and config.songs_per_iteration < len(songs):
+        chosen = np.sort(rng.choice(len(songs), config.songs_per_iteration, replace=False))
+    else:
+        chosen = np.arange(len(songs))
+    sigma = config.sigma(t)
+    excerpts = []
+    track_feats = []
+    samples: list[tuple[int, np.ndarray]] = []
+    for j, i in enumerate(chosen):
+        song = songs[i]
+        length = int(round(config.excerpt_seconds * song.sample_rate))
+        tracks, mix = _excerpt(song, length, rng)
+        tf, mf = song_features(tracks, mix, song.sample_rate)
+        excerpts.append((tracks, song.sample_rate))
+        track_feats.append(tf)
+        if config.sampling == "random":
+            for _ in range(config.samples_per_song):
+                samples.append((j, rng.uniform(-1.0, 1.0, size=(len(tracks), schema.size))))
+            continue
+        p_hat = predict_features(model, tf, mf)
+        for _ in range(config.samples_per_song):
+            noise = rng.normal(0.0, sigma, size=p_hat.shape) if sigma > 0 else 0.0
+            samples.append((j, np.clip(p_hat + noise, -1.0, 1.0)))
+
+    def _render(item: tuple[int, np.ndarray]) -> np.ndarray:
+        j, p = item
+        tracks, sr = excerpts[j]
+        return Console(tracks, sr, schema=schema, workers=1).render(schema.denormalize(p))
+
+    data = PairedData(track_feats, [], [], [])
+    n_workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=len(samples), desc=f"iteration {t + 1}: sampling", unit="mix", disable=not progress, leave=False)
+    chunk = 64
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        for a in range(0, len(samples), chunk):
+            items = samples[a : a + chunk]
+            mixes = list(pool.map(_render, items))
+            for (j, p), mix in zip(items, mixes):
+                sr = excerpts[j][1]
+                data.pair_song.append(j)
+                data.pair_mix.append(log_mel(mix, sr))
+                data.pair_p.append(torch.as_tensor(p, dtype=torch.float32))
+            bar.update(len(items))
+    bar.close()
+    return data
+
+
+# --------------------------------------------------------------------------- training
+
+
+def training_step(
+    model: Inverter,
+    optimizer: torch.optim.Optimizer,
+    data: PairedData,
+    config: TrainConfig,
+    t: int,
+    *,
+    progress: bool = False,
+) -> float:
+    """``config.epochs`` epochs of MSE on the pairs; returns the mean loss of the last epoch."""
+    model.train()
+    gen = torch.Generator().manual_seed(config.seed * 1_000_003 + t)
+    n = len(data)
+    steps_per_epoch = -(-n // config.batch_size)
+    bar = tqdm(total=steps_per_epoch * config.epochs, desc=f"iteration {t + 1}: training", unit="batch",
+               disable=not progress, leave=False)
+    last = float("nan")
+    for _ in range(config.epochs):
+        order = torch.randperm(n, generator=gen).tolist()
+        total, count = 0.0, 0
+        for a in range(0, n, config.batch_size):
+            idx = order[a : a + config.batch_size]
+            tf = torch.cat([data.track_feats[data.pair_song[i]] for i in idx])
+            mf = torch.stack([data.pair_mix[i] for i in idx])
+            si = torch.cat([torch.full((data.pair_p[i].shape[0],), k, dtype=torch.long) for k, i in enumerate(idx)])
+            target = torch.cat([data.pair_p[i] for i in idx])
+            loss = torch.nn.functional.mse_loss(model(tf, mf, si), target)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"iteration {t + 1}: the training loss is {loss.item()}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / count:.4f}")
+        last = total / max(count, 1)
+    bar.close()
+    return last
+
+
+def validate(
+    model: Inverter,
+    songs: Sequence[TrainSong],
+    *,
+    schema: ParamSchema = CONSOLE_V1,
+    workers: int | None = None,
+    progress: bool = False,
+) -> dict[str, float]:
+    """Mean MAE/MRSD of rendered predictions against the reference mixes (whole songs)."""
+    if not songs:
+        return {"valid_mae": float("nan"), "valid_mrsd": float("nan"), "valid_param_mae": float("nan")}
+    preds = [predict_song(model, s.tracks, s.mix, s.sample_rate) for s in songs]
+
+    def _score(k: int) -> tuple[float, float]:
+        s = songs[k]
+        mix = Console(s.tracks, s.sample_rate, schema=schema, workers=1).render(schema.denormalize(preds[k]))
+        sc = compare_mixes(mix, s.mix, s.sample_rate)
+        return sc.mae, sc.mrsd
+
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        scores = list(tqdm(pool.map(_score, range(len(songs))), total=len(songs), desc="validation",
+                           unit="song", disable=not progress, leave=False))
+    errs = [np.abs(p - s.truth).mean() for p, s in zip(preds, songs) if s.truth is not None]
+    return {
+        "valid_mae": float(np.mean([m for m, _ in scores])),
+        "valid_mrsd": float(np.mean([r for _, r in scores])),
+        "valid_param_mae": float(np.mean(errs)) if errs else float("nan"),
+    }
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _seed_torch(config: TrainConfig, t: int) -> None:
+    torch.manual_seed(config.seed * 1_000_003 + t + 17)
+
+
+def _run_settings(config: TrainConfig, corpus_dirs: Sequence[str | os.PathLike]) -> dict:
+    return {
+        "format": "mixinvert-train-run",
+        "config": config.to_dict(),
+        "model_config": get_model_config(config.model).to_dict(),
+        "corpora": _corpus_identity(corpus_dirs),
+        "schema": CONSOLE_V1.version,
+    }
+
+
+def _comparable(settings: dict) -> dict:
+    """Settings that must match to resume (``iterations`` may grow)."""
+    s = json.loads(json.dumps(settings))
+    s["config"].pop("iterations", None)
+    return s
+
+
+def _write_log(run_dir: Path, history: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=LOG_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for row in history:
+        w.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in LOG_FIELDS})
+    write_text_atomic(run_dir / LOG_FILE, buf.getvalue(), overwrite=True)
+
+
+def plot_history(history: list[dict], path: str | os.PathLike) -> Path:
+    """Training loss and validation MRSD per iteration, as a PNG (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    its = [h["iteration"] for h in history]
+    fig, ax1 = plt.subplots(figsize=(7, 4), dpi=100)
+    ax1.plot(its, [h["train_loss"] for h in history], "o-", color="tab:blue", label="training loss (MSE)")
+    ax1.set_xlabel("iteration")
+    ax1.set_ylabel("training loss (MSE, normalized units)", color="tab:blue")
+    ax1.set_yscale("log")
+    ax2 = ax1.twinx()
+    ax2.plot(its, [h["valid_mrsd"] for h in history], "s-", color="tab:red", label="validation MRSD")
+    ax2.set_ylabel("validation MRSD", color="tab:red")
+    ax1.set_title("EAMI embodied self-supervised training")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def _load_resume(run_dir: Path, settings: dict) -> dict | None:
+    run_file = run_dir / RUN_FILE
+    if not run_dir.exists():
+        return None
+    if not run_file.is_file():
+        if any(run_dir.iterdir()):
+            raise TrainError(f"{run_dir} exists and is not a mixinvert run folder; choose a new --out")
+        return None
+    try:
+        stored = json.loads(run_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TrainError(f"{run_file}: unreadable ({exc})") from exc
+    if _comparable(stored) != _comparable(settings):
+        diff = sorted(
+            k for k in set(stored.get("config", {})) | set(settings["config"])
+            if k != "iterations" and stored.get("config", {}).get(k) != settings["config"].get(k)
+        )
+        what = f"settings {', '.join(diff)}" if diff else "corpora or model"
+        raise TrainError(
+            f"{run_dir} holds a run with other {what}; resume it with its own settings or choose a new --out"
+        )
+    ckpt_path = run_dir / CHECKPOINT_FILE
+    if not ckpt_path.exists():
+        return None  # stopped before the first iteration finished
+    ckpt = read_checkpoint(ckpt_path)
+    if ckpt.get("kind") != "training":
+        raise CheckpointError(f"{ckpt_path}: a model file, not a training checkpoint")
+    return ckpt
+
+
+def train(
+    corpus_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
+    run_dir: str | os.PathLike,
+    config: TrainConfig = TrainConfig(),
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train (or resume training) an EAMI network on the corpora's train splits.
+
+    Parameters
+    ----------
+    corpus_dirs : one or more corpus folders (``mixinvert corpus``) or folders of songs
+        with ``splits.json``; their ``train`` split trains, ``valid`` validates
+    run_dir : the run folder (created; an existing one with the same settings resumes)
+    config : :class:`TrainConfig`
+    workers : render threads (default: all cores)
+    progress : show progress bars
+    log : called with one line per finished iteration (default: print)
+    """
+    if isinstance(corpus_dirs, (str, os.PathLike)):
+        corpus_dirs = [corpus_dirs]
+    corpus_dirs = [Path(c) for c in corpus_dirs]
+    for c in corpus_dirs:
+        if not c.is_dir():
+            raise TrainError(f"{c}: no such corpus folder")
+    log = log or print
+    run_dir = Path(run_dir)
+    settings = _run_settings(config, corpus_dirs)
+    ckpt = _load_resume(run_dir, settings)
+
+    model = Inverter(get_model_config(config.model))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    history: list[dict] = []
+    start_t = 0
+    best = float("inf")
+    if ckpt is not None:
+        model, _ = build_model(ckpt, where=str(run_dir / CHECKPOINT_FILE))
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+        try:
+            optimizer.load_state_dict(ckpt["optimizer"])
+            start_t = int(ckpt["iteration"])
+            history = list(ckpt["history"])
+            torch.set_rng_state(ckpt["rng"]["torch"])
+        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+            raise CheckpointError(f"{run_dir / CHECKPOINT_FILE}: damaged training state ({exc})") from exc
+        best = min((h["valid_mrsd"] for h in history if not math.isnan(h["valid_mrsd"])), default=float("inf"))
+        if start_t >= config.iterations:
+            log(f"{run_dir}: already trained for {start_t} iterations (ask for more with --iterations)")
+            return TrainResult(run_dir, run_dir / MODEL_FILE, history, start_t)
+        log(f"resuming {run_dir} after iteration {start_t} of {config.iterations}")
+    else:
+        _seed_torch(config, -1)
+        model = Inverter(get_model_config(config.model))  # initial weights from the seed
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n", overwrite=True)
+
+    train_songs = load_split(corpus_dirs, "train", max_tracks=config.max_tracks)
+    if not train_songs:
+        raise TrainError(f"no training songs in {', '.join(map(str, corpus_dirs))} (is there a splits.json?)")
+    valid_songs = load_split(corpus_dirs, "valid", limit=config.valid_songs, max_tracks=config.max_tracks)
+    if config.valid_songs == 0:
+        valid_songs = []
+
+    for t in range(start_t, config.iterations):
+        _seed_torch(config, t)
+        t0 = time.perf_counter()
+        data = sampling_step(model, train_songs, config, t, workers=workers, progress=progress)
+        t1 = time.perf_counter()
+        loss = training_step(model, optimizer, data, config, t, progress=progress)
+        t2 = time.perf_counter()
+        scores = validate(model, valid_songs, workers=workers, progress=progress)
+        t3 = time.perf_counter()
+        row = {
+            "iteration": t + 1,
+            "sigma": config.sigma(t),
+            "pairs": len(data),
+            "train_loss": loss,
+            **scores,
+            "sampling_s": t1 - t0,
+            "training_s": t2 - t1,
+            "valid_s": t3 - t2,
+        }
+        history.append(row)
+        meta = {
+            "iteration": t + 1,
+            "train_config": config.to_dict(),
+            "corpora": [c["name"] for c in settings["corpora"]],
+            "valid_mae": scores["valid_mae"],
+            "valid_mrsd": scores["valid_mrsd"],
+            "valid_param_mae": scores["valid_param_mae"],
+            "train_songs": len(train_songs),
+        }
+        if not valid_songs or scores["valid_mrsd"] < best:
+            best = scores["valid_mrsd"] if valid_songs else best
+            save_atomic(model_payload(model, CONSOLE_V1, meta), run_dir / MODEL_FILE)
+        ckpt_obj = model_payload(model, CONSOLE_V1, meta)
+        ckpt_obj.update(
+            kind="training",
+            optimizer=optimizer.state_dict(),
+            train_config=config.to_dict(),
+            iteration=t + 1,
+            history=history,
+            rng={"torch": torch.get_rng_state(), "numpy_seed": [config.seed, t + 1]},
+        )
+        save_atomic(ckpt_obj, run_dir / CHECKPOINT_FILE)
+        _write_log(run_dir, history)
+        try:
+            plot_history(history, run_dir / PLOT_FILE)
+        except Exception as exc:  # a plot must never stop a training run
+            log(f"(could not draw {PLOT_FILE}: {exc})")
+        log(
+            f"iteration {t + 1}/{config.iterations}: sigma {row['sigma']:.3f}, {len(data)} pairs, "
+            f"loss {loss:.4f}, valid MAE {scores['valid_mae']:.4f} MRSD {scores['valid_mrsd']:.3f} "
+            f"param err {scores['valid_param_mae']:.3f} ({t3 - t0:.0f} s)"
+        )
+    return TrainResult(run_dir, run_dir / MODEL_FILE, history, start_t)

@@ -1,0 +1,131 @@
+"""The ``eami`` method: a model file in, settings and a console render out; CLI wiring."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mixinvert.cli import main
+from mixinvert.console.params_io import read_params
+from mixinvert.console.render import Console
+from mixinvert.console.schema import CONSOLE_V1
+from mixinvert.data.song import Song, SongError
+from mixinvert.methods.base import best_method, get_method
+from mixinvert.models import checkpoint
+from mixinvert.models.checkpoint import CheckpointError, model_payload, save_atomic
+from mixinvert.models.inverter import Inverter, get_model_config
+from mixinvert.models.predict import predict_song
+from tests.conftest import SR, make_tiny_corpus, noise_track
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    model = Inverter(get_model_config("small"))
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    save_atomic(model_payload(model, CONSOLE_V1, {"note": "untrained, for tests"}), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_tiny_corpus(tmp_path_factory.mktemp("eami") / "corpus", n_songs=4, seconds=1.0, seed=5)
+
+
+@pytest.fixture
+def song(rng):
+    tracks = [noise_track(rng, 1, 0.6), noise_track(rng, 2, 0.6)]
+    return Song("s", ("a.wav", "b.wav"), tracks, SR, mix=noise_track(rng, 2, 0.6))
+
+
+def test_eami_renders_the_network_prediction(song, model_file, rng):
+    est = get_method("eami").fn(song, rng=rng, model=model_file)
+    model, schema, _ = checkpoint.load_model(model_file)
+    p = predict_song(model, song.tracks, song.mix, song.sample_rate)
+    np.testing.assert_allclose(est.params.values, schema.denormalize(p), rtol=1e-6)
+    np.testing.assert_allclose(est.mix, Console(song.tracks, SR).render(est.params.values), atol=1e-6)
+    assert est.params.track_names == song.track_names
+    assert est.info["mix_source"] == "console v1" and est.info["seconds"] > 0
+
+
+def test_eami_is_independent_of_track_order(song, model_file, rng):
+    a = get_method("eami").fn(song, rng=rng, model=model_file)
+    swapped = Song("s", song.track_names[::-1], song.tracks[::-1], SR, mix=song.mix)
+    b = get_method("eami").fn(swapped, rng=rng, model=model_file)
+    np.testing.assert_allclose(a.params.values, b.params.values[::-1], rtol=1e-4, atol=1e-4)
+
+
+def test_eami_needs_a_mix_and_a_model(song, rng, tmp_path, monkeypatch):
+    with pytest.raises(SongError, match="reference mix"):
+        get_method("eami").fn(Song("s", song.track_names, song.tracks, SR), rng=rng)
+    monkeypatch.setattr(checkpoint, "DEFAULT_MODEL_PATH", tmp_path / "absent.pt")
+    with pytest.raises(CheckpointError, match="mixinvert train"):
+        get_method("eami").fn(song, rng=rng)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="bad.pt"):
+        get_method("eami").fn(song, rng=rng, model=bad)
+
+
+def test_best_method_skips_methods_that_cannot_run(monkeypatch):
+    from mixinvert.methods import base
+
+    entry = base.available_methods()["eami"]
+    monkeypatch.setitem(base._REGISTRY, "eami", base.MethodEntry(
+        entry.name, entry.fn, entry.summary, entry.needs_mix, entry.options, lambda: False))
+    assert best_method() != "eami"
+    monkeypatch.setitem(base._REGISTRY, "eami", base.MethodEntry(
+        entry.name, entry.fn, entry.summary, entry.needs_mix, entry.options, lambda: True))
+    assert best_method() == "eami"
+
+
+def test_options_are_checked(corpus, model_file):
+    from mixinvert.evaluation import evaluate
+
+    with pytest.raises(ValueError, match="takes no option model"):
+        get_method("sum").check_options({"model": model_file})
+    with pytest.raises(ValueError, match="applies to none"):
+        evaluate(corpus, ["sum"], options={"model": model_file})
+
+
+def test_cli_invert_and_evaluate_with_a_model(corpus, model_file, tmp_path, capsys):
+    song = corpus / "song_0000"
+    out = tmp_path / "inv"
+    argv = ["invert", str(song / "tracks"), str(song / "mix.wav"), "--method", "eami",
+            "--model", str(model_file), "--out", str(out)]
+    assert main(argv) == 0
+    assert "method eami" in capsys.readouterr().out
+    params = read_params(out / "params.json")
+    assert params.extra["method"] == "eami" and params.values.shape[1] == 16
+    assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--method", "sum",
+                 "--model", str(model_file), "--out", str(tmp_path / "x")]) == 2
+    assert "takes no option model" in capsys.readouterr().err
+    md = tmp_path / "r.md"
+    assert main(["evaluate", str(corpus), "--methods", "sum,eami", "--model", str(model_file), "--out", str(md)]) == 0
+    doc = json.loads(md.with_suffix(".json").read_text())
+    assert set(doc["mean"]) == {"sum", "eami"}
+    assert "median_gain_db" in doc["mean"]["eami"] and "median_pan" in doc["mean"]["eami"]
+    # medians are over tracks: recompute from the per-song lists
+    per_track = [v for s in doc["songs"] if s["method"] == "eami" for v in s["track_errors"]["gain_db"]]
+    assert doc["mean"]["eami"]["median_gain_db"] == pytest.approx(float(np.median(per_track)))
+
+
+def test_cli_train_then_invert_with_the_run_model(corpus, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["train", str(corpus), "--out", str(run), "--iterations", "1", "--samples", "1", "--epochs", "1",
+            "--excerpt-seconds", "0.5", "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "trained 1 iterations" in printed and str(run / "model.pt") in printed
+    stored = json.loads((run / "run.json").read_text())
+    assert stored["config"]["iterations"] == 1 and stored["config"]["samples_per_song"] == 1
+    song = corpus / "song_0001"
+    assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--model", str(run / "model.pt"),
+                 "--out", str(tmp_path / "inv")]) == 0
+    assert read_params(tmp_path / "inv" / "params.json").extra["method"] == "eami"
+    # a changed setting on the same run folder: one line, exit 2
+    assert main([*argv[:-1], "--sigma-init", "0.2"]) == 2
+    assert "sigma_init" in capsys.readouterr().err
