@@ -57,6 +57,12 @@ class ModelConfig:
     lstm_hidden: int = 128
     n_params: int = 16
     dropout: float = 0.1
+    #: Beyond the paper: also give each spectrogram its difference to the mix (mix - own,
+    #: per channel; zero for the mix itself), where gain, pan and EQ read off directly.
+    contrast: bool = False
+    #: How per-frame features become one vector: "mean" (the paper) or "attention"
+    #: (learned softmax weights over frames, so frames where a track is audible count most).
+    pool: str = "mean"
 
     @property
     def model_dim(self) -> int:
@@ -94,6 +100,8 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         conformer_ff_mult=2,
         lstm_layers=2,
         lstm_hidden=64,
+        contrast=True,
+        pool="attention",
     ),
 }
 
@@ -228,7 +236,10 @@ class Inverter(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.unet = UNetEncoder(c.in_channels, tuple(c.unet_channels), c.n_mels, c.time_pool)
+        if c.pool not in ("mean", "attention"):
+            raise ValueError(f"unknown pooling {c.pool!r} (mean or attention)")
+        unet_in = 2 * c.in_channels if c.contrast else c.in_channels
+        self.unet = UNetEncoder(unet_in, tuple(c.unet_channels), c.n_mels, c.time_pool)
         self.pointwise = nn.Conv1d(c.n_mels, c.embed_dim, kernel_size=1)
         self.proj = nn.Linear(2 * c.embed_dim, c.model_dim)
         self.conformer = nn.ModuleList(
@@ -244,11 +255,17 @@ class Inverter(nn.Module):
             dropout=c.dropout if c.lstm_layers > 1 else 0.0,
         )
         self.fc = nn.Linear(2 * c.lstm_hidden, c.n_params)
+        self.attention = nn.Linear(2 * c.lstm_hidden, 1) if c.pool == "attention" else None
 
-    def encode(self, feats: torch.Tensor) -> torch.Tensor:
-        """Spectrograms ``(B, C, N, 80)`` -> feature maps ``(B, N, embed_dim)``."""
-        x = (feats - (-FEATURE_OFFSET)) / FEATURE_SCALE
-        x = self.unet(x)  # (B, N, 80)
+    def encode(self, feats: torch.Tensor, contrast: torch.Tensor | None = None) -> torch.Tensor:
+        """Spectrograms ``(B, C, N, 80)`` (and their differences to the mix, same shape,
+        for ``contrast`` models) -> feature maps ``(B, N', embed_dim)``."""
+        x = (feats + FEATURE_OFFSET) / FEATURE_SCALE
+        if self.config.contrast:
+            if contrast is None:
+                raise ValueError("this model needs the spectrograms' differences to the mix")
+            x = torch.cat([x, contrast / FEATURE_SCALE], dim=1)
+        x = self.unet(x)  # (B, N', 80)
         return self.pointwise(x.transpose(1, 2)).transpose(1, 2)
 
     def forward(
@@ -278,13 +295,21 @@ class Inverter(nn.Module):
             if mix_feats.shape[0] != 1:
                 raise ValueError("song_index is needed when the batch holds more than one song")
             song_index = torch.zeros(n_tracks, dtype=torch.long, device=track_feats.device)
-        maps = self.encode(torch.cat([track_feats, mix_feats], dim=0))
+        contrast = None
+        if self.config.contrast:
+            contrast = torch.cat([mix_feats[song_index] - track_feats, torch.zeros_like(mix_feats)], dim=0)
+        maps = self.encode(torch.cat([track_feats, mix_feats], dim=0), contrast)
         h = torch.cat([maps[:n_tracks], maps[n_tracks:][song_index]], dim=-1)
         h = self.proj(h)
         for layer in self.conformer:
             h = layer(h)
         h, _ = self.lstm(h)
-        return torch.tanh(self.fc(h.mean(dim=1)))
+        if self.attention is not None:
+            w = torch.softmax(self.attention(h), dim=1)  # (tracks, N', 1)
+            pooled = (w * h).sum(dim=1)
+        else:
+            pooled = h.mean(dim=1)
+        return torch.tanh(self.fc(pooled))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,0 +1,317 @@
+"""EAMI benchmarks: Table 1 and Table 2 analogues, the shipped model's training, inversion speed.
+
+Training takes tens of minutes on a 2-core CPU, so each experiment writes its figures to
+``bench/results/*.json`` and :func:`markdown` renders BENCHMARKS.md sections from those
+files; ``run_all.py`` re-renders them without retraining. To recompute::
+
+    python bench/bench_eami.py corpora  --corpora-dir DIR   # the two benchmark corpora (seeded)
+    python bench/bench_eami.py table1   --corpora-dir DIR [--model PATH]
+    python bench/bench_eami.py table2   --corpora-dir DIR --runs-dir RUNS
+    python bench/bench_eami.py training --run RUN_DIR       # record how the shipped model was trained
+    python bench/bench_eami.py speed                        # invert on a 30 s, 16-track song
+
+The corpora are made by ``mixinvert corpus`` with the settings in :data:`CORPORA` (seeded,
+so the same command makes the same songs on any machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+KIT = REPO.parent / "shared" / "data" / "muldjordkit"
+MIDI = REPO.parent / "shared" / "data" / "groove" / "groove_1_funk-groove1_138.mid"
+MIXINVERT = [sys.executable, "-m", "mixinvert"]
+
+#: The benchmark corpora: (preset, songs, seconds, seed). Splits 8:1:1.
+CORPORA = {"songs": ("songs", 320, 10.0, 1), "drums": ("drums", 200, 10.0, 2)}
+#: EAMI Table 1 (MAE, MRSD) on ENST-Drums and MedleyDB, and Table 2 (MedleyDB).
+PAPER_T1 = {
+    "sum": {"drums": (0.158, 3.458), "songs": (0.226, 7.577)},
+    "random": {"drums": (0.323, 5.124), "songs": (0.381, 11.127)},
+    "eami": {"drums": (0.094, 2.274), "songs": (0.082, 3.423)},
+}
+PAPER_T2 = {
+    "none": (0.207, 5.643),
+    "random": (0.178, 5.073),
+    "fixed-0.05": (0.125, 4.235),
+    "fixed-0.1": (0.127, 4.438),
+    "fixed-0.5": (0.133, 4.574),
+    "exp": (0.082, 3.423),
+}
+#: Table 2: the same budget for every mode (iterations, songs per iteration, samples, epochs).
+T2_BUDGET = {"iterations": 8, "songs_per_iteration": 48, "samples": 2, "epochs": 2, "excerpt_seconds": 4.0,
+             "valid_songs": 8, "sigma_init": 0.5, "gamma": 0.75}
+T2_MODES = {  # name: (--sampling, --sigma-init)
+    "none": ("none", None),
+    "random": ("random", None),
+    "fixed-0.05": ("fixed", 0.05),
+    "fixed-0.1": ("fixed", 0.1),
+    "fixed-0.5": ("fixed", 0.5),
+    "exp": ("exp", None),
+}
+
+
+def _machine() -> str:
+    import torch
+
+    return f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} (CPU, {torch.get_num_threads()} threads)"
+
+
+def _save(name: str, obj: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+    return path
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def make_corpora(corpora_dir: Path) -> dict[str, Path]:
+    out = {}
+    for name, (preset, songs, seconds, seed) in CORPORA.items():
+        target = corpora_dir / name
+        cmd = [*MIXINVERT, "corpus", str(target), "--preset", preset, "--songs", str(songs),
+               "--seconds", str(seconds), "--seed", str(seed), "--kit", str(KIT)]
+        if MIDI.is_file():
+            cmd += ["--midi", str(MIDI)]
+        subprocess.run(cmd, check=True)  # resumes/keeps a finished corpus
+        out[name] = target
+    return out
+
+
+def table1(corpora_dir: Path, model: Path | None, methods: tuple[str, ...] = ("sum", "random", "eami")) -> dict:
+    """``evaluate`` on the test split of each benchmark corpus."""
+    from mixinvert.evaluation import evaluate
+
+    res = {"methods": list(methods), "model": str(model) if model else "shipped default", "machine": _machine()}
+    for name in CORPORA:
+        start = time.perf_counter()
+        r = evaluate(corpora_dir / name, list(methods), split="test", seed=0,
+                     options={"model": model} if model else None)
+        res[name] = {"mean": {m: r.mean(m) for m in methods}, "songs": len({x.song for x in r.rows}),
+                     "wall_s": time.perf_counter() - start}
+    return res
+
+
+def table2(corpora_dir: Path, runs_dir: Path, modes: tuple[str, ...] = tuple(T2_MODES)) -> dict:
+    """Train one model per sampling mode on ``songs`` (same budget), evaluate each on its test split."""
+    from mixinvert.evaluation import evaluate
+
+    corpus = corpora_dir / "songs"
+    res = {"budget": T2_BUDGET, "machine": _machine(), "modes": {}}
+    for mode in modes:
+        sampling, sigma = T2_MODES[mode]
+        b = T2_BUDGET
+        cmd = [*MIXINVERT, "train", str(corpus), "--out", str(runs_dir / f"t2-{mode}"), "--config", "small",
+               "--quiet", "--sampling", sampling, "--iterations", str(b["iterations"]),
+               "--songs-per-iteration", str(b["songs_per_iteration"]), "--samples", str(b["samples"]),
+               "--epochs", str(b["epochs"]), "--excerpt-seconds", str(b["excerpt_seconds"]),
+               "--valid-songs", str(b["valid_songs"]), "--gamma", str(b["gamma"]),
+               "--sigma-init", str(sigma if sigma is not None else b["sigma_init"])]
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        train_s = time.perf_counter() - start
+        model = runs_dir / f"t2-{mode}" / "model.pt"
+        r = evaluate(corpus, ["eami"], split="test", seed=0, options={"model": model})
+        res["modes"][mode] = {**r.mean("eami"), "train_s": train_s}
+        print(f"{mode}: MRSD {res['modes'][mode]['mrsd']:.3f}", file=sys.stderr)
+    return res
+
+
+def training_record(run_dir: Path) -> dict:
+    """How a run was trained (for the shipped model): settings, corpora, log, time."""
+    import csv
+
+    settings = json.loads((run_dir / "run.json").read_text())
+    rows = list(csv.DictReader((run_dir / "log.csv").open()))
+    total = sum(float(r["sampling_s"]) + float(r["training_s"]) + float(r["valid_s"]) for r in rows)
+    corpora = [
+        {"name": c["name"], **{k: c.get("corpus", {}).get(k) for k in ("preset", "songs", "seconds", "seed")}}
+        for c in settings["corpora"]
+    ]
+    return {"config": settings["config"], "model_config": settings["model_config"], "corpora": corpora,
+            "log": rows, "total_s": total, "machine": _machine()}
+
+
+def speed(repeats: int = 3) -> dict:
+    """Time ``invert --method eami`` parts on a 30 s, 16-track song: small vs paper network."""
+    import torch
+
+    from mixinvert.console.render import Console
+    from mixinvert.console.schema import CONSOLE_V1
+    from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH, load_model
+    from mixinvert.models.inverter import Inverter, get_model_config
+    from mixinvert.models.predict import predict_features, song_features
+
+    rng = np.random.default_rng(0)
+    sr, n = 44100, 30 * 44100
+    t = np.arange(n) / sr
+    tracks = []
+    for k in range(16):  # tones with on/off envelopes plus noise: content does not change the cost
+        env = (np.sin(2 * np.pi * rng.uniform(0.5, 3) * t) > 0).astype(np.float32)
+        x = 0.2 * np.sin(2 * np.pi * rng.uniform(60, 3000) * t) * env + 0.02 * rng.standard_normal(n)
+        tracks.append(np.stack([x, x]) if k % 4 == 0 else x[None])
+    tracks = [tr.astype(np.float32) for tr in tracks]
+    values = CONSOLE_V1.denormalize(rng.uniform(-0.7, 0.7, size=(16, 16)))
+    mix = Console(tracks, sr).render(values)
+    models = {}
+    if DEFAULT_MODEL_PATH.is_file():
+        models["small (shipped)"] = load_model(None)[0]
+    torch.manual_seed(0)
+    models["paper (untrained, same cost)"] = Inverter(get_model_config("paper")).eval()
+    out = {"song": "30 s, 16 tracks (4 stereo), 44.1 kHz", "machine": _machine(), "rows": {}}
+    for name, model in models.items():
+        best = None
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            tf, mf = song_features(tracks, mix, sr)
+            t1 = time.perf_counter()
+            p = predict_features(model, tf, mf)
+            t2 = time.perf_counter()
+            Console(tracks, sr).render(CONSOLE_V1.denormalize(p))
+            t3 = time.perf_counter()
+            row = {"features_s": t1 - t0, "network_s": t2 - t1, "render_s": t3 - t2, "total_s": t3 - t0}
+            best = row if best is None or row["total_s"] < best["total_s"] else best
+        out["rows"][name] = best
+    return out
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
+
+
+def markdown() -> str:
+    """BENCHMARKS.md sections from the stored results (missing ones are said to be missing)."""
+    parts = []
+    rec = _load("eami_training")
+    if rec:
+        c, mc = rec["config"], rec["model_config"]
+        corp = ", ".join(f"`{x['name']}` ({x['preset']}, {x['songs']} songs of {x['seconds']:g} s, seed {x['seed']})"
+                         for x in rec["corpora"])
+        last = rec["log"][-1]
+        best = min(rec["log"], key=lambda r: float(r["valid_mrsd"]))
+        parts += [
+            "## The shipped EAMI model (`src/mixinvert/models/eami_default.pt`)",
+            "",
+            f"Trained with `mixinvert train` on {corp}, train splits; config `{c['model']}` "
+            f"(U-Net {mc['unet_channels']}, time pool {mc['time_pool']}, {mc['conformer_layers']} Conformer layers of "
+            f"{mc['conformer_heads']}x{mc['conformer_head_dim']}, kernel {mc['conformer_kernel']}, "
+            f"{mc['lstm_layers']} BiLSTM layers of {mc['lstm_hidden']}); {c['iterations']} iterations, sampling "
+            f"`{c['sampling']}` with sigma {c['sigma_init']} x {c['gamma']}^t, K = {c['samples_per_song']}, "
+            f"{c['songs_per_iteration'] or 'all'} songs per iteration, {c['epochs']} epochs, batch {c['batch_size']}, "
+            f"Adam lr {c['lr']} betas ({c['beta1']}, {c['beta2']}), {c['excerpt_seconds']:g} s excerpts. "
+            f"Hardware: {rec['machine']}. Time: {rec['total_s'] / 60:.1f} min "
+            f"({rec['total_s'] / len(rec['log']):.0f} s per iteration). The file is the iteration with the best "
+            f"validation MRSD: iteration {best['iteration']} (MRSD {float(best['valid_mrsd']):.3f}); "
+            f"last iteration {last['iteration']}: MRSD {float(last['valid_mrsd']):.3f}.",
+            "",
+            "| iteration | sigma | training loss | valid MAE | valid MRSD | valid param err (norm.) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in rec["log"]:
+            parts.append(f"| {r['iteration']} | {float(r['sigma']):.3f} | {float(r['train_loss']):.4f} | "
+                         f"{float(r['valid_mae']):.4f} | {float(r['valid_mrsd']):.3f} | {float(r['valid_param_mae']):.3f} |")
+        parts.append("")
+    t1 = _load("eami_table1")
+    if t1:
+        parts += [
+            "## EAMI against the baselines (Table 1 analogue)",
+            "",
+            f"`evaluate` on the test splits of the benchmark corpora ({', '.join(f'{k}: {t1[k]['songs']} songs' for k in CORPORA)}), "
+            f"model: {t1['model']}. MRSD ratio = method / sum (paper: eami/sum = 0.66 on ENST-Drums, 0.45 on MedleyDB). "
+            "Median errors are over all tracks. Paper figures (real data) for scale.",
+            "",
+            "| corpus | method | MAE | MRSD | MRSD / sum | param err (norm.) | median gain err (dB) | median pan err | s / song | paper MAE / MRSD |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name in CORPORA:
+            means = t1[name]["mean"]
+            for m in t1["methods"]:
+                x = means[m]
+                paper = PAPER_T1.get(m, {}).get(name)
+                parts.append(
+                    f"| {name} | {m} | {x['mae']:.4f} | {x['mrsd']:.3f} | {x['mrsd'] / means['sum']['mrsd']:.2f} | "
+                    f"{_fmt(x.get('normalized_mae'))} | {_fmt(x.get('median_gain_db'), 2)} | {_fmt(x.get('median_pan'))} | "
+                    f"{x['seconds']:.2f} | {'{:.3f} / {:.3f}'.format(*paper) if paper else '-'} |"
+                )
+        parts.append("")
+    t2 = _load("eami_table2")
+    if t2:
+        b = t2["budget"]
+        parts += [
+            "## Sampling modes (Table 2 analogue)",
+            "",
+            f"One `small` model per mode on the `songs` corpus, the same budget each: {b['iterations']} iterations x "
+            f"{b['songs_per_iteration']} songs x K = {b['samples']} samples, {b['epochs']} epochs, "
+            f"{b['excerpt_seconds']:g} s excerpts (exp: sigma {b['sigma_init']} x {b['gamma']}^t); evaluated on the test split. "
+            f"Hardware: {t2['machine']}.",
+            "",
+            "| sampling | MAE | MRSD | param err (norm.) | median gain err (dB) | median pan err | train min | paper MAE / MRSD |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for mode, x in t2["modes"].items():
+            parts.append(
+                f"| {mode} | {x['mae']:.4f} | {x['mrsd']:.3f} | {_fmt(x.get('normalized_mae'))} | "
+                f"{_fmt(x.get('median_gain_db'), 2)} | {_fmt(x.get('median_pan'))} | {x['train_s'] / 60:.1f} | "
+                f"{PAPER_T2[mode][0]:.3f} / {PAPER_T2[mode][1]:.3f} |"
+            )
+        parts.append("")
+    sp = _load("eami_speed")
+    if sp:
+        parts += [
+            "## `invert --method eami` speed",
+            "",
+            f"{sp['song']}; features + network + one console render, fastest of 3. {sp['machine']}. "
+            "Target: under 5 s on 2 cores.",
+            "",
+            "| network | features s | network s | render s | total s |",
+            "|---|---|---|---|---|",
+        ]
+        for name, r in sp["rows"].items():
+            parts.append(f"| {name} | {r['features_s']:.2f} | {r['network_s']:.2f} | {r['render_s']:.2f} | {r['total_s']:.2f} |")
+        parts.append("")
+    if not parts:
+        return ""
+    return "\n".join(parts)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=("corpora", "table1", "table2", "training", "speed", "markdown"))
+    ap.add_argument("--corpora-dir", type=Path, default=REPO / "bench" / ".cache" / "corpora")
+    ap.add_argument("--runs-dir", type=Path, default=REPO / "bench" / ".cache" / "runs")
+    ap.add_argument("--run", type=Path, help="run folder of the shipped model (for `training`)")
+    ap.add_argument("--model", type=Path, help="model file for table1 (default: the shipped one)")
+    args = ap.parse_args()
+    if args.what == "corpora":
+        make_corpora(args.corpora_dir)
+    elif args.what == "table1":
+        _save("eami_table1", table1(args.corpora_dir, args.model))
+    elif args.what == "table2":
+        _save("eami_table2", table2(args.corpora_dir, args.runs_dir))
+    elif args.what == "training":
+        if args.run is None:
+            ap.error("training needs --run RUN_DIR")
+        _save("eami_training", training_record(args.run))
+    elif args.what == "speed":
+        _save("eami_speed", speed())
+    print(markdown())
+
+
+if __name__ == "__main__":
+    main()
