@@ -50,8 +50,8 @@ PAPER_T2 = {
     "exp": (0.082, 3.423),
 }
 #: Table 2: the same budget for every mode (iterations, songs per iteration, samples, epochs).
-T2_BUDGET = {"iterations": 8, "songs_per_iteration": 48, "samples": 2, "epochs": 2, "excerpt_seconds": 4.0,
-             "valid_songs": 8, "sigma_init": 0.5, "gamma": 0.75}
+T2_BUDGET = {"iterations": 8, "songs_per_iteration": 32, "samples": 2, "epochs": 8, "excerpt_seconds": 3.0,
+             "valid_songs": 8, "sigma_init": 0.5, "gamma": 0.75, "lr": 1e-3}
 T2_MODES = {  # name: (--sampling, --sigma-init)
     "none": ("none", None),
     "random": ("random", None),
@@ -121,7 +121,7 @@ def table2(corpora_dir: Path, runs_dir: Path, modes: tuple[str, ...] = tuple(T2_
                "--quiet", "--sampling", sampling, "--iterations", str(b["iterations"]),
                "--songs-per-iteration", str(b["songs_per_iteration"]), "--samples", str(b["samples"]),
                "--epochs", str(b["epochs"]), "--excerpt-seconds", str(b["excerpt_seconds"]),
-               "--valid-songs", str(b["valid_songs"]), "--gamma", str(b["gamma"]),
+               "--valid-songs", str(b["valid_songs"]), "--gamma", str(b["gamma"]), "--lr", str(b["lr"]),
                "--sigma-init", str(sigma if sigma is not None else b["sigma_init"])]
         start = time.perf_counter()
         subprocess.run(cmd, check=True)
@@ -257,7 +257,7 @@ def markdown() -> str:
             "## Sampling modes (Table 2 analogue)",
             "",
             f"One `small` model per mode on the `songs` corpus, the same budget each: {b['iterations']} iterations x "
-            f"{b['songs_per_iteration']} songs x K = {b['samples']} samples, {b['epochs']} epochs, "
+            f"{b['songs_per_iteration']} songs x K = {b['samples']} samples, {b['epochs']} epochs, lr {b['lr']}, "
             f"{b['excerpt_seconds']:g} s excerpts (exp: sigma {b['sigma_init']} x {b['gamma']}^t); evaluated on the test split. "
             f"Hardware: {t2['machine']}.",
             "",

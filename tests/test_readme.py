@@ -21,7 +21,7 @@ def test_quick_start_commands_and_ci_agree():
 def test_every_documented_command_parses():
     parser = build_parser()
     commands = re.findall(r"^mixinvert (\w+)", README, re.M)
-    assert set(commands) == {"render", "invert", "corpus", "evaluate", "demo"}
+    assert set(commands) == {"render", "invert", "corpus", "evaluate", "demo", "train"}
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(commands) <= set(sub.choices)
 

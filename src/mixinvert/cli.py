@@ -202,17 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run folder (an existing run with the same settings is resumed)")
     p.add_argument("--config", choices=("small", "paper"), default=None,
                    help="network size: small (2-core CPU, default) or paper (the paper's sizes)")
-    p.add_argument("--iterations", type=int, help="sampling/training iterations T (default 20)")
+    p.add_argument("--iterations", type=int, help="sampling/training iterations T (default 30)")
     p.add_argument("--sampling", choices=("exp", "fixed", "none", "random"),
                    help="exp: sigma_init*gamma^t (default); fixed: sigma_init; none: no noise; "
                         "random: uniform settings (paper Table 2)")
     p.add_argument("--sigma-init", type=float, help="initial noise sigma, normalized units (default 0.5)")
-    p.add_argument("--gamma", type=float, help="sigma decay per iteration (default 0.9)")
+    p.add_argument("--gamma", type=float, help="sigma decay per iteration (default 0.92)")
     p.add_argument("--samples", type=int, help="samples K per song and iteration (default 2)")
-    p.add_argument("--epochs", type=int, help="epochs E per training step (default 2; paper 10)")
+    p.add_argument("--epochs", type=int, help="epochs E per training step (default 8; paper 10)")
     p.add_argument("--batch-size", type=int, help="batch size in songs (default 4)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default 5e-4)")
-    p.add_argument("--excerpt-seconds", type=float, help="excerpt of each song per iteration (default 4)")
+    p.add_argument("--excerpt-seconds", type=float, help="seconds of each song per iteration (default 3)")
     p.add_argument("--songs-per-iteration", type=int,
                    help="random subset of training songs per iteration (default: all)")
     p.add_argument("--valid-songs", type=int, help="validation songs scored per iteration (default 16)")

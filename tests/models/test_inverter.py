@@ -287,7 +287,7 @@ def test_unet_time_pooling_gives_ceil_frames(frames, time_pool):
     unet = UNetEncoder(2, (4, 8, 8), 80, time_pool=time_pool)
     with torch.no_grad():
         out = unet(torch.randn(3, 2, frames, 80))
-    assert out.shape == (3, math.ceil(frames / time_pool), 80)
+    assert out.shape == (3, 1, math.ceil(frames / time_pool), 80)
     assert torch.isfinite(out).all()
 
 
@@ -312,16 +312,18 @@ def test_unet_frames_are_local_in_time():
     y[:, :, 30:] += 1.0
     with torch.no_grad():
         a, b = unet(x), unet(y)
-    torch.testing.assert_close(a[:, :20], b[:, :20], atol=1e-6, rtol=0)
-    assert not torch.allclose(a[:, 30:], b[:, 30:])
+    torch.testing.assert_close(a[:, :, :20], b[:, :, :20], atol=1e-6, rtol=0)
+    assert not torch.allclose(a[:, :, 30:], b[:, :, 30:])
 
 
 def test_small_model_frames_follow_time_pool():
     model = eval_model("small")
     assert model.config.time_pool == 4
     with torch.no_grad():
-        maps = model.encode(feats(2, 37, 70))
+        maps = model.encode(feats(2, 37, 70), contrast=feats(2, 37, 71))
     assert maps.shape == (2, math.ceil(37 / 4), model.config.embed_dim)
+    with pytest.raises(ValueError, match="differences to the mix"):
+        model.encode(feats(2, 37, 70))
     with torch.no_grad():
         maps = eval_model("paper").encode(feats(2, 37, 70))
     assert maps.shape == (2, 37, 128)
@@ -397,3 +399,37 @@ def test_a_few_steps_of_training_reduce_the_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+# -- beyond the paper: contrast statistics, starting point ---------------------------------
+
+
+def test_contrast_statistics_read_the_level_difference_where_the_track_sounds():
+    from mixinvert.models.inverter import CONTRAST_EMPTY, FEATURE_OFFSET, FEATURE_SCALE, contrast_statistics
+
+    g = torch.Generator().manual_seed(0)
+    track = torch.randn(3, 2, 50, N_MELS, generator=g) - 4.0  # well above the floor (-11.5)
+    track[:, :, :, 70:] = math.log(1e-5)  # top bands silent: "never sounds"
+    mix = track + torch.tensor([0.5, 1.5, -2.0]).view(3, 1, 1, 1)
+    mix[:, :, :, 70:] = -3.0
+    stats = contrast_statistics(track, mix).view(3, 3, 2, N_MELS)
+    q = stats[:, 0] * FEATURE_SCALE
+    torch.testing.assert_close(q[..., :70], torch.tensor([0.5, 1.5, -2.0]).view(3, 1, 1).expand(3, 2, 70))
+    torch.testing.assert_close(q[..., 70:], torch.full((3, 2, 10), CONTRAST_EMPTY))
+    torch.testing.assert_close(stats[:, 1] * FEATURE_SCALE - FEATURE_OFFSET, track.mean(dim=2))
+    # the low quantile ignores a few frames where other tracks cover this one
+    covered = mix.clone()
+    covered[:, :, :3] += 6.0
+    torch.testing.assert_close(contrast_statistics(track, covered)[:, : 2 * N_MELS],
+                               contrast_statistics(track, mix)[:, : 2 * N_MELS])
+
+
+def test_start_at_sets_the_untrained_answer():
+    torch.manual_seed(0)
+    model = Inverter(get_model_config("small")).eval()
+    target = torch.linspace(-0.9, 0.9, 16)
+    model.start_at(target)
+    with torch.no_grad():
+        out = model(feats(3, 40, 1), feats(1, 40, 2))
+    expected = target.clamp(-0.8, 0.8)
+    assert (out - expected).abs().max() < 0.1

@@ -179,7 +179,7 @@ def test_train_writes_a_run_and_a_usable_model(corpus, tmp_path):
     rows = list(csv.DictReader((run / "log.csv").open()))
     assert [r["iteration"] for r in rows] == ["1", "2"]
     assert all(np.isfinite(float(r["valid_mrsd"])) and float(r["train_loss"]) > 0 for r in rows)
-    assert len(lines) == 2 and "iteration 2/2" in lines[-1]
+    assert len(lines) == 3 and "plain sum on them: MRSD" in lines[0] and "iteration 2/2" in lines[-1]
     assert (run / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     model, schema, meta = load_model(run / "model.pt")
     assert schema is CONSOLE_V1 and meta["iteration"] in (1, 2) and model.config.name == "small"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +64,17 @@ class ModelConfig:
     #: How per-frame features become one vector: "mean" (the paper) or "attention"
     #: (learned softmax weights over frames, so frames where a track is audible count most).
     pool: str = "mean"
+    #: Maps the U-Net gives per frame and band (the paper: 1, an N x 80 map).
+    unet_out_channels: int = 1
+    #: Beyond the paper: the U-Net's input channels join its output (a skip around it),
+    #: so the layers above see the spectrograms directly from the first step.
+    input_skip: bool = False
+    #: Beyond the paper: a statistics branch. Per band and channel, the low quantile over
+    #: the frames where the track sounds of (mix - track), where the track dominates the
+    #: mix and the difference reads as gain + EQ + pan law; plus the track's and the
+    #: mix's mean spectra. An MLP of ``stats_hidden`` units joins it to the pooled vector.
+    stats_branch: bool = False
+    stats_hidden: int = 128
 
     @property
     def model_dim(self) -> int:
@@ -102,6 +114,9 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         lstm_hidden=64,
         contrast=True,
         pool="attention",
+        unet_out_channels=4,
+        input_skip=True,
+        stats_branch=True,
     ),
 }
 
@@ -133,7 +148,9 @@ class UNetEncoder(nn.Module):
     (the paper) keeps every frame.
     """
 
-    def __init__(self, in_channels: int, channels: tuple[int, ...], n_mels: int, time_pool: int = 1) -> None:
+    def __init__(
+        self, in_channels: int, channels: tuple[int, ...], n_mels: int, time_pool: int = 1, out_channels: int = 1
+    ) -> None:
         super().__init__()
         if n_mels % (2 ** len(channels)):
             raise ValueError(f"{n_mels} mel bands cannot be halved {len(channels)} times")
@@ -153,7 +170,7 @@ class UNetEncoder(nn.Module):
             c_out = max(c_skip, channels[0])
             self.up.append(_ConvLayer(c_prev + c_skip, c_out))
             c_prev = c_out
-        self.out = nn.Conv2d(c_prev, 1, kernel_size=1)
+        self.out = nn.Conv2d(c_prev, out_channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
@@ -167,7 +184,7 @@ class UNetEncoder(nn.Module):
                 skip = F.avg_pool2d(skip, kernel_size=(factor, 1), ceil_mode=True)
             x = torch.repeat_interleave(x, 2, dim=-1)
             x = layer(torch.cat([x, skip], dim=1))
-        return self.out(x).squeeze(1)
+        return self.out(x)  # (B, out_channels, N', n_mels)
 
 
 class _FeedForward(nn.Module):
@@ -192,7 +209,9 @@ class _ConvModule(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.pointwise_in = nn.Conv1d(d, 2 * d, 1)
         self.glu = nn.GLU(dim=1)
-        self.depthwise = nn.Conv1d(d, d, kernel, padding="same", groups=d)
+        # "same" padding by hand: asymmetric for even kernels (the paper's 32)
+        self.pad = ((kernel - 1) // 2, kernel // 2)
+        self.depthwise = nn.Conv1d(d, d, kernel, groups=d)
         self.group_norm = nn.GroupNorm(1, d)
         self.act = nn.SiLU()
         self.pointwise_out = nn.Conv1d(d, d, 1)
@@ -201,7 +220,7 @@ class _ConvModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, N, d)
         y = self.norm(x).transpose(1, 2)
         y = self.glu(self.pointwise_in(y))
-        y = self.act(self.group_norm(self.depthwise(y)))
+        y = self.act(self.group_norm(self.depthwise(F.pad(y, self.pad))))
         y = self.dropout(self.pointwise_out(y))
         return y.transpose(1, 2)
 
@@ -239,8 +258,9 @@ class Inverter(nn.Module):
         if c.pool not in ("mean", "attention"):
             raise ValueError(f"unknown pooling {c.pool!r} (mean or attention)")
         unet_in = 2 * c.in_channels if c.contrast else c.in_channels
-        self.unet = UNetEncoder(unet_in, tuple(c.unet_channels), c.n_mels, c.time_pool)
-        self.pointwise = nn.Conv1d(c.n_mels, c.embed_dim, kernel_size=1)
+        self.unet = UNetEncoder(unet_in, tuple(c.unet_channels), c.n_mels, c.time_pool, c.unet_out_channels)
+        maps = c.unet_out_channels + (unet_in if c.input_skip else 0)
+        self.pointwise = nn.Conv1d(maps * c.n_mels, c.embed_dim, kernel_size=1)
         self.proj = nn.Linear(2 * c.embed_dim, c.model_dim)
         self.conformer = nn.ModuleList(
             ConformerLayer(c.model_dim, c.conformer_heads, c.conformer_kernel, c.conformer_ff_mult, c.dropout)
@@ -254,8 +274,33 @@ class Inverter(nn.Module):
             bidirectional=True,
             dropout=c.dropout if c.lstm_layers > 1 else 0.0,
         )
-        self.fc = nn.Linear(2 * c.lstm_hidden, c.n_params)
+        head_in = 2 * c.lstm_hidden
+        self.stats_mlp = None
+        if c.stats_branch:
+            self.stats_mlp = nn.Sequential(
+                nn.Linear(3 * c.in_channels * c.n_mels, c.stats_hidden),
+                nn.LeakyReLU(0.1),
+                nn.Linear(c.stats_hidden, c.stats_hidden),
+                nn.LeakyReLU(0.1),
+            )
+            head_in += c.stats_hidden
+        self.fc = nn.Linear(head_in, c.n_params)
         self.attention = nn.Linear(2 * c.lstm_hidden, 1) if c.pool == "attention" else None
+
+    def start_at(self, p: torch.Tensor | Sequence[float], *, limit: float = 0.8) -> "Inverter":
+        """Make the untrained network answer about ``p`` (normalized settings, one row).
+
+        Sets the output layer's bias to ``atanh(p)`` (``p`` clipped to +-``limit`` so the
+        tanh keeps a usable slope) and shrinks its weights, so the first sampling step of
+        embodied self-supervised learning explores around ``p`` (e.g. the neutral console,
+        a plain sum) instead of around the middle of every range (half-wet reverb, 4.5:1
+        compression on every track).
+        """
+        p = torch.as_tensor(p, dtype=torch.float32).clamp(-limit, limit)
+        with torch.no_grad():
+            self.fc.bias.copy_(torch.atanh(p))
+            self.fc.weight.mul_(0.1)
+        return self
 
     def encode(self, feats: torch.Tensor, contrast: torch.Tensor | None = None) -> torch.Tensor:
         """Spectrograms ``(B, C, N, 80)`` (and their differences to the mix, same shape,
@@ -265,8 +310,15 @@ class Inverter(nn.Module):
             if contrast is None:
                 raise ValueError("this model needs the spectrograms' differences to the mix")
             x = torch.cat([x, contrast / FEATURE_SCALE], dim=1)
-        x = self.unet(x)  # (B, N', 80)
-        return self.pointwise(x.transpose(1, 2)).transpose(1, 2)
+        y = self.unet(x)  # (B, maps, N', 80)
+        if self.config.input_skip:
+            skip = x
+            if self.config.time_pool > 1:
+                skip = F.avg_pool2d(skip, kernel_size=(self.config.time_pool, 1), ceil_mode=True)
+            y = torch.cat([y, skip], dim=1)
+        b, c, n, f = y.shape
+        y = y.permute(0, 1, 3, 2).reshape(b, c * f, n)  # channels x bands as 1-D conv channels
+        return self.pointwise(y).transpose(1, 2)
 
     def forward(
         self,
@@ -309,7 +361,36 @@ class Inverter(nn.Module):
             pooled = (w * h).sum(dim=1)
         else:
             pooled = h.mean(dim=1)
+        if self.stats_mlp is not None:
+            stats = contrast_statistics(track_feats, mix_feats[song_index])
+            pooled = torch.cat([pooled, self.stats_mlp(stats)], dim=-1)
         return torch.tanh(self.fc(pooled))
+
+
+#: A band of a track "sounds" in a frame when it is this far (natural log) above the floor.
+ACTIVE_ABOVE_FLOOR = 3.0
+#: Quantile of (mix - track) over the frames where the track sounds.
+CONTRAST_QUANTILE = 0.1
+#: Value for bands where the track never sounds (a large difference: "not in the mix").
+CONTRAST_EMPTY = 10.0
+
+
+def contrast_statistics(track_feats: torch.Tensor, mix_feats: torch.Tensor) -> torch.Tensor:
+    """Per track: low quantile of (mix - track) where the track sounds, track and mix mean spectra.
+
+    Shapes: ``(T, C, N, F)`` each (the mix already repeated per track) -> ``(T, 3 * C * F)``,
+    scaled to about unit range. No gradient flows (the features are inputs).
+    """
+    with torch.no_grad():
+        floor = math.log(1e-5)
+        diff = mix_feats - track_feats
+        active = track_feats > floor + ACTIVE_ABOVE_FLOOR
+        masked = torch.where(active, diff, torch.full_like(diff, float("nan")))
+        q = torch.nanquantile(masked.transpose(2, 3), CONTRAST_QUANTILE, dim=-1)  # (T, C, F)
+        q = torch.nan_to_num(q, nan=CONTRAST_EMPTY).clamp(-CONTRAST_EMPTY, CONTRAST_EMPTY)
+        t_mean = (track_feats.mean(dim=2) + FEATURE_OFFSET) / FEATURE_SCALE
+        m_mean = (mix_feats.mean(dim=2) + FEATURE_OFFSET) / FEATURE_SCALE
+        return torch.cat([q.flatten(1) / FEATURE_SCALE, t_mean.flatten(1), m_mean.flatten(1)], dim=1)
 
 
 def count_parameters(model: nn.Module) -> int:

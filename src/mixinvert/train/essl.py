@@ -84,6 +84,17 @@ LOG_FIELDS = (
 )
 
 
+def _start_p() -> np.ndarray:
+    """Where the untrained network starts: the plain sum (neutral console, mono unity gain)."""
+    row = CONSOLE_V1.neutral()
+    row["gain_db"] = -3.0103  # cancels the pan law and the reverb's dry x2 (see methods.baseline)
+    return CONSOLE_V1.normalize(CONSOLE_V1.from_dict(row)[None])[0]
+
+
+#: Normalized settings the untrained network answers (see :meth:`Inverter.start_at`).
+START_P = _start_p()
+
+
 class TrainError(ValueError):
     """Training cannot start or resume as asked (bad options, clashing run folder)."""
 
@@ -97,17 +108,17 @@ class TrainConfig:
     """
 
     model: str = "small"
-    iterations: int = 20
+    iterations: int = 30
     samples_per_song: int = 2
     sampling: str = "exp"
     sigma_init: float = 0.5
-    gamma: float = 0.9
-    epochs: int = 2
+    gamma: float = 0.92
+    epochs: int = 8
     batch_size: int = 4
     lr: float = 5e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    excerpt_seconds: float = 4.0
+    excerpt_seconds: float = 3.0
     songs_per_iteration: int | None = None
     valid_songs: int | None = 16
     max_tracks: int = DEFAULT_MAX_TRACKS
@@ -388,6 +399,17 @@ def validate(
     }
 
 
+def sum_baseline_mrsd(songs: Sequence[TrainSong]) -> float:
+    """Mean MRSD of the plain sum of each song's tracks against its reference mix."""
+    scores = []
+    for s in songs:
+        mix = np.zeros_like(s.mix)
+        for t in s.tracks:
+            mix += t  # mono broadcasts to both channels
+        scores.append(compare_mixes(mix, s.mix, s.sample_rate).mrsd)
+    return float(np.mean(scores))
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -532,6 +554,7 @@ def train(
     else:
         _seed_torch(config, -1)
         model = Inverter(get_model_config(config.model))  # initial weights from the seed
+        model.start_at(START_P)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n", overwrite=True)
@@ -542,6 +565,9 @@ def train(
     valid_songs = load_split(corpus_dirs, "valid", limit=config.valid_songs, max_tracks=config.max_tracks)
     if config.valid_songs == 0:
         valid_songs = []
+    if valid_songs and start_t == 0:
+        log(f"{len(train_songs)} training songs, {len(valid_songs)} validation songs "
+            f"(plain sum on them: MRSD {sum_baseline_mrsd(valid_songs):.3f}, for scale)")
 
     for t in range(start_t, config.iterations):
         _seed_torch(config, t)
