@@ -50,8 +50,8 @@ PAPER_T2 = {
     "exp": (0.082, 3.423),
 }
 #: Table 2: the same budget for every mode (iterations, songs per iteration, samples, epochs).
-T2_BUDGET = {"iterations": 8, "songs_per_iteration": 32, "samples": 2, "epochs": 8, "excerpt_seconds": 3.0,
-             "valid_songs": 8, "sigma_init": 0.5, "gamma": 0.75, "lr": 1e-3}
+T2_BUDGET = {"iterations": 6, "songs_per_iteration": 24, "samples": 2, "epochs": 6, "excerpt_seconds": 3.0,
+             "valid_songs": 8, "sigma_init": 0.5, "gamma": 0.7, "lr": 1e-3}
 T2_MODES = {  # name: (--sampling, --sigma-init)
     "none": ("none", None),
     "random": ("random", None),
@@ -141,7 +141,7 @@ def training_record(run_dir: Path) -> dict:
     rows = list(csv.DictReader((run_dir / "log.csv").open()))
     total = sum(float(r["sampling_s"]) + float(r["training_s"]) + float(r["valid_s"]) for r in rows)
     corpora = [
-        {"name": c["name"], **{k: c.get("corpus", {}).get(k) for k in ("preset", "songs", "seconds", "seed")}}
+        {"name": c["name"], **{k: c.get("corpus", {}).get("config", {}).get(k) for k in ("preset", "songs", "seconds", "seed")}}
         for c in settings["corpora"]
     ]
     return {"config": settings["config"], "model_config": settings["model_config"], "corpora": corpora,
@@ -229,10 +229,11 @@ def markdown() -> str:
         parts.append("")
     t1 = _load("eami_table1")
     if t1:
+        sizes = ", ".join(f"{k}: {t1[k]['songs']} songs" for k in CORPORA)
         parts += [
             "## EAMI against the baselines (Table 1 analogue)",
             "",
-            f"`evaluate` on the test splits of the benchmark corpora ({', '.join(f'{k}: {t1[k]['songs']} songs' for k in CORPORA)}), "
+            f"`evaluate` on the test splits of the benchmark corpora ({sizes}), "
             f"model: {t1['model']}. MRSD ratio = method / sum (paper: eami/sum = 0.66 on ENST-Drums, 0.45 on MedleyDB). "
             "Median errors are over all tracks. Paper figures (real data) for scale.",
             "",

@@ -107,7 +107,7 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[Inverter, ParamSc
     """The network, its schema and its ``meta`` from a model file or checkpoint.
 
     ``path=None`` loads the shipped default model. Results are cached per file (path,
-    size and modification time), so methods can call this for every song.
+    size, modification time and inode), so methods can call this for every song.
     """
     if path is None:
         path = DEFAULT_MODEL_PATH
@@ -117,12 +117,12 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[Inverter, ParamSc
             )
     path = Path(path).resolve()
     stat = path.stat() if path.is_file() else None
-    key = (str(path), stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1)
+    key = (str(path), stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1, stat.st_ino if stat else -1)
     return _load_cached(key)
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(key: tuple[str, int, int]) -> tuple[Inverter, ParamSchema, dict]:
+def _load_cached(key: tuple[str, int, int, int]) -> tuple[Inverter, ParamSchema, dict]:
     obj = read_checkpoint(key[0])
     model, schema = build_model(obj, where=key[0])
     return model, schema, dict(obj.get("meta", {}))
