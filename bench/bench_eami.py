@@ -137,8 +137,13 @@ def training_record(run_dir: Path) -> dict:
     """How a run was trained (for the shipped model): settings, corpora, log, time."""
     import csv
 
+    from mixinvert.train.essl import plot_history
+
     settings = json.loads((run_dir / "run.json").read_text())
     rows = list(csv.DictReader((run_dir / "log.csv").open()))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    plot_history([{k: float(v) if k != "iteration" else int(v) for k, v in r.items()} for r in rows],
+                 RESULTS / "eami_training.png")
     total = sum(float(r["sampling_s"]) + float(r["training_s"]) + float(r["valid_s"]) for r in rows)
     corpora = [
         {"name": c["name"], **{k: c.get("corpus", {}).get("config", {}).get(k) for k in ("preset", "songs", "seconds", "seed")}}
@@ -219,6 +224,12 @@ def markdown() -> str:
             f"({rec['total_s'] / len(rec['log']):.0f} s per iteration). The file is the iteration with the best "
             f"validation MRSD: iteration {best['iteration']} (MRSD {float(best['valid_mrsd']):.3f}); "
             f"last iteration {last['iteration']}: MRSD {float(last['valid_mrsd']):.3f}.",
+            "",
+            "![training loss and validation MRSD per iteration](bench/results/eami_training.png)",
+            "",
+            "The training loss follows sigma^2, the loss of answering the unperturbed prediction: on this "
+            "budget the network reads only a small part of the sampling noise back from the rendered mixes; "
+            "what improves the validation mixes is the drift of its answers toward settings that fit them.",
             "",
             "| iteration | sigma | training loss | valid MAE | valid MRSD | valid param err (norm.) |",
             "|---|---|---|---|---|---|",

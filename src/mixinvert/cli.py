@@ -100,7 +100,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         "max_tracks": args.max_tracks,
     }
     config = TrainConfig(**{**defaults.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
-    result = train(args.corpus_dirs, args.out, config, workers=args.workers, progress=not args.quiet)
+    try:
+        result = train(args.corpus_dirs, args.out, config, workers=args.workers, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"mixinvert: interrupted; {args.out} keeps every finished iteration: run the same command "
+              "to resume", file=sys.stderr)
+        return 130
     if result.history:
         last = result.history[-1]
         print(f"trained {last['iteration']} iterations; last validation MRSD {last['valid_mrsd']:.3f}")

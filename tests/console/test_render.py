@@ -143,3 +143,20 @@ def test_console_rejects_bad_shapes(rng):
     v[0, S.index("comp_ratio")] = 30.0
     with pytest.raises(ValueError, match="comp_ratio"):
         console.render(v)
+
+
+def test_threaded_render_is_bit_identical_to_one_thread(rng):
+    from mixinvert.console.render import Console
+    from mixinvert.console.schema import CONSOLE_V1
+    from tests.conftest import SR, noise_track
+
+    tracks = [noise_track(rng, 1 + (i % 2), 0.3) for i in range(5)]
+    values = CONSOLE_V1.denormalize(rng.uniform(-0.8, 0.8, size=(5, CONSOLE_V1.size)))
+    console = Console(tracks, SR)
+    one = console.render(values, workers=1)
+    for workers in (2, 3, 8):
+        np.testing.assert_array_equal(console.render(values, workers=workers), one)
+    batch = np.stack([values, values[::-1]])
+    many = console.render_many(batch, workers=2)
+    np.testing.assert_array_equal(many[0], one)
+    np.testing.assert_array_equal(console.render_many(batch[:1], workers=2)[0], one)

@@ -129,3 +129,14 @@ def test_cli_train_then_invert_with_the_run_model(corpus, tmp_path, capsys):
     # a changed setting on the same run folder: one line, exit 2
     assert main([*argv[:-1], "--sigma-init", "0.2"]) == 2
     assert "sigma_init" in capsys.readouterr().err
+
+
+def test_cli_train_interrupted_says_how_to_resume(corpus, tmp_path, capsys, monkeypatch):
+    import mixinvert.train.essl as essl
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(essl, "train", interrupted)
+    assert main(["train", str(corpus), "--out", str(tmp_path / "run"), "--quiet"]) == 130
+    assert "run the same command to resume" in capsys.readouterr().err

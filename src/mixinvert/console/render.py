@@ -183,12 +183,29 @@ class Console:
         values = self._check(values)
         return np.stack([self.render_track(i, v) for i, v in enumerate(values)])
 
-    def render(self, values: np.ndarray) -> np.ndarray:
-        """The stereo mix ``(2, samples)`` for physical ``values`` ``(n_tracks, 16)``."""
+    def render(self, values: np.ndarray, *, workers: int | None = None) -> np.ndarray:
+        """The stereo mix ``(2, samples)`` for physical ``values`` ``(n_tracks, 16)``.
+
+        With more than one worker (default: the console's ``workers``), tracks render on
+        a thread pool, ``workers`` at a time, and are added in track order: the result is
+        bit-identical to a single-threaded render, and memory holds at most ``workers``
+        contributions besides the mix.
+        """
         values = self._check(values)
         mix = np.zeros((2, self.num_samples), dtype=np.float32)
-        for x, v in zip(self.tracks, values):
-            mix += _render_validated(x, self.sample_rate, v, self.schema.names)
+        n_workers = max(1, min(workers or self.workers, self.num_tracks))
+
+        def _one(i: int) -> np.ndarray:
+            return _render_validated(self.tracks[i], self.sample_rate, values[i], self.schema.names)
+
+        if n_workers == 1:
+            for i in range(self.num_tracks):
+                mix += _one(i)
+            return mix
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            for start in range(0, self.num_tracks, n_workers):
+                for contribution in pool.map(_one, range(start, min(start + n_workers, self.num_tracks))):
+                    mix += contribution
         return mix
 
     def render_normalized(self, p: np.ndarray) -> np.ndarray:
@@ -219,10 +236,12 @@ class Console:
             raise ValueError(f"expected (batch, n_tracks, {self.schema.size}), got {values_batch.shape}")
         checked = [self._check(v) for v in values_batch]  # fail before any work starts
         out = np.empty((len(checked), 2, self.num_samples), dtype=np.float32)
-        n_workers = max(1, min(workers or self.workers, len(checked)))
+        total = workers or self.workers
+        n_workers = max(1, min(total, len(checked)))
+        inner = max(1, total // n_workers)  # threads left over go to tracks within a mix
 
         def _one(b: int) -> None:
-            out[b] = self.render(checked[b])
+            out[b] = self.render(checked[b], workers=inner)
             if progress is not None:
                 progress(1)
 

@@ -454,6 +454,11 @@ def plot_history(history: list[dict], path: str | os.PathLike) -> Path:
     its = [h["iteration"] for h in history]
     fig, ax1 = plt.subplots(figsize=(7, 4), dpi=100)
     ax1.plot(its, [h["train_loss"] for h in history], "o-", color="tab:blue", label="training loss (MSE)")
+    sig2 = [h["sigma"] ** 2 for h in history]
+    if all(np.isfinite(sig2)) and any(v > 0 for v in sig2):
+        # the loss of answering the unperturbed prediction: below it, the network reads the noise
+        ax1.plot(its, sig2, "--", color="tab:blue", alpha=0.5, label="sigma^2 (no-information loss)")
+        ax1.legend(loc="lower left", fontsize=8)
     ax1.set_xlabel("iteration")
     ax1.set_ylabel("training loss (MSE, normalized units)", color="tab:blue")
     ax1.set_yscale("log")
