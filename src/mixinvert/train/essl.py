@@ -536,8 +536,6 @@ def train(
     settings = _run_settings(config, corpus_dirs)
     ckpt = _load_resume(run_dir, settings)
 
-    model = Inverter(get_model_config(config.model))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
     history: list[dict] = []
     start_t = 0
     best = float("inf")
