@@ -216,7 +216,7 @@ def markdown() -> str:
             f"Trained with `mixinvert train` on {corp}, train splits; config `{c['model']}` "
             f"(U-Net {mc['unet_channels']}, time pool {mc['time_pool']}, {mc['conformer_layers']} Conformer layers of "
             f"{mc['conformer_heads']}x{mc['conformer_head_dim']}, kernel {mc['conformer_kernel']}, "
-            f"{mc['lstm_layers']} BiLSTM layers of {mc['lstm_hidden']}); {c['iterations']} iterations, sampling "
+            f"{mc['lstm_layers']} BiLSTM layers of {mc['lstm_hidden']}); {len(rec['log'])} iterations, sampling "
             f"`{c['sampling']}` with sigma {c['sigma_init']} x {c['gamma']}^t, K = {c['samples_per_song']}, "
             f"{c['songs_per_iteration'] or 'all'} songs per iteration, {c['epochs']} epochs, batch {c['batch_size']}, "
             f"Adam lr {c['lr']} betas ({c['beta1']}, {c['beta2']}), {c['excerpt_seconds']:g} s excerpts. "

@@ -199,6 +199,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(corpus, tmp_path)
     lines = []
     res = train(corpus, tmp_path / "resumed", cfg2, workers=1, progress=False, log=lines.append)
     assert res.resumed_from == 1 and "resuming" in lines[0]
+    assert json.loads((tmp_path / "resumed" / "run.json").read_text())["config"]["iterations"] == 2
     a, b = _weights(tmp_path / "straight" / "checkpoint.pt"), _weights(tmp_path / "resumed" / "checkpoint.pt")
     assert a.keys() == b.keys()
     for k in a:

@@ -554,6 +554,8 @@ def train(
             log(f"{run_dir}: already trained for {start_t} iterations (ask for more with --iterations)")
             return TrainResult(run_dir, run_dir / MODEL_FILE, history, start_t)
         log(f"resuming {run_dir} after iteration {start_t} of {config.iterations}")
+        # run.json says how far the run is meant to go (--iterations may have grown)
+        write_text_atomic(run_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n", overwrite=True)
     else:
         _seed_torch(config, -1)
         model = Inverter(get_model_config(config.model))  # initial weights from the seed
