@@ -9,6 +9,7 @@ files; ``run_all.py`` re-renders them without retraining. To recompute::
     python bench/bench_eami.py table2   --corpora-dir DIR --runs-dir RUNS
     python bench/bench_eami.py training --run RUN_DIR       # record how the shipped model was trained
     python bench/bench_eami.py speed                        # invert on a 30 s, 16-track song
+    python bench/bench_eami.py oracle   --corpora-dir DIR   # what each effect is worth (true settings)
 
 The corpora are made by ``mixinvert corpus`` with the settings in :data:`CORPORA` (seeded,
 so the same command makes the same songs on any machine).
@@ -27,6 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_quality  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 KIT = REPO.parent / "shared" / "data" / "muldjordkit"
@@ -35,12 +39,8 @@ MIXINVERT = [sys.executable, "-m", "mixinvert"]
 
 #: The benchmark corpora: (preset, songs, seconds, seed). Splits 8:1:1.
 CORPORA = {"songs": ("songs", 320, 10.0, 1), "drums": ("drums", 200, 10.0, 2)}
-#: EAMI Table 1 (MAE, MRSD) on ENST-Drums and MedleyDB, and Table 2 (MedleyDB).
-PAPER_T1 = {
-    "sum": {"drums": (0.158, 3.458), "songs": (0.226, 7.577)},
-    "random": {"drums": (0.323, 5.124), "songs": (0.381, 11.127)},
-    "eami": {"drums": (0.094, 2.274), "songs": (0.082, 3.423)},
-}
+#: EAMI Table 1 (MAE, MRSD) on ENST-Drums and MedleyDB (sum/random from bench_quality), and Table 2 (MedleyDB).
+PAPER_T1 = {**bench_quality.PAPER, "eami": {"drums": (0.094, 2.274), "songs": (0.082, 3.423)}}
 PAPER_T2 = {
     "none": (0.207, 5.643),
     "random": (0.178, 5.073),
@@ -130,6 +130,47 @@ def table2(corpora_dir: Path, runs_dir: Path, modes: tuple[str, ...] = tuple(T2_
         r = evaluate(corpus, ["eami"], split="test", seed=0, options={"model": model})
         res["modes"][mode] = {**r.mean("eami"), "train_s": train_s}
         print(f"{mode}: MRSD {res['modes'][mode]['mrsd']:.3f}", file=sys.stderr)
+    return res
+
+
+#: Cumulative groups of true settings for the oracle table (the rest stays at the neutral console).
+ORACLE_GROUPS = {
+    "gain": ("gain_db",),
+    "pan": ("pan",),
+    "EQ": ("eq_low_shelf_cutoff_hz", "eq_low_shelf_gain_db", "eq_peak_cutoff_hz", "eq_peak_gain_db",
+           "eq_peak_q", "eq_high_shelf_cutoff_hz", "eq_high_shelf_gain_db"),
+    "compressor": ("comp_threshold_db", "comp_ratio", "comp_attack_ms", "comp_release_ms"),
+    "reverb": ("reverb_room_size", "reverb_damping", "reverb_wet"),
+}
+ORACLE_SETS = (
+    (), ("gain",), ("gain", "pan"), ("gain", "pan", "reverb"), ("gain", "pan", "EQ"),
+    ("gain", "pan", "EQ", "reverb"), ("gain", "pan", "EQ", "compressor"),
+    ("gain", "pan", "EQ", "compressor", "reverb"),
+)
+
+
+def oracle(corpora_dir: Path) -> dict:
+    """MRSD when some settings are the true ones and the rest neutral: what each effect is worth."""
+    from mixinvert.console.render import Console
+    from mixinvert.console.schema import CONSOLE_V1
+    from mixinvert.data.dataset import iter_songs
+    from mixinvert.metrics.audio import compare_mixes
+    from mixinvert.train.essl import START_P
+
+    res = {"machine": _machine()}
+    for name in CORPORA:
+        songs = list(iter_songs(corpora_dir / name, "test"))
+        rows = {}
+        for groups in ORACLE_SETS:
+            cols = [CONSOLE_V1.index(p) for g in groups for p in ORACLE_GROUPS[g]]
+            scores = []
+            for song in songs:
+                p = np.tile(START_P, (song.num_tracks, 1))
+                p[:, cols] = song.params.normalized[:, cols]
+                mix = Console(song.tracks, song.sample_rate).render(CONSOLE_V1.denormalize(p))
+                scores.append(compare_mixes(mix, song.mix, song.sample_rate).mrsd)
+            rows[" + ".join(groups) or "none (neutral console)"] = float(np.mean(scores))
+        res[name] = {"songs": len(songs), "mrsd": rows}
     return res
 
 
@@ -313,6 +354,21 @@ def markdown() -> str:
             "(compare the validation MRSD's ups and downs in the training log above).",
         ]
         parts.append("")
+    orc = _load("eami_oracle")
+    if orc:
+        parts += [
+            "## What each effect is worth (oracle settings)",
+            "",
+            "MRSD on the test splits when the listed settings are the true ones and every other setting is at "
+            "the neutral console (where an untrained network starts). It bounds what getting only some effects "
+            "right can reach: the `songs` target of 0.45 x the sum needs gain, pan, EQ and reverb all near the truth.",
+            "",
+            "| true settings | " + " | ".join(f"{k} MRSD" for k in CORPORA) + " |",
+            "|---|" + "---|" * len(CORPORA),
+        ]
+        for key in orc[next(iter(CORPORA))]["mrsd"]:
+            parts.append(f"| {key} | " + " | ".join(f"{orc[k]['mrsd'][key]:.3f}" for k in CORPORA) + " |")
+        parts.append("")
     sp = _load("eami_speed")
     if sp:
         parts += [
@@ -334,7 +390,7 @@ def markdown() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("corpora", "table1", "table2", "training", "speed", "markdown"))
+    ap.add_argument("what", choices=("corpora", "table1", "table2", "training", "speed", "oracle", "markdown"))
     ap.add_argument("--corpora-dir", type=Path, default=REPO / "bench" / ".cache" / "corpora")
     ap.add_argument("--runs-dir", type=Path, default=REPO / "bench" / ".cache" / "runs")
     ap.add_argument("--run", type=Path, help="run folder of the shipped model (for `training`)")
@@ -350,6 +406,8 @@ def main() -> None:
         if args.run is None:
             ap.error("training needs --run RUN_DIR")
         _save("eami_training", training_record(args.run))
+    elif args.what == "oracle":
+        _save("eami_oracle", oracle(args.corpora_dir))
     elif args.what == "speed":
         _save("eami_speed", speed())
     print(markdown())

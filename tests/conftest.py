@@ -48,6 +48,17 @@ def write_song(
 
 
 @pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread for the test: fast and stable on a shared 2-core CPU."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 

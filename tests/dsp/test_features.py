@@ -24,13 +24,7 @@ from mixinvert.dsp.features import (
 from tests.conftest import SR, noise_track
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # The CPU is shared with other work: a single intra-op thread keeps the tests fast and stable.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sine(freq: float, seconds: float, sr: int = SR, amp: float = 0.5) -> np.ndarray:

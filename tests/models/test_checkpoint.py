@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-import soxr
 import torch
 
 from mixinvert.console.schema import CONSOLE_V1
+from mixinvert.data.song import resample
 from mixinvert.dsp.features import LOG_FLOOR, N_MELS, num_frames, stereo_log_mel
 from mixinvert.models import checkpoint as ckpt
 from mixinvert.models.checkpoint import (
@@ -27,13 +27,7 @@ from mixinvert.models.predict import FEATURE_SAMPLE_RATE, predict_features, pred
 from tests.conftest import SR, noise_track
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # The CPU is shared with other work: a single intra-op thread keeps the tests fast and stable.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_model(name: str = "small", seed: int = 0) -> Inverter:
@@ -419,7 +413,7 @@ def test_low_sample_rate_song_is_resampled_for_features(rng):
     assert track_feats.shape == (2, 2, frames, N_MELS)
     assert mix_feats.shape == (1, 2, frames, N_MELS)
     # the features are those of the resampled audio
-    up = soxr.resample(tracks[1].T, sr, FEATURE_SAMPLE_RATE).T
+    up = resample(tracks[1], sr, FEATURE_SAMPLE_RATE)  # the loader's resampler
     torch.testing.assert_close(track_feats[1], stereo_log_mel(up, FEATURE_SAMPLE_RATE), atol=1e-5, rtol=1e-5)
     # nothing above the old Nyquist frequency: the top bands sit near the floor,
     # while the low bands hold the noise

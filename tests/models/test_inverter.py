@@ -23,13 +23,7 @@ from mixinvert.models.inverter import (
 CONFIG_NAMES = sorted(MODEL_CONFIGS)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # The CPU is shared with other work: a single intra-op thread keeps the tests fast and stable.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 _MODELS: dict[str, Inverter] = {}

@@ -172,7 +172,7 @@ def load_tracks_and_mix(
     sample_rate = mix_sr if mix is not None else rates[0]
     for i, (path, sr) in enumerate(zip(track_files, rates)):
         if sr != sample_rate:
-            tracks[i] = _resample(tracks[i], sr, sample_rate)
+            tracks[i] = resample(tracks[i], sr, sample_rate)
             notes.append(f"{path.name}: resampled from {sr} Hz to {sample_rate} Hz (soxr)")
     length = max(t.shape[-1] for t in tracks)
     for i, (path, t) in enumerate(zip(track_files, tracks)):
@@ -238,7 +238,8 @@ def load_song(
     return song
 
 
-def _resample(x: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
+def resample(x: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
+    """``(channels, samples)`` audio from ``from_hz`` to ``to_hz`` (soxr, very high quality), float32."""
     import soxr
 
     y = soxr.resample(x.T, from_hz, to_hz, quality="VHQ")

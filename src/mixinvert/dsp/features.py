@@ -61,6 +61,12 @@ def _window(win: int) -> torch.Tensor:
     return torch.hann_window(win, periodic=True)
 
 
+def _as_float_tensor(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+    if torch.is_tensor(audio):
+        return audio.to(torch.float32)
+    return torch.as_tensor(np.ascontiguousarray(audio, dtype=np.float32))
+
+
 def log_mel(audio: np.ndarray | torch.Tensor, sample_rate: int) -> torch.Tensor:
     """Log-magnitude mel spectrogram of every channel.
 
@@ -79,8 +85,7 @@ def log_mel(audio: np.ndarray | torch.Tensor, sample_rate: int) -> torch.Tensor:
             f"features need a sample rate of at least {MIN_SAMPLE_RATE} Hz to cover {FMAX_HZ:.0f} Hz, "
             f"got {sample_rate} Hz (resample first)"
         )
-    x = torch.as_tensor(np.ascontiguousarray(audio, dtype=np.float32) if not torch.is_tensor(audio) else audio)
-    x = x.to(torch.float32)
+    x = _as_float_tensor(audio)
     if x.ndim < 1 or x.shape[-1] < 2:
         raise ValueError(f"audio must be (..., samples) with at least 2 samples, got shape {tuple(x.shape)}")
     win, hop, n_fft = frame_sizes(sample_rate)
@@ -107,7 +112,7 @@ def stereo_log_mel(audio: np.ndarray | torch.Tensor, sample_rate: int) -> torch.
 
     A mono input ``(1, samples)`` gives the same spectrogram in both channels.
     """
-    x = torch.as_tensor(np.ascontiguousarray(audio, dtype=np.float32) if not torch.is_tensor(audio) else audio)
+    x = _as_float_tensor(audio)
     if x.ndim != 2 or x.shape[0] not in (1, 2):
         raise ValueError(f"expected (1 or 2, samples), got shape {tuple(x.shape)}")
     feats = log_mel(x, sample_rate)

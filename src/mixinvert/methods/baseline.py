@@ -40,7 +40,10 @@ def sum_params(song: Song) -> MixParams:
 
 
 def plain_sum(song: Song) -> np.ndarray:
-    """The tracks added up, mono to both channels, ``(2, samples)`` float32."""
+    """The tracks added up, mono to both channels, ``(2, samples)`` float32.
+
+    ``song``: a :class:`Song`, or anything with ``tracks`` and ``num_samples`` (training songs).
+    """
     mix = np.zeros((2, song.num_samples), dtype=np.float32)
     for track in song.tracks:
         mix += track  # (1, n) broadcasts to both channels

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mixinvert.dsp.features import N_MELS
+from mixinvert.dsp.features import N_MELS, log_floor
 
 #: Fixed input scaling: log-mel values of tracks and mixes sit around -5 +- 3.
 FEATURE_OFFSET = 5.0
@@ -382,7 +382,7 @@ def contrast_statistics(track_feats: torch.Tensor, mix_feats: torch.Tensor) -> t
     scaled to about unit range. No gradient flows (the features are inputs).
     """
     with torch.no_grad():
-        floor = math.log(1e-5)
+        floor = log_floor()
         diff = mix_feats - track_feats
         active = track_feats > floor + ACTIVE_ABOVE_FLOOR
         masked = torch.where(active, diff, torch.full_like(diff, float("nan")))

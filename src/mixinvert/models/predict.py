@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from mixinvert.data.song import resample
 from mixinvert.dsp.features import MIN_SAMPLE_RATE, stereo_log_mel
 from mixinvert.models.inverter import Inverter
 
@@ -22,10 +23,8 @@ def song_features(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(n_tracks, 2, N, 80)`` and ``(1, 2, N, 80)`` log-mel features of tracks and mix."""
     if sample_rate < MIN_SAMPLE_RATE:
-        import soxr
-
-        tracks = [soxr.resample(t.T, sample_rate, FEATURE_SAMPLE_RATE).T for t in tracks]
-        mix = soxr.resample(np.asarray(mix).T, sample_rate, FEATURE_SAMPLE_RATE).T
+        tracks = [resample(t, sample_rate, FEATURE_SAMPLE_RATE) for t in tracks]
+        mix = resample(mix, sample_rate, FEATURE_SAMPLE_RATE)
         sample_rate = FEATURE_SAMPLE_RATE
     track_feats = torch.stack([stereo_log_mel(t, sample_rate) for t in tracks])
     mix_feats = stereo_log_mel(mix, sample_rate).unsqueeze(0)

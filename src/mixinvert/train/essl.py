@@ -33,6 +33,7 @@ nothing but the iteration number (the RNG states are stored as well, and restore
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -53,6 +54,7 @@ from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 from mixinvert.data.dataset import list_song_dirs
 from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, SongError, load_song
 from mixinvert.dsp.features import MIN_SAMPLE_RATE, log_mel
+from mixinvert.methods.baseline import plain_sum
 from mixinvert.metrics.audio import compare_mixes
 from mixinvert.models.checkpoint import (
     CheckpointError,
@@ -62,7 +64,7 @@ from mixinvert.models.checkpoint import (
     save_atomic,
 )
 from mixinvert.models.inverter import Inverter, get_model_config
-from mixinvert.models.predict import predict_features, predict_song, song_features
+from mixinvert.models.predict import predict_features, song_features
 
 SAMPLING_MODES = ("exp", "fixed", "none", "random")
 RUN_FILE = "run.json"
@@ -197,6 +199,11 @@ class TrainSong:
     @property
     def num_samples(self) -> int:
         return int(self.tracks[0].shape[-1])
+
+    @functools.cached_property
+    def features(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Whole-song features of tracks and mix (computed once: validation reuses them)."""
+        return song_features(self.tracks, self.mix, self.sample_rate)
 
 
 @dataclass
@@ -380,7 +387,7 @@ def validate(
     """Mean MAE/MRSD of rendered predictions against the reference mixes (whole songs)."""
     if not songs:
         return {"valid_mae": float("nan"), "valid_mrsd": float("nan"), "valid_param_mae": float("nan")}
-    preds = [predict_song(model, s.tracks, s.mix, s.sample_rate) for s in songs]
+    preds = [predict_features(model, *s.features) for s in songs]
 
     def _score(k: int) -> tuple[float, float]:
         s = songs[k]
@@ -401,13 +408,7 @@ def validate(
 
 def sum_baseline_mrsd(songs: Sequence[TrainSong]) -> float:
     """Mean MRSD of the plain sum of each song's tracks against its reference mix."""
-    scores = []
-    for s in songs:
-        mix = np.zeros_like(s.mix)
-        for t in s.tracks:
-            mix += t  # mono broadcasts to both channels
-        scores.append(compare_mixes(mix, s.mix, s.sample_rate).mrsd)
-    return float(np.mean(scores))
+    return float(np.mean([compare_mixes(plain_sum(s), s.mix, s.sample_rate).mrsd for s in songs]))
 
 
 # --------------------------------------------------------------------------- the run
