@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from mixinvert.audio import write_audio, write_text_atomic
 from mixinvert.console.params_io import MixParams, read_params, write_params
 from mixinvert.console.render import Console
 from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, list_track_files, load_tracks_and_mix
-from mixinvert.methods.base import Estimate, best_method, get_method
+from mixinvert.methods.base import EXTRA_MIX_NAMES, Estimate, best_method, get_method
 from mixinvert.metrics.audio import MixScores, compare_mixes
 from mixinvert.metrics.params import param_errors
 
@@ -68,6 +68,8 @@ class InvertResult:
     scores: MixScores
     params_path: Path
     mix_path: Path
+    #: The extra keys written to params.json (method, scores, mix_wav, other_mixes, ...).
+    params_extra: dict = field(default_factory=dict)
 
 
 def invert(
@@ -84,13 +86,16 @@ def invert(
     """Estimate console settings for ``tracks_dir`` that recreate ``mix_path``.
 
     Writes ``out_dir/params.json`` (the settings, plus ``"method"`` and the scores) and
-    ``out_dir/mix.wav`` (the re-rendered estimate). ``method="auto"`` takes the best
+    ``out_dir/mix.wav`` (the re-rendered estimate; ``"mix_wav"`` in params.json says which
+    renderer made it). A method whose ``mix.wav`` is not the console rendering of its
+    settings (``barchiesi-reiss``) also writes ``mix_console.wav``, scored under
+    ``"other_mixes"``. ``method="auto"`` takes the best
     method available. ``options`` go to the method (e.g. ``{"model": "run/model.pt"}``
     for ``eami``).
     """
     options = dict(options or {})
     if method == "auto":
-        name = "eami" if "model" in options else best_method()
+        name = best_method(options=tuple(options))
     else:
         name = method
     entry = get_method(name)
@@ -98,7 +103,9 @@ def invert(
     files = list_track_files(tracks_dir)
     out_dir = Path(out_dir)
     params_out, mix_out = out_dir / "params.json", out_dir / "mix.wav"
-    _guard_outputs([params_out, mix_out], files + [Path(mix_path)], overwrite)
+    # every mix.wav-like file a method may write (mix_console.wav, ...) is guarded up front
+    possible = [out_dir / f"mix_{n}.wav" for n in EXTRA_MIX_NAMES]
+    _guard_outputs([params_out, mix_out, *possible], files + [Path(mix_path)], overwrite)
     song = load_tracks_and_mix(files, mix_path, name=Path(tracks_dir).resolve().parent.name, max_tracks=max_tracks)
     start = time.perf_counter()
     est = entry.fn(song, rng=np.random.default_rng(seed), **options)
@@ -113,10 +120,24 @@ def invert(
         "mix_wav": info.get("mix_source", "console v1"),
         "notes": song.notes,
     }
+    details = {k: v for k, v in info.items() if k not in ("seconds", "mix_source")}
+    if details:
+        extra["method_info"] = details
+    extra_paths = []
+    for key, other in est.extra_mixes.items():
+        if key not in EXTRA_MIX_NAMES:
+            raise ValueError(f"method {name!r} returned an unknown extra mix {key!r}")
+        other_scores = compare_mixes(other, song.mix, song.sample_rate)
+        extra.setdefault("other_mixes", {})[f"mix_{key}.wav"] = {
+            "source": EXTRA_MIX_NAMES[key], "mae": other_scores.mae, "mrsd": other_scores.mrsd,
+        }
+        extra_paths.append((out_dir / f"mix_{key}.wav", other))
     params = MixParams(est.params.schema, est.params.track_names, est.params.values, song.sample_rate, extra)
     write_audio(mix_out, est.mix, song.sample_rate, overwrite=overwrite)
+    for path, other in extra_paths:
+        write_audio(path, other, song.sample_rate, overwrite=overwrite)
     write_params(params_out, params, overwrite=overwrite)
-    return InvertResult(song, name, est, scores, params_out, mix_out)
+    return InvertResult(song, name, est, scores, params_out, mix_out, extra)
 
 
 @dataclass

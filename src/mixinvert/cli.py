@@ -66,12 +66,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     n = len(list_song_dirs(args.dataset_dir, args.split))
+    if args.limit is not None:
+        n = min(n, max(args.limit, 0))
     if args.out:
         results_paths(args.out, overwrite=args.overwrite)  # fail before the work, not after
     with _tqdm(n, "evaluate", "song") as bar:
         results = evaluate(args.dataset_dir, methods, split=args.split, seed=args.seed,
                            max_tracks=args.max_tracks, progress=bar.update,
-                           options={"model": args.model} if args.model is not None else None)
+                           options=_method_options(args), limit=args.limit)
     print(results.to_markdown())
     if args.out:
         md, js = write_results(results, args.out, overwrite=args.overwrite)
@@ -113,15 +115,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _method_options(args: argparse.Namespace) -> dict:
+    """Method options given on the command line (``--model``, ``--steps``, ``--budget-seconds``)."""
+    given = {"model": args.model, "steps": args.steps, "budget_seconds": args.budget_seconds}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _add_method_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, default=None,
+                   help="EAMI model file for the eami method (default: the shipped model)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="colonel-reiss: most gradient steps per song (default 200)")
+    p.add_argument("--budget-seconds", type=float, default=None,
+                   help="colonel-reiss: time budget per song in seconds (default 120)")
+
+
 def cmd_invert(args: argparse.Namespace) -> int:
     from mixinvert.api import invert
 
-    options = {"model": args.model} if args.model is not None else {}
+    options = _method_options(args)
     result = invert(args.tracks_dir, args.mix, args.out, method=args.method, seed=args.seed,
                     overwrite=args.overwrite, max_tracks=args.max_tracks, options=options)
     _print_notes(result.song.notes)
     print(f"method {result.method}: MAE {result.scores.mae:.4f}, MRSD {result.scores.mrsd:.3f} against {args.mix}")
-    print(f"wrote {result.params_path} and {result.mix_path}")
+    for name, other in result.params_extra.get("other_mixes", {}).items():
+        print(f"also {name} ({other['source']}): MAE {other['mae']:.4f}, MRSD {other['mrsd']:.3f}")
+    print(f"wrote {result.params_path} and {result.mix_path} ({result.params_extra.get('mix_wav', 'console v1')})")
     return 0
 
 
@@ -192,8 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset_dir", type=Path, help="folder of song folders (e.g. a corpus)")
     p.add_argument("--methods", default="sum,random", help="comma-separated methods (default sum,random)")
     p.add_argument("--split", choices=("train", "valid", "test"), help="only this split (needs splits.json)")
-    p.add_argument("--model", type=Path, default=None,
-                   help="EAMI model file for the eami method (default: the shipped model)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N songs (by name) of the split")
+    _add_method_options(p)
     p.add_argument("--out", type=Path, help="markdown file to write; the JSON goes beside it")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -231,8 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tracks_dir", type=Path, help="folder of raw track files")
     p.add_argument("mix", type=Path, help="the stereo mixdown")
     p.add_argument("--method", default="auto", help="inversion method (default: the best available)")
-    p.add_argument("--model", type=Path, default=None,
-                   help="EAMI model file for --method eami (default: the shipped model)")
+    _add_method_options(p)
     p.add_argument("--out", type=Path, required=True, help="folder for params.json and mix.wav")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")

@@ -120,11 +120,15 @@ def evaluate(
     max_tracks: int | None = DEFAULT_MAX_TRACKS,
     progress: Callable[[int], None] | None = None,
     options: dict | None = None,
+    limit: int | None = None,
 ) -> Results:
     """Run ``methods`` on the songs of ``dataset_dir`` (optionally one split).
 
     ``options`` (e.g. ``{"model": path}``) go to every method that accepts them; an
-    option no chosen method accepts is an error.
+    option no chosen method accepts is an error. ``limit`` keeps the first ``limit`` songs
+    (in name order) of the split. A method that also returns other renderings (e.g. the
+    console rendering of ``barchiesi-reiss``, whose own mix is its FIR rendering) gets a
+    row per rendering, named ``method:rendering``.
     """
     entries = [get_method(m) for m in methods]  # unknown names fail before any work
     if not entries:
@@ -134,6 +138,10 @@ def evaluate(
     if unused:
         raise ValueError(f"option {', '.join(unused)} applies to none of the methods {', '.join(methods)}")
     song_dirs = list_song_dirs(dataset_dir, split)
+    if limit is not None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        song_dirs = song_dirs[:limit]
     results = Results(str(dataset_dir), split, list(methods))
     for song_dir in song_dirs:
         song = load_song(song_dir, require_mix=True, max_tracks=max_tracks)
@@ -149,10 +157,15 @@ def evaluate(
                     for name in MEDIAN_PARAMS
                     for i in [CONSOLE_V1.index(name)]
                 }
-            results.rows.append(
-                SongResult(song.name, entry.name, scores.mae, scores.mrsd, float(est.info.get("seconds", 0.0)),
-                           errors, track_errors)
-            )
+            seconds = float(est.info.get("seconds", 0.0))
+            results.rows.append(SongResult(song.name, entry.name, scores.mae, scores.mrsd, seconds, errors, track_errors))
+            for key, other in est.extra_mixes.items():  # e.g. barchiesi-reiss:console
+                variant = f"{entry.name}:{key}"
+                if variant not in results.methods:
+                    results.methods.append(variant)
+                other_scores = compare_mixes(other, song.mix, song.sample_rate)
+                results.rows.append(SongResult(song.name, variant, other_scores.mae, other_scores.mrsd, seconds,
+                                               errors, track_errors))
         if progress is not None:
             progress(1)
     return results

@@ -26,12 +26,16 @@ class Estimate:
     """A method's answer for one song.
 
     ``mix`` is the re-rendered estimate ``(2, samples)``; ``info`` holds what the method
-    wants to report (time taken, which renderer produced ``mix``, ...).
+    wants to report (time taken, which renderer produced ``mix`` as ``"mix_source"``, ...).
+    ``extra_mixes`` are other renderings worth keeping, by a short name (``"console"``:
+    the console v1 rendering of ``params`` when ``mix`` came from elsewhere); ``invert``
+    writes them as ``mix_<name>.wav`` and ``evaluate`` scores them as ``method:name``.
     """
 
     params: MixParams
     mix: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+    extra_mixes: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Method(Protocol):
@@ -59,6 +63,9 @@ class MethodEntry:
 
 
 _REGISTRY: dict[str, MethodEntry] = {}
+
+#: Names a method may use in ``Estimate.extra_mixes``, and what each rendering is.
+EXTRA_MIX_NAMES = {"console": "console v1 rendering of params.json"}
 
 #: Methods from the most to the least accurate (the paper's Table 1 order, best first).
 PREFERENCE = ("eami+refine", "eami", "colonel-reiss", "barchiesi-reiss", "sum", "random")
@@ -93,12 +100,17 @@ def get_method(name: str) -> MethodEntry:
     return methods[name]
 
 
-def best_method() -> str:
-    """The most accurate method that can run here (e.g. ``eami`` needs its model file)."""
+def best_method(options: tuple[str, ...] = ()) -> str:
+    """The most accurate method that can run here (e.g. ``eami`` needs its model file) and
+    accepts every option in ``options`` (``("model",)`` picks ``eami``)."""
     methods = available_methods()
-    return next(n for n in PREFERENCE if n in methods and methods[n].available())
+    for name in PREFERENCE:
+        entry = methods.get(name)
+        if entry is not None and entry.available() and set(options) <= set(entry.options):
+            return name
+    raise ValueError(f"no available method accepts the option(s) {', '.join(options)}")
 
 
 def _load_builtin() -> None:
     # Importing the modules registers them; kept lazy so `import mixinvert` stays light.
-    from mixinvert.methods import baseline, eami  # noqa: F401
+    from mixinvert.methods import barchiesi_reiss, baseline, colonel_reiss, eami  # noqa: F401

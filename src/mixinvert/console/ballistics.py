@@ -1,0 +1,120 @@
+"""JUCE's peak ballistics filter (the level detector of pedalboard's ``Compressor``), differentiable.
+
+pedalboard's ``Compressor`` is ``juce::dsp::Compressor``: a peak envelope follower with
+separate attack and release, then a static gain curve::
+
+    a[n] = |x[n]|
+    c[n] = c_attack if a[n] > y[n-1] else c_release       (y[-1] = 0)
+    y[n] = a[n] + c[n] * (y[n-1] - a[n])
+    c    = exp(-2 pi 1000 / (time_ms * sample_rate))
+
+(matches pedalboard to float precision, tested). The recursion is sequential, so it runs
+in numba, forward and backward, behind a :class:`torch.autograd.Function`: gradients
+flow to the input level ``a`` and to both coefficients; the attack/release choice itself
+is piecewise constant (as in torchcomp, whose install needs a C++ build of torchlpc and
+which smooths the gain rather than the level, so it is not JUCE's compressor).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+
+
+def time_constant(time_ms: torch.Tensor | float, sample_rate: float) -> torch.Tensor:
+    """JUCE's one-pole coefficient ``exp(-2 pi 1000 / (time_ms * sample_rate))``."""
+    time_ms = torch.as_tensor(time_ms, dtype=torch.float64)
+    return torch.exp(-2.0 * math.pi * 1000.0 / (time_ms * float(sample_rate)))
+
+
+@numba.njit(cache=True)
+def _forward(a: np.ndarray, c_attack: np.ndarray, c_release: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows, n = a.shape
+    y = np.empty((rows, n), dtype=np.float64)
+    attack = np.zeros((rows, n), dtype=np.bool_)
+    for r in range(rows):
+        prev = 0.0
+        ca = c_attack[r]
+        cr = c_release[r]
+        for i in range(n):
+            x = a[r, i]
+            if x > prev:
+                c = ca
+                attack[r, i] = True
+            else:
+                c = cr
+            prev = x + c * (prev - x)
+            y[r, i] = prev
+    return y, attack
+
+
+@numba.njit(cache=True)
+def _backward(
+    grad_y: np.ndarray, a: np.ndarray, y: np.ndarray, attack: np.ndarray, c_attack: np.ndarray, c_release: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows, n = a.shape
+    grad_a = np.empty((rows, n), dtype=np.float64)
+    grad_ca = np.zeros(rows, dtype=np.float64)
+    grad_cr = np.zeros(rows, dtype=np.float64)
+    for r in range(rows):
+        ca = c_attack[r]
+        cr = c_release[r]
+        g = 0.0  # dL/dy[i], accumulated from the end
+        c_next = 0.0
+        for i in range(n - 1, -1, -1):
+            g = grad_y[r, i] + c_next * g
+            c = ca if attack[r, i] else cr
+            grad_a[r, i] = g * (1.0 - c)
+            prev = y[r, i - 1] if i > 0 else 0.0
+            if attack[r, i]:
+                grad_ca[r] += g * (prev - a[r, i])
+            else:
+                grad_cr[r] += g * (prev - a[r, i])
+            c_next = c
+    return grad_a, grad_ca, grad_cr
+
+
+class _Ballistics(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, c_attack: torch.Tensor, c_release: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        a_np = a.detach().to(torch.float64).cpu().numpy()
+        ca = c_attack.detach().to(torch.float64).cpu().numpy()
+        cr = c_release.detach().to(torch.float64).cpu().numpy()
+        y, attack = _forward(a_np, ca, cr)
+        ctx.save_for_backward(a, c_attack, c_release)
+        ctx.numpy = (a_np, y, attack, ca, cr)
+        return torch.from_numpy(y).to(dtype=a.dtype, device=a.device)
+
+    @staticmethod
+    def backward(ctx, grad_y: torch.Tensor):  # type: ignore[override]
+        a, c_attack, c_release = ctx.saved_tensors
+        a_np, y, attack, ca, cr = ctx.numpy
+        ga, gca, gcr = _backward(grad_y.detach().to(torch.float64).cpu().numpy(), a_np, y, attack, ca, cr)
+        return (
+            torch.from_numpy(ga).to(dtype=a.dtype, device=a.device),
+            torch.from_numpy(gca).to(dtype=c_attack.dtype, device=c_attack.device),
+            torch.from_numpy(gcr).to(dtype=c_release.dtype, device=c_release.device),
+        )
+
+
+def peak_envelope(level: torch.Tensor, c_attack: torch.Tensor, c_release: torch.Tensor) -> torch.Tensor:
+    """The ballistics recursion over the last axis of ``level`` (non-negative, ``|x|``).
+
+    Parameters
+    ----------
+    level : torch.Tensor [shape=(rows, samples)], ``|x|``
+    c_attack, c_release : torch.Tensor [shape=(rows,)], coefficients from :func:`time_constant`
+
+    Returns
+    -------
+    torch.Tensor [shape=(rows, samples)], same dtype as ``level``
+    """
+    if level.ndim != 2:
+        raise ValueError(f"expected (rows, samples), got {tuple(level.shape)}")
+    rows = level.shape[0]
+    c_attack = torch.as_tensor(c_attack, dtype=torch.float64).expand(rows).contiguous()
+    c_release = torch.as_tensor(c_release, dtype=torch.float64).expand(rows).contiguous()
+    return _Ballistics.apply(level, c_attack, c_release)

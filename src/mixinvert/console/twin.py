@@ -1,0 +1,266 @@
+"""A differentiable twin of console v1 in PyTorch (gain, EQ, compressor, pan, reverb).
+
+Same chain, parameters and units as :mod:`mixinvert.console.render`, written so that
+gradients reach every parameter. Each stage is a pure function, checked against the real
+pedalboard processor (``bench/bench_twin.py`` reports the distance per stage; the tests
+bound it):
+
+=========== ===========================================================================
+stage       how
+=========== ===========================================================================
+gain        ``x * 10 ** (gain_db / 20)``
+EQ          the three RBJ biquads pedalboard (JUCE) uses, coefficients from
+            ``dasp_pytorch.signal.biquad``; applied as their exact frequency response on
+            a zero-padded FFT grid (LTI, so only the tail past the padding is lost)
+compressor  JUCE's peak ballistics (:mod:`mixinvert.console.ballistics`, numba forward
+            and backward) and its gain curve ``(env / threshold) ** (1 / ratio - 1)``
+            above the threshold; per channel, as JUCE does
+pan         constant power, the console's law (mono and stereo tracks)
+reverb      JUCE's Freeverb (8 damped combs and 4 allpasses per channel, mono input x
+            0.015, wet x 3, dry x 2) as its closed-form transfer function on an FFT grid:
+            differentiable in room size and damping, exact up to the tail cut by the grid
+=========== ===========================================================================
+
+Audio is float32 ``(channels, samples)``; parameters are physical values ``(16,)`` (or
+normalized ``p`` through :func:`denormalize`), float64 tensors.
+
+Why by hand: dasp-pytorch's compressor has one time constant and its reverb is
+filtered noise, and torchcomp smooths the gain rather than the level; none of them is
+the processor console v1 renders with, and the twin must be. dasp-pytorch's RBJ biquad
+design is the same as JUCE's and is used.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+import torch
+from dasp_pytorch.signal import biquad
+
+from mixinvert.console.ballistics import peak_envelope, time_constant
+from mixinvert.console.schema import CONSOLE_V1, ParamSchema
+
+_SHELF_Q = 0.7071
+#: JUCE Reverb constants (juce_Reverb.h): tunings at 44.1 kHz, stereo spread, scale factors.
+COMB_TUNINGS = (1116, 1188, 1277, 1356, 1422, 1491, 1557, 1617)
+ALLPASS_TUNINGS = (556, 441, 341, 225)
+STEREO_SPREAD = 23
+REVERB_INPUT_GAIN = 0.015
+REVERB_WET_SCALE = 3.0
+REVERB_DRY_SCALE = 2.0
+#: Samples of EQ tail kept past the signal before the FFT grid wraps (0.19 s at 44.1 kHz).
+EQ_TAIL_SAMPLES = 8192
+#: Default seconds of reverb tail kept past the signal by :func:`reverb`.
+REVERB_TAIL_SECONDS = 2.0
+
+STAGES = ("gain", "eq", "compressor", "pan", "reverb")
+
+
+def _idx(name: str) -> int:
+    return CONSOLE_V1.index(name)
+
+
+def denormalize(p: torch.Tensor, schema: ParamSchema = CONSOLE_V1) -> torch.Tensor:
+    """:meth:`ParamSchema.denormalize` in torch (differentiable); ``p`` in [-1, 1], ``(..., 16)``."""
+    lo = torch.tensor(schema.lo, dtype=p.dtype)
+    hi = torch.tensor(schema.hi, dtype=p.dtype)
+    is_log = torch.tensor(schema.is_log)
+    u = (p + 1.0) / 2.0
+    lin = lo + u * (hi - lo)
+    safe_lo = torch.where(is_log, lo, torch.ones_like(lo))
+    log = safe_lo * torch.exp(u * torch.log(torch.where(is_log, hi / safe_lo, torch.ones_like(lo))))
+    return torch.where(is_log, log, lin)
+
+
+def fft_size(num_samples: int, tail_samples: int) -> int:
+    """The power of two at or above ``num_samples + tail_samples``."""
+    return 1 << max(1, int(math.ceil(math.log2(max(2, num_samples + tail_samples)))))
+
+
+# -- stages -------------------------------------------------------------------------------------
+
+
+def gain(x: torch.Tensor, gain_db: torch.Tensor) -> torch.Tensor:
+    """pedalboard ``Gain``: ``x * 10 ** (gain_db / 20)``."""
+    return x * torch.pow(10.0, gain_db / 20.0).to(x.dtype)
+
+
+def _freqz(b: torch.Tensor, a: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """A biquad's response on the rfft grid, ``(b0 + b1 z^-1 + b2 z^-2) / (a0 + a1 z^-1 + a2 z^-2)``."""
+    z1, z2, _ = _phasors(n_fft)
+    b, a = b.to(torch.float32), a.to(torch.float32)
+    return (b[0] + b[1] * z1 + b[2] * z2) / (a[0] + a[1] * z1 + a[2] * z2)
+
+
+def eq_response(values: torch.Tensor, sample_rate: float, n_fft: int) -> torch.Tensor:
+    """Complex response ``(n_fft // 2 + 1,)`` of the low shelf, peak and high shelf in series."""
+    one = values.new_ones(1)
+    sections = (
+        ("low_shelf", values[_idx("eq_low_shelf_gain_db")], values[_idx("eq_low_shelf_cutoff_hz")], one * _SHELF_Q),
+        ("peaking", values[_idx("eq_peak_gain_db")], values[_idx("eq_peak_cutoff_hz")], values[_idx("eq_peak_q")]),
+        ("high_shelf", values[_idx("eq_high_shelf_gain_db")], values[_idx("eq_high_shelf_cutoff_hz")], one * _SHELF_Q),
+    )
+    response = None
+    for kind, gain_db, cutoff_hz, q in sections:
+        b, a = biquad(gain_db.reshape(1), cutoff_hz.reshape(1), q.reshape(1), float(sample_rate), kind)
+        h = _freqz(b[0], a[0], n_fft)
+        response = h if response is None else response * h
+    return response
+
+
+def filter_fft(x: torch.Tensor, response: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """Apply a frequency response ``(n_fft // 2 + 1,)`` to ``x`` ``(..., samples)``; same length out."""
+    n = x.shape[-1]
+    spectrum = torch.fft.rfft(x, n_fft) * response.to(torch.complex64 if x.dtype == torch.float32 else torch.complex128)
+    return torch.fft.irfft(spectrum, n_fft)[..., :n]
+
+
+def eq(x: torch.Tensor, values: torch.Tensor, sample_rate: float) -> torch.Tensor:
+    """The three EQ sections on ``x`` ``(channels, samples)``."""
+    n_fft = fft_size(x.shape[-1], EQ_TAIL_SAMPLES)
+    return filter_fft(x, eq_response(values, sample_rate, n_fft), n_fft)
+
+
+def compressor(
+    x: torch.Tensor,
+    threshold_db: torch.Tensor,
+    ratio: torch.Tensor,
+    attack_ms: torch.Tensor,
+    release_ms: torch.Tensor,
+    sample_rate: float,
+) -> torch.Tensor:
+    """``juce::dsp::Compressor`` on every channel of ``x`` ``(channels, samples)``."""
+    env = peak_envelope(x.abs(), time_constant(attack_ms, sample_rate), time_constant(release_ms, sample_rate))
+    threshold = torch.pow(10.0, threshold_db / 20.0)
+    # (env / threshold) ** (1 / ratio - 1) above the threshold, 1 below; the clamp keeps
+    # the unused branch finite so that its gradient is zero, not NaN.
+    over = torch.clamp(env.to(torch.float64) / threshold, min=1.0)
+    g = torch.pow(over, 1.0 / ratio - 1.0)
+    return x * g.to(x.dtype)
+
+
+def pan(y: torch.Tensor, pan_value: torch.Tensor) -> torch.Tensor:
+    """Constant-power pan to stereo; a stereo input keeps its channels (x sqrt 2 law)."""
+    theta = (pan_value + 1.0) * math.pi / 4.0
+    gains = torch.stack([torch.cos(theta), torch.sin(theta)]).to(y.dtype)
+    if y.shape[0] == 1:
+        return y * gains[:, None]
+    return y * (math.sqrt(2.0) * gains)[:, None]
+
+
+@lru_cache(maxsize=4)
+def _phasors(n_fft: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``z^-1`` and ``z^-2`` (complex64) and the angular frequencies on the rfft grid."""
+    w = 2.0 * math.pi * torch.fft.rfftfreq(n_fft, dtype=torch.float64)
+    z1 = torch.polar(torch.ones_like(w), -w)
+    return z1.to(torch.complex64), (z1 * z1).to(torch.complex64), w
+
+
+@lru_cache(maxsize=2)
+def _reverb_grid(n_fft: int, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``z^-N`` of every comb ``(2, 8, bins)`` and the fixed allpass chain ``(2, bins)``, complex64."""
+    _, _, w = _phasors(n_fft)
+    scale = sample_rate / 44100.0
+
+    def phasor(delays: Sequence[int]) -> torch.Tensor:
+        d = torch.tensor([int(t * scale) for t in delays], dtype=torch.float64)
+        return torch.polar(torch.ones(len(d), w.numel(), dtype=torch.float64), -d[:, None] * w[None, :])
+
+    combs = torch.stack([phasor(COMB_TUNINGS), phasor([t + STEREO_SPREAD for t in COMB_TUNINGS])])
+    allpasses = torch.stack([phasor(ALLPASS_TUNINGS), phasor([t + STEREO_SPREAD for t in ALLPASS_TUNINGS])])
+    chain = (allpasses / (1.0 - 0.5 * allpasses) - 1.0).prod(dim=1)
+    return combs.to(torch.complex64), chain.to(torch.complex64)
+
+
+def reverb_response(
+    room_size: torch.Tensor, damping: torch.Tensor, sample_rate: int, n_fft: int
+) -> torch.Tensor:
+    """Freeverb's wet transfer functions ``(2, n_fft // 2 + 1)`` (left, right), complex64.
+
+    A comb of delay N, feedback f and damping d is ``z^-N (1 - d z^-1) / (1 - d z^-1 - f (1 - d) z^-N)``;
+    an allpass of delay M is ``z^-M / (1 - z^-M / 2) - 1``; per channel, the 8 combs in
+    parallel, then the 4 allpasses in series (JUCE ``Reverb::processStereo``).
+    """
+    combs, chain = _reverb_grid(int(n_fft), int(sample_rate))
+    z1, _, _ = _phasors(int(n_fft))
+    feedback = (room_size * 0.28 + 0.7).to(torch.float32)
+    damp = (damping * 0.4).to(torch.float32)
+    lowpass = 1.0 - damp * z1  # (bins,)
+    comb_sum = (combs * lowpass / (lowpass - feedback * (1.0 - damp) * combs)).sum(dim=1)  # (2, bins)
+    return comb_sum * chain
+
+
+def reverb(
+    stereo: torch.Tensor,
+    room_size: torch.Tensor,
+    damping: torch.Tensor,
+    wet: torch.Tensor,
+    sample_rate: int,
+    *,
+    tail_seconds: float = REVERB_TAIL_SECONDS,
+) -> torch.Tensor:
+    """pedalboard ``Reverb(room_size, damping, wet_level=wet, dry_level=1 - wet, width=1)``."""
+    n = stereo.shape[-1]
+    n_fft = fft_size(n, int(tail_seconds * sample_rate))
+    mono = (stereo[0] + stereo[1]) * REVERB_INPUT_GAIN
+    response = reverb_response(room_size, damping, sample_rate, n_fft)
+    wet_paths = filter_fft(mono, response, n_fft)  # (2, n): the response broadcasts over channels
+    wet_gain = (wet * REVERB_WET_SCALE).to(stereo.dtype)  # 0.5 * wet * 3 * (1 + width), width 1
+    dry_gain = ((1.0 - wet) * REVERB_DRY_SCALE).to(stereo.dtype)
+    return wet_paths * wet_gain + stereo * dry_gain
+
+
+# -- the chain -----------------------------------------------------------------------------------
+
+
+def render_track(
+    x: torch.Tensor,
+    sample_rate: int,
+    values: torch.Tensor,
+    *,
+    tail_seconds: float = REVERB_TAIL_SECONDS,
+) -> torch.Tensor:
+    """One track's stereo contribution ``(2, samples)``, as :func:`mixinvert.console.render.render_track`.
+
+    ``x``: ``(1 or 2, samples)`` float32; ``values``: physical ``(16,)`` float64 tensor.
+    """
+    if x.ndim != 2 or x.shape[0] not in (1, 2):
+        raise ValueError(f"a track must be (1 or 2, samples), got {tuple(x.shape)}")
+    v = values
+    n_fft = fft_size(x.shape[-1], EQ_TAIL_SAMPLES)
+    # gain and EQ are linear: one FFT for both
+    y = filter_fft(x, eq_response(v, sample_rate, n_fft) * torch.pow(10.0, v[_idx("gain_db")] / 20.0), n_fft)
+    y = compressor(
+        y, v[_idx("comp_threshold_db")], v[_idx("comp_ratio")], v[_idx("comp_attack_ms")], v[_idx("comp_release_ms")],
+        sample_rate,
+    )
+    y = pan(y, v[_idx("pan")])
+    return reverb(
+        y, v[_idx("reverb_room_size")], v[_idx("reverb_damping")], v[_idx("reverb_wet")], sample_rate,
+        tail_seconds=tail_seconds,
+    )
+
+
+def render(
+    tracks: Sequence[torch.Tensor],
+    sample_rate: int,
+    values: torch.Tensor,
+    *,
+    tail_seconds: float = REVERB_TAIL_SECONDS,
+) -> torch.Tensor:
+    """The stereo mix ``(2, samples)`` for physical ``values`` ``(n_tracks, 16)``."""
+    if values.ndim != 2 or values.shape[0] != len(tracks):
+        raise ValueError(f"expected parameters ({len(tracks)}, {CONSOLE_V1.size}), got {tuple(values.shape)}")
+    mix = None
+    for x, v in zip(tracks, values):
+        y = render_track(x, sample_rate, v, tail_seconds=tail_seconds)
+        mix = y if mix is None else mix + y
+    return mix
+
+
+def as_tensor_tracks(tracks: Sequence[np.ndarray]) -> list[torch.Tensor]:
+    """Tracks as float32 tensors (shared memory with the arrays where possible)."""
+    return [torch.from_numpy(np.ascontiguousarray(t, dtype=np.float32)) for t in tracks]
