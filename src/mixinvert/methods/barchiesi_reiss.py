@@ -65,7 +65,7 @@ class FilterFit:
 
     filters: np.ndarray
     gains: np.ndarray
-    track_power: np.ndarray  # (n_tracks, bins): mean |X|^2 over frames and channels
+    track_power: np.ndarray  # (n_tracks, bins): mean |X|^2 over frames (of what reaches the left channel)
     frame_energy: np.ndarray  # (n_tracks, frames)
 
 
