@@ -90,9 +90,10 @@ def gain(x: torch.Tensor, gain_db: torch.Tensor) -> torch.Tensor:
 
 def _freqz(b: torch.Tensor, a: torch.Tensor, n_fft: int) -> torch.Tensor:
     """A biquad's response on the rfft grid, ``(b0 + b1 z^-1 + b2 z^-2) / (a0 + a1 z^-1 + a2 z^-2)``."""
-    z1, z2, _ = _phasors(n_fft)
-    b, a = b.to(torch.float32), a.to(torch.float32)
-    return (b[0] + b[1] * z1 + b[2] * z2) / (a[0] + a[1] * z1 + a[2] * z2)
+    z1, z2 = _phasors64(n_fft)
+    b, a = b.to(torch.float64), a.to(torch.float64)
+    # float64: low cutoffs put poles next to z = 1, where float32 loses the response
+    return ((b[0] + b[1] * z1 + b[2] * z2) / (a[0] + a[1] * z1 + a[2] * z2)).to(torch.complex64)
 
 
 def eq_response(values: torch.Tensor, sample_rate: float, n_fft: int) -> torch.Tensor:
@@ -157,6 +158,14 @@ def _phasors(n_fft: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     w = 2.0 * math.pi * torch.fft.rfftfreq(n_fft, dtype=torch.float64)
     z1 = torch.polar(torch.ones_like(w), -w)
     return z1.to(torch.complex64), (z1 * z1).to(torch.complex64), w
+
+
+@lru_cache(maxsize=2)
+def _phasors64(n_fft: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``z^-1`` and ``z^-2`` on the rfft grid, complex128."""
+    w = 2.0 * math.pi * torch.fft.rfftfreq(n_fft, dtype=torch.float64)
+    z1 = torch.polar(torch.ones_like(w), -w)
+    return z1, z1 * z1
 
 
 @lru_cache(maxsize=2)
