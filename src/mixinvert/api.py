@@ -89,7 +89,9 @@ def invert(
     ``out_dir/mix.wav`` (the re-rendered estimate; ``"mix_wav"`` in params.json says which
     renderer made it). A method whose ``mix.wav`` is not the console rendering of its
     settings (``barchiesi-reiss``) also writes ``mix_console.wav``, scored under
-    ``"other_mixes"``. ``method="auto"`` takes the best
+    ``"other_mixes"``; with ``overwrite``, such a file left by an earlier run into the
+    same folder is removed when the new method does not write it (it would no longer
+    match params.json). ``method="auto"`` takes the best
     method available. ``options`` go to the method (e.g. ``{"model": "run/model.pt"}``
     for ``eami``).
     """
@@ -136,6 +138,10 @@ def invert(
     write_audio(mix_out, est.mix, song.sample_rate, overwrite=overwrite)
     for path, other in extra_paths:
         write_audio(path, other, song.sample_rate, overwrite=overwrite)
+    written = {p for p, _ in extra_paths}
+    for stale in possible:  # only reachable with overwrite: an earlier invert's extra mix, now out of date
+        if stale not in written and stale.exists():
+            stale.unlink()
     write_params(params_out, params, overwrite=overwrite)
     return InvertResult(song, name, est, scores, params_out, mix_out, extra)
 

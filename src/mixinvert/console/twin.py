@@ -18,7 +18,8 @@ compressor  JUCE's peak ballistics (:mod:`mixinvert.console.ballistics`, numba f
 pan         constant power, the console's law (mono and stereo tracks)
 reverb      JUCE's Freeverb (8 damped combs and 4 allpasses per channel, mono input x
             0.015, wet x 3, dry x 2) as its closed-form transfer function on an FFT grid:
-            differentiable in room size and damping, exact up to the tail cut by the grid
+            differentiable in room size and damping; a tail longer than the grid would
+            wrap around, and is weakened 40 dB first (:func:`reverb`)
 =========== ===========================================================================
 
 Audio is float32 ``(channels, samples)``; parameters are physical values ``(16,)`` (or
@@ -168,33 +169,43 @@ def _phasors64(n_fft: int) -> tuple[torch.Tensor, torch.Tensor]:
     return z1, z1 * z1
 
 
+#: Time-aliasing guard of the reverb, in nepers over the FFT grid (40 dB): the response is
+#: evaluated on the circle ``|z| = r``, ``r = exp(WRAP_GUARD_NEPERS / n_fft)``, with the input
+#: weighted by ``r^-t`` and the output by ``r^t`` (exact for an LTI filter), so that a tail
+#: longer than the grid wraps around 40 dB weaker than it would on the unit circle.
+WRAP_GUARD_NEPERS = math.log(100.0)
+
+
 @lru_cache(maxsize=2)
-def _reverb_grid(n_fft: int, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``z^-N`` of every comb ``(2, 8, bins)`` and the fixed allpass chain ``(2, bins)``, complex64."""
+def _reverb_grid(n_fft: int, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """On ``|z| = r``: ``z^-N`` of every comb ``(2, 8, bins)``, the fixed allpass chain
+    ``(2, bins)`` and ``z^-1`` ``(bins,)``, complex64."""
     _, _, w = _phasors(n_fft)
     scale = sample_rate / 44100.0
+    alpha = WRAP_GUARD_NEPERS / n_fft  # log r per sample
 
     def phasor(delays: Sequence[int]) -> torch.Tensor:
         d = torch.tensor([int(t * scale) for t in delays], dtype=torch.float64)
-        return torch.polar(torch.ones(len(d), w.numel(), dtype=torch.float64), -d[:, None] * w[None, :])
+        return torch.polar(torch.exp(-alpha * d)[:, None].expand(len(d), w.numel()), -d[:, None] * w[None, :])
 
     combs = torch.stack([phasor(COMB_TUNINGS), phasor([t + STEREO_SPREAD for t in COMB_TUNINGS])])
     allpasses = torch.stack([phasor(ALLPASS_TUNINGS), phasor([t + STEREO_SPREAD for t in ALLPASS_TUNINGS])])
     chain = (allpasses / (1.0 - 0.5 * allpasses) - 1.0).prod(dim=1)
-    return combs.to(torch.complex64), chain.to(torch.complex64)
+    z1 = torch.polar(torch.full_like(w, math.exp(-alpha)), -w)
+    return combs.to(torch.complex64), chain.to(torch.complex64), z1.to(torch.complex64)
 
 
 def reverb_response(
     room_size: torch.Tensor, damping: torch.Tensor, sample_rate: int, n_fft: int
 ) -> torch.Tensor:
-    """Freeverb's wet transfer functions ``(2, n_fft // 2 + 1)`` (left, right), complex64.
+    """Freeverb's wet transfer functions ``(2, n_fft // 2 + 1)`` (left, right), complex64,
+    on the circle ``|z| = exp(WRAP_GUARD_NEPERS / n_fft)`` (see :func:`reverb`).
 
     A comb of delay N, feedback f and damping d is ``z^-N (1 - d z^-1) / (1 - d z^-1 - f (1 - d) z^-N)``;
     an allpass of delay M is ``z^-M / (1 - z^-M / 2) - 1``; per channel, the 8 combs in
     parallel, then the 4 allpasses in series (JUCE ``Reverb::processStereo``).
     """
-    combs, chain = _reverb_grid(int(n_fft), int(sample_rate))
-    z1, _, _ = _phasors(int(n_fft))
+    combs, chain, z1 = _reverb_grid(int(n_fft), int(sample_rate))
     feedback = (room_size * 0.28 + 0.7).to(torch.float32)
     damp = (damping * 0.4).to(torch.float32)
     lowpass = 1.0 - damp * z1  # (bins,)
@@ -211,12 +222,20 @@ def reverb(
     *,
     tail_seconds: float = REVERB_TAIL_SECONDS,
 ) -> torch.Tensor:
-    """pedalboard ``Reverb(room_size, damping, wet_level=wet, dry_level=1 - wet, width=1)``."""
+    """pedalboard ``Reverb(room_size, damping, wet_level=wet, dry_level=1 - wet, width=1)``.
+
+    The wet path is filtered on an FFT grid of at least ``samples + tail_seconds``. Reverb
+    tails (up to about 10 s at room size 1) can outlast the grid: what would wrap around
+    onto the start is weakened by :data:`WRAP_GUARD_NEPERS` beyond its own decay
+    (exponential weighting), so the error stays small without a grid as long as the tail.
+    """
     n = stereo.shape[-1]
     n_fft = fft_size(n, int(tail_seconds * sample_rate))
-    mono = (stereo[0] + stereo[1]) * REVERB_INPUT_GAIN
+    alpha = WRAP_GUARD_NEPERS / n_fft
+    t = torch.arange(n, dtype=torch.float64)
+    mono = ((stereo[0] + stereo[1]) * REVERB_INPUT_GAIN) * torch.exp(-alpha * t).to(stereo.dtype)
     response = reverb_response(room_size, damping, sample_rate, n_fft)
-    wet_paths = filter_fft(mono, response, n_fft)  # (2, n): the response broadcasts over channels
+    wet_paths = filter_fft(mono, response, n_fft) * torch.exp(alpha * t).to(stereo.dtype)  # (2, n)
     wet_gain = (wet * REVERB_WET_SCALE).to(stereo.dtype)  # 0.5 * wet * 3 * (1 + width), width 1
     dry_gain = ((1.0 - wet) * REVERB_DRY_SCALE).to(stereo.dtype)
     return wet_paths * wet_gain + stereo * dry_gain

@@ -46,6 +46,12 @@ N_FFT = 4096
 HOP = N_FFT // 2
 #: Frames per block when accumulating normal equations (bounds memory).
 BLOCK_FRAMES = 256
+#: Most memory for the tracks' STFT frames kept between passes (1.5 GB: a 3-minute song of
+#: 16 stereo tracks); longer songs recompute them per pass.
+CACHE_BYTES = 1536 * 2**20
+#: The filters are solved on every FILTER_FRAME_STRIDE-th frame (non-overlapping frames at
+#: 2): thousands of frames per bin for at most 16 unknowns; half the work.
+FILTER_FRAME_STRIDE = 2
 #: Ridge weight relative to a track's mean energy in a bin (filters) or a frame (gains).
 FILTER_RIDGE = 1e-3
 GAIN_RIDGE = 1e-2
@@ -65,8 +71,9 @@ class FilterFit:
 
     filters: np.ndarray
     gains: np.ndarray
-    track_power: np.ndarray  # (n_tracks, bins): mean |X|^2 over frames (of what reaches the left channel)
+    track_power: np.ndarray  # (n_tracks, bins): mean |X|^2 over frames, averaged over the two mix channels
     frame_energy: np.ndarray  # (n_tracks, frames)
+    spectra: "_Spectra | None" = None  # the tracks' STFT frames, reused by render_direct
 
 
 def _num_frames(n: int) -> int:
@@ -91,9 +98,29 @@ def _stft_block(padded: np.ndarray, a: int, b: int) -> np.ndarray:
     return np.fft.rfft(frames, axis=-1).astype(np.complex64)
 
 
-def _regressors(tracks_padded: Sequence[np.ndarray], channel: int, a: int, b: int) -> np.ndarray:
-    """``(n_tracks, frames, bins)``: each track's signal that can reach mix ``channel``."""
-    return np.stack([_stft_block(t[min(channel, t.shape[0] - 1)], a, b) for t in tracks_padded])
+class _Spectra:
+    """STFT frames of every track channel, computed once and kept when they fit in
+    :data:`CACHE_BYTES` (else recomputed per block: slower, same result)."""
+
+    def __init__(self, tracks_padded: Sequence[np.ndarray], frames: int) -> None:
+        self.tracks = tracks_padded
+        channels = sum(t.shape[0] for t in tracks_padded)
+        self.keep = channels * frames * (N_FFT // 2 + 1) * 8 <= CACHE_BYTES
+        self.frames = frames
+        self._cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def block(self, k: int, ch: int, a: int, b: int) -> np.ndarray:
+        if not self.keep:
+            return _stft_block(self.tracks[k][ch], a, b)
+        key = (k, ch)
+        if key not in self._cache:
+            self._cache[key] = np.concatenate(
+                [_stft_block(self.tracks[k][ch], x, y) for x, y in _blocks(self.frames)])
+        return self._cache[key][a:b]
+
+    def regressors(self, channel: int, a: int, b: int) -> np.ndarray:
+        """``(n_tracks, frames, bins)``: each track's signal that can reach mix ``channel``."""
+        return np.stack([self.block(k, min(channel, t.shape[0] - 1), a, b) for k, t in enumerate(self.tracks)])
 
 
 def fit_filters(tracks: Sequence[np.ndarray], mix: np.ndarray) -> FilterFit:
@@ -103,7 +130,8 @@ def fit_filters(tracks: Sequence[np.ndarray], mix: np.ndarray) -> FilterFit:
     frames = _num_frames(n)
     bins = N_FFT // 2 + 1
     tracks_p = [_padded(t) for t in tracks]
-    mix_p = _padded(mix)
+    spectra = _Spectra(tracks_p, frames)
+    mix_spectra = _Spectra([_padded(mix)], frames)
     gains = np.ones((k, frames), dtype=np.float64)
     filters = np.zeros((k, 2, bins), dtype=np.complex128)
     track_power = np.zeros((k, bins))
@@ -114,14 +142,15 @@ def fit_filters(tracks: Sequence[np.ndarray], mix: np.ndarray) -> FilterFit:
             normal = np.zeros((bins, k, k), dtype=np.complex128)
             rhs = np.zeros((bins, k), dtype=np.complex128)
             for a, b in _blocks(frames):
-                x = _regressors(tracks_p, c, a, b)  # (k, t, bins)
+                x = spectra.regressors(c, a, b)  # (k, t, bins)
                 if weighted:
                     x = x * gains[:, a:b, None].astype(np.float32)
-                elif c == 0:
+                else:  # what reaches either channel counts (a stereo track may be silent on one)
                     power = np.abs(x) ** 2
-                    track_power[:] += power.sum(axis=1)
-                    frame_energy[:, a:b] = power.sum(axis=2)
-                m = _stft_block(mix_p[c], a, b)  # (t, bins)
+                    track_power[:] += power.sum(axis=1) / 2
+                    frame_energy[:, a:b] += power.sum(axis=2) / 2
+                m = mix_spectra.block(0, c, a, b)  # (t, bins)
+                x, m = x[:, ::FILTER_FRAME_STRIDE], m[::FILTER_FRAME_STRIDE]
                 xt = np.ascontiguousarray(x.transpose(2, 0, 1))  # (bins, k, t)
                 normal += xt.conj() @ xt.transpose(0, 2, 1)
                 rhs += (xt.conj() @ m.T[:, :, None])[..., 0]
@@ -137,8 +166,8 @@ def fit_filters(tracks: Sequence[np.ndarray], mix: np.ndarray) -> FilterFit:
     rhs_t = np.zeros((frames, k))
     for c in range(2):
         for a, b in _blocks(frames):
-            y = _regressors(tracks_p, c, a, b) * filters[:, c, None, :].astype(np.complex64)  # (k, t, bins)
-            m = _stft_block(mix_p[c], a, b)
+            y = spectra.regressors(c, a, b) * filters[:, c, None, :].astype(np.complex64)  # (k, t, bins)
+            m = mix_spectra.block(0, c, a, b)
             yt = np.ascontiguousarray(y.transpose(1, 0, 2))  # (t, k, bins)
             normal_t[a:b] += np.real(yt.conj() @ yt.transpose(0, 2, 1))
             rhs_t[a:b] += np.real((yt.conj() @ m[:, :, None])[..., 0])
@@ -150,23 +179,23 @@ def fit_filters(tracks: Sequence[np.ndarray], mix: np.ndarray) -> FilterFit:
     rhs_t += ridge  # pulls towards g = 1
     gains[:] = np.clip(np.linalg.solve(normal_t, rhs_t[..., None])[..., 0].T, 0.0, None)
     solve_filters(weighted=True)
-    return FilterFit(filters, gains, track_power, frame_energy)
+    return FilterFit(filters, gains, track_power, frame_energy, spectra)
 
 
 def render_direct(tracks: Sequence[np.ndarray], fit: FilterFit, num_samples: int) -> np.ndarray:
     """The model's own mix ``(2, samples)``: ``sum_k H_kc g_k X_kc``, overlap-added."""
-    tracks_p = [_padded(t) for t in tracks]
     frames = fit.gains.shape[1]
+    spectra = fit.spectra if fit.spectra is not None else _Spectra([_padded(t) for t in tracks], frames)
     total = (frames - 1) * HOP + N_FFT
     out = np.zeros((2, total), dtype=np.float64)
     for c in range(2):
         for a, b in _blocks(frames):
-            x = _regressors(tracks_p, c, a, b)
+            x = spectra.regressors(c, a, b)
             y = np.einsum("kfb,kb->fb", x * fit.gains[:, a:b, None], fit.filters[:, c, :])
             seg = np.fft.irfft(y, N_FFT, axis=-1) * _SQRT_HANN
-            for i, frame in enumerate(seg):
-                start = (a + i) * HOP
-                out[c, start:start + N_FFT] += frame
+            halves = out[c].reshape(frames + 1, HOP)  # frame j covers halves j and j + 1
+            halves[a:b] += seg[:, :HOP]
+            halves[a + 1:b + 1] += seg[:, HOP:]
     return out[:, N_FFT:N_FFT + num_samples].astype(np.float32)
 
 

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: Normalized values are kept this far inside [-1, 1] so that ``atanh`` stays finite.
 P_LIMIT = 0.97
+#: Shortest song the loss can score (its largest STFT, 2048 points, reflect-pads 1024).
+MIN_SAMPLES = 2048
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,9 @@ def estimate_colonel_reiss(
 ) -> Estimate:
     if song.mix is None:
         raise SongError(f"{song.name}: colonel-reiss needs the reference mix")
+    if song.num_samples < MIN_SAMPLES:
+        raise SongError(f"{song.name}: {song.num_samples / song.sample_rate:.3f} s is too short for colonel-reiss "
+                        f"(its loss needs at least {MIN_SAMPLES} samples)")
     start = time.perf_counter()
     config = TwinFitConfig()
     if steps is not None:

@@ -1,0 +1,125 @@
+"""The ``colonel-reiss`` method: the differentiable twin fitted per song by gradient descent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixinvert.console.render import Console
+from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
+from mixinvert.data.song import Song, SongError
+from mixinvert.methods.base import get_method
+from mixinvert.methods.baseline import plain_sum, sum_params
+from mixinvert.methods.colonel_reiss import P_LIMIT, TwinFitConfig, fit_twin, start_point
+from mixinvert.metrics.audio import compare_mixes
+from tests.conftest import SR, noise_track
+
+
+@pytest.fixture(scope="module")
+def song():
+    """1.5 s, three noise tracks (one stereo) mixed with clearly non-neutral gains and pans."""
+    rng = np.random.default_rng(7)
+    tracks = [noise_track(rng, 1, 1.5), noise_track(rng, 1, 1.5), noise_track(rng, 2, 1.5)]
+    values = np.stack([CONSOLE_V1.from_dict({**NEUTRAL_V1, "gain_db": g, "pan": p})
+                       for g, p in [(-12.0, -0.7), (0.0, 0.6), (-6.0, 0.0)]])
+    mix = Console(tracks, SR).render(values)
+    return Song("s", ("a.wav", "b.wav", "c.wav"), tracks, SR, mix)
+
+
+def test_start_point_is_the_plain_sum_with_compressor_and_reverb_barely_on(song):
+    p = start_point(song)
+    assert p.shape == (3, CONSOLE_V1.size) and np.abs(p).max() <= P_LIMIT
+    values = CONSOLE_V1.denormalize(p)
+    others = [i for i, n in enumerate(CONSOLE_V1.names) if n not in ("comp_threshold_db", "comp_ratio", "reverb_wet")]
+    np.testing.assert_allclose(values[:, others], sum_params(song).values[:, others], atol=1e-9)
+    assert (values[:, CONSOLE_V1.index("comp_threshold_db")] == pytest.approx(-20.0))
+    ratio = values[:, CONSOLE_V1.index("comp_ratio")]
+    wet = values[:, CONSOLE_V1.index("reverb_wet")]
+    assert ((ratio > 1.0) & (ratio < 1.1)).all() and ((wet > 0.0) & (wet < 0.05)).all()
+
+
+def test_fit_twin_lowers_the_loss_deterministically(song, one_torch_thread):
+    config = TwinFitConfig(steps=3, eval_every=2, budget_seconds=None)
+    seen = []
+    fit = fit_twin(song.tracks, song.mix, SR, start_point(song), config, progress=lambda s, b: seen.append((s, b)))
+    assert fit.loss < fit.start_loss
+    assert fit.p.shape == (3, CONSOLE_V1.size) and np.abs(fit.p).max() <= 1.0
+    assert fit.history[0] == (0, fit.start_loss)
+    assert [s for s, _ in fit.history] == [0, 2, 3] and [s for s, _ in seen] == [2, 3]
+    assert fit.loss == min(loss for _, loss in fit.history)
+    assert fit.steps == 3 and fit.stopped == "steps" and fit.seconds > 0
+    again = fit_twin(song.tracks, song.mix, SR, start_point(song), config)
+    np.testing.assert_array_equal(fit.p, again.p)
+    assert again.loss == fit.loss
+
+
+def test_fit_twin_never_returns_worse_than_its_start(song, one_torch_thread):
+    p_start = np.clip(start_point(song) * 3.0, -1.0, 1.0)  # partly outside [-P_LIMIT, P_LIMIT]
+    fit = fit_twin(song.tracks, song.mix, SR, p_start, TwinFitConfig(steps=0))
+    np.testing.assert_allclose(fit.p, np.clip(p_start, -P_LIMIT, P_LIMIT), atol=1e-12)
+    assert fit.loss == fit.start_loss and fit.steps == 0 and fit.history == [(0, fit.start_loss)]
+    # a learning rate far too large: whatever the steps do, the start is kept if they are worse
+    wild = fit_twin(song.tracks, song.mix, SR, start_point(song),
+                    TwinFitConfig(steps=2, learning_rate=50.0, eval_every=1, budget_seconds=None))
+    assert min(loss for _, loss in wild.history[1:]) > wild.start_loss  # the steps did make it worse
+    assert wild.loss == wild.start_loss
+    np.testing.assert_allclose(wild.p, start_point(song), atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"steps": -1}, "steps"),
+    ({"eval_every": 0}, "eval_every"),
+    ({"patience": 0}, "patience"),
+    ({"excerpts": 0}, "excerpts"),
+    ({"budget_seconds": 0.0}, "budget_seconds"),
+    ({"budget_seconds": -5.0}, "budget_seconds"),
+])
+def test_config_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TwinFitConfig(**kwargs)
+
+
+def test_config_accepts_edges():
+    assert TwinFitConfig(steps=0, budget_seconds=None).steps == 0
+    assert TwinFitConfig(budget_seconds=1e-3).budget_seconds == 1e-3
+
+
+def test_fit_twin_checks_the_start_shape(song):
+    with pytest.raises(ValueError, match="p_start"):
+        fit_twin(song.tracks, song.mix, SR, np.zeros((2, CONSOLE_V1.size)), TwinFitConfig(steps=0))
+    with pytest.raises(ValueError, match="p_start"):
+        fit_twin(song.tracks, song.mix, SR, np.zeros((3, CONSOLE_V1.size - 1)), TwinFitConfig(steps=0))
+
+
+def test_registered_method_beats_the_plain_sum(song, rng, one_torch_thread):
+    entry = get_method("colonel-reiss")
+    assert set(entry.options) == {"steps", "budget_seconds"}
+    est = entry.fn(song, rng=rng, steps=8)
+    CONSOLE_V1.validate(est.params.values)
+    assert est.params.track_names == song.track_names
+    assert est.mix.shape == (2, song.num_samples) and est.extra_mixes == {}
+    np.testing.assert_allclose(est.mix, Console(song.tracks, SR).render(est.params.values), atol=1e-6)
+    assert est.info["mix_source"] == "console v1"
+    assert est.info["steps"] <= 8 and est.info["fit_loss"] < est.info["fit_loss_start"]
+    assert compare_mixes(est.mix, song.mix, SR).mrsd < compare_mixes(plain_sum(song), song.mix, SR).mrsd
+
+
+def test_budget_stops_the_fit(song, rng, one_torch_thread):
+    est = get_method("colonel-reiss").fn(song, rng=rng, steps=50, budget_seconds=1e-3)
+    assert est.info["stopped"] == "budget" and est.info["steps"] == 1
+    assert est.info["fit_loss"] <= est.info["fit_loss_start"]
+    CONSOLE_V1.validate(est.params.values)
+
+
+def test_needs_a_mix(song, rng):
+    with pytest.raises(SongError, match="reference mix"):
+        get_method("colonel-reiss").fn(Song("nomix", song.track_names, song.tracks, SR), rng=rng, steps=1)
+
+
+def test_too_short_song_is_a_clear_error():
+    rng = np.random.default_rng(3)
+    tracks = [noise_track(rng, 1, 0.01)]
+    song = Song("tiny", ("a.wav",), tracks, SR, plain_sum_mix := np.repeat(tracks[0], 2, axis=0))
+    assert plain_sum_mix.shape[0] == 2
+    with pytest.raises(SongError, match="too short"):
+        get_method("colonel-reiss").fn(song, rng=rng, steps=2)
