@@ -17,6 +17,8 @@ examples:
   mixinvert demo --kit ../shared/data/muldjordkit
   mixinvert corpus corpus/ --preset songs --songs 20 --seconds 10 --seed 0 --kit KIT_DIR
   mixinvert evaluate corpus/ --methods sum,random --split test --out results.md
+  mixinvert evaluate corpus/ --methods sum,barchiesi-reiss,colonel-reiss,eami --split test --limit 10
+  mixinvert invert SONG/tracks SONG/mix.wav --method colonel-reiss --budget-seconds 60 --out inverted/
   mixinvert train corpus/ --config small --iterations 30 --out runs/small
   mixinvert invert SONG/tracks SONG/mix.wav --method eami --out inverted/
   mixinvert invert SONG/tracks SONG/mix.wav --method eami --model runs/small/model.pt --out inverted/

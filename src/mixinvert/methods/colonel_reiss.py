@@ -195,7 +195,16 @@ def estimate_colonel_reiss(
         config = replace(config, steps=int(steps))
     if budget_seconds is not None:
         config = replace(config, budget_seconds=float(budget_seconds))
-    fit = fit_twin(song.tracks, song.mix, song.sample_rate, start_point(song), config)
+    from tqdm import tqdm
+
+    # a progress bar on a terminal (none when output is piped or in tests): fits take a minute or two
+    with tqdm(total=config.steps, desc=f"colonel-reiss {song.name}", unit="step", leave=False, disable=None) as bar:
+
+        def progress(step: int, best: float) -> None:
+            bar.update(step - bar.n)
+            bar.set_postfix(loss=f"{best:.3f}")
+
+        fit = fit_twin(song.tracks, song.mix, song.sample_rate, start_point(song), config, progress=progress)
     schema = CONSOLE_V1
     params = MixParams(schema, song.track_names, schema.denormalize(fit.p), song.sample_rate)
     mix = Console(song.tracks, song.sample_rate).render(params.values)
