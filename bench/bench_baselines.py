@@ -16,7 +16,6 @@ BENCHMARKS.md sections without recomputing them):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,6 @@ import bench_eami  # noqa: E402
 from mixinvert.console.render import Console, render_track  # noqa: E402
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("sum", "random", "barchiesi-reiss", "colonel-reiss", "eami")
 #: Processor groups of console v1, for the twin's per-processor accuracy.
 GROUPS = {
@@ -44,15 +42,7 @@ GROUPS = {
 }
 
 
-def _save(name: str, obj: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(obj, indent=2) + "\n")
-    print(f"wrote {RESULTS / name}.json", file=sys.stderr)
-
-
-def _load(name: str) -> dict | None:
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+_save, _load, _fmt = bench_eami._save, bench_eami._load, bench_eami._fmt
 
 
 def table1(corpora_dir: Path, limit: int | None) -> dict:
@@ -135,6 +125,7 @@ def _built_song(corpora_dir: Path, n_tracks: int, seconds: float, seed: int):
 
 def speed(corpora_dir: Path) -> dict:
     from mixinvert.methods.barchiesi_reiss import estimate_barchiesi_reiss
+    from mixinvert.methods.baseline import plain_sum
     from mixinvert.methods.colonel_reiss import TwinFitConfig, fit_twin, start_point
     from mixinvert.metrics.audio import compare_mixes
 
@@ -146,7 +137,7 @@ def speed(corpora_dir: Path) -> dict:
                    progress=lambda step, loss: history.append((step, loss, time.perf_counter())))
     values = CONSOLE_V1.denormalize(fit.p)
     mix = Console(song.tracks, song.sample_rate).render(values)
-    sum_mix = sum(np.broadcast_to(t, (2, t.shape[1])) for t in song.tracks).astype(np.float32)
+    sum_mix = plain_sum(song)
     res["colonel_reiss_30s_8tracks"] = {
         "seconds": fit.seconds, "steps": fit.steps, "stopped": fit.stopped, "config": vars(config),
         "loss_start": fit.start_loss, "loss": fit.loss, "history": fit.history,
@@ -164,10 +155,6 @@ def speed(corpora_dir: Path) -> dict:
     return res
 
 
-def _fmt(x, digits: int = 3) -> str:
-    return "-" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
-
-
 def markdown() -> str:
     parts: list[str] = []
     t1 = _load("baselines_table1")
@@ -181,24 +168,15 @@ def markdown() -> str:
             "console v1 rendering of its settings. MRSD / sum: the method's MRSD over the plain sum's. "
             f"Hardware: {t1['machine']}. Paper figures (ENST-Drums, MedleyDB) for scale.",
             "",
-            "| corpus | method | MAE | MRSD | MRSD / sum | param err (norm.) | median gain err (dB) | median pan err | s / song | paper MAE / MRSD |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            *bench_eami.TABLE1_HEADER,
         ]
-        paper_t1 = {**bench_eami.PAPER_T1, "barchiesi-reiss": {"drums": (0.063, 2.838), "songs": (0.122, 5.723)},
-                    "colonel-reiss": {"drums": (0.041, 2.435), "songs": (0.091, 4.281)}}
         for name in bench_eami.CORPORA:
             if name not in t1:
                 continue
             means = t1[name]["mean"]
             for m in sorted(means, key=lambda k: means[k]["mrsd"]):
-                x = means[m]
-                paper = paper_t1.get(m, {}).get(name)
-                parts.append(
-                    f"| {name} ({t1[name]['songs']} songs) | {m} | {x['mae']:.4f} | {x['mrsd']:.3f} | "
-                    f"{x['mrsd'] / means['sum']['mrsd']:.2f} | {_fmt(x.get('normalized_mae'))} | "
-                    f"{_fmt(x.get('median_gain_db'), 2)} | {_fmt(x.get('median_pan'))} | {x['seconds']:.2f} | "
-                    f"{'{:.3f} / {:.3f}'.format(*paper) if paper else '-'} |"
-                )
+                parts.append(bench_eami.table1_row(f"{name} ({t1[name]['songs']} songs)", m, means[m],
+                                                   means["sum"]["mrsd"], bench_eami.PAPER_T1.get(m, {}).get(name)))
         parts.append("")
     tw = _load("twin_accuracy")
     if tw:

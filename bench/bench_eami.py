@@ -40,7 +40,12 @@ MIXINVERT = [sys.executable, "-m", "mixinvert"]
 #: The benchmark corpora: (preset, songs, seconds, seed). Splits 8:1:1.
 CORPORA = {"songs": ("songs", 320, 10.0, 1), "drums": ("drums", 200, 10.0, 2)}
 #: EAMI Table 1 (MAE, MRSD) on ENST-Drums and MedleyDB (sum/random from bench_quality), and Table 2 (MedleyDB).
-PAPER_T1 = {**bench_quality.PAPER, "eami": {"drums": (0.033, 2.274), "songs": (0.082, 3.423)}}
+PAPER_T1 = {  # EAMI Table 1: (MAE, MRSD) on ENST-Drums ("drums") and MedleyDB ("songs")
+    **bench_quality.PAPER,
+    "eami": {"drums": (0.033, 2.274), "songs": (0.082, 3.423)},
+    "colonel-reiss": {"drums": (0.041, 2.435), "songs": (0.091, 4.281)},
+    "barchiesi-reiss": {"drums": (0.063, 2.838), "songs": (0.122, 5.723)},
+}
 PAPER_T2 = {
     "none": (0.207, 5.643),
     "random": (0.178, 5.073),
@@ -241,6 +246,22 @@ def _fmt(x: float, digits: int = 3) -> str:
     return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
 
 
+#: Columns of :func:`table1_row`.
+TABLE1_HEADER = [
+    "| corpus | method | MAE | MRSD | MRSD / sum | param err (norm.) | median gain err (dB) | median pan err | s / song | paper MAE / MRSD |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+]
+
+
+def table1_row(corpus: str, method: str, x: dict, sum_mrsd: float, paper: tuple[float, float] | None) -> str:
+    """One method's row of a Table 1 analogue (``x``: ``Results.mean(method)``)."""
+    return (
+        f"| {corpus} | {method} | {x['mae']:.4f} | {x['mrsd']:.3f} | {x['mrsd'] / sum_mrsd:.2f} | "
+        f"{_fmt(x.get('normalized_mae'))} | {_fmt(x.get('median_gain_db'), 2)} | {_fmt(x.get('median_pan'))} | "
+        f"{x['seconds']:.2f} | {'{:.3f} / {:.3f}'.format(*paper) if paper else '-'} |"
+    )
+
+
 def markdown() -> str:
     """BENCHMARKS.md sections from the stored results (missing ones are said to be missing)."""
     parts = []
@@ -290,19 +311,12 @@ def markdown() -> str:
             f"model: {t1['model']}. MRSD ratio = method / sum (paper: eami/sum = 0.66 on ENST-Drums, 0.45 on MedleyDB). "
             "Median errors are over all tracks. Paper figures (real data) for scale.",
             "",
-            "| corpus | method | MAE | MRSD | MRSD / sum | param err (norm.) | median gain err (dB) | median pan err | s / song | paper MAE / MRSD |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            *TABLE1_HEADER,
         ]
         for name in CORPORA:
             means = t1[name]["mean"]
             for m in t1["methods"]:
-                x = means[m]
-                paper = PAPER_T1.get(m, {}).get(name)
-                parts.append(
-                    f"| {name} | {m} | {x['mae']:.4f} | {x['mrsd']:.3f} | {x['mrsd'] / means['sum']['mrsd']:.2f} | "
-                    f"{_fmt(x.get('normalized_mae'))} | {_fmt(x.get('median_gain_db'), 2)} | {_fmt(x.get('median_pan'))} | "
-                    f"{x['seconds']:.2f} | {'{:.3f} / {:.3f}'.format(*paper) if paper else '-'} |"
-                )
+                parts.append(table1_row(name, m, means[m], means["sum"]["mrsd"], PAPER_T1.get(m, {}).get(name)))
         parts.append("")
         targets = {"songs": 0.45, "drums": 0.66}
         for name in CORPORA:

@@ -100,6 +100,15 @@ class _Ballistics(torch.autograd.Function):
         )
 
 
+def peak_envelope_numpy(level: np.ndarray, c_attack: float, c_release: float) -> np.ndarray:
+    """The same recursion on a numpy ``level`` ``(rows, samples)`` with one pair of
+    coefficients, float64 out, no autograd (for fitting compressors without gradients)."""
+    level = np.ascontiguousarray(level, dtype=np.float64)
+    rows = level.shape[0]
+    y, _ = _forward(level, np.full(rows, float(c_attack)), np.full(rows, float(c_release)))
+    return y
+
+
 def peak_envelope(level: torch.Tensor, c_attack: torch.Tensor, c_release: torch.Tensor) -> torch.Tensor:
     """The ballistics recursion over the last axis of ``level`` (non-negative, ``|x|``).
 

@@ -154,17 +154,15 @@ def pan(y: torch.Tensor, pan_value: torch.Tensor) -> torch.Tensor:
 
 
 @lru_cache(maxsize=4)
-def _phasors(n_fft: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``z^-1`` and ``z^-2`` (complex64) and the angular frequencies on the rfft grid."""
-    w = 2.0 * math.pi * torch.fft.rfftfreq(n_fft, dtype=torch.float64)
-    z1 = torch.polar(torch.ones_like(w), -w)
-    return z1.to(torch.complex64), (z1 * z1).to(torch.complex64), w
+def _angular_grid(n_fft: int) -> torch.Tensor:
+    """Angular frequencies (rad / sample) of the rfft grid, float64."""
+    return 2.0 * math.pi * torch.fft.rfftfreq(n_fft, dtype=torch.float64)
 
 
 @lru_cache(maxsize=2)
 def _phasors64(n_fft: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``z^-1`` and ``z^-2`` on the rfft grid, complex128."""
-    w = 2.0 * math.pi * torch.fft.rfftfreq(n_fft, dtype=torch.float64)
+    w = _angular_grid(n_fft)
     z1 = torch.polar(torch.ones_like(w), -w)
     return z1, z1 * z1
 
@@ -180,7 +178,7 @@ WRAP_GUARD_NEPERS = math.log(100.0)
 def _reverb_grid(n_fft: int, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """On ``|z| = r``: ``z^-N`` of every comb ``(2, 8, bins)``, the fixed allpass chain
     ``(2, bins)`` and ``z^-1`` ``(bins,)``, complex64."""
-    _, _, w = _phasors(n_fft)
+    w = _angular_grid(n_fft)
     scale = sample_rate / 44100.0
     alpha = WRAP_GUARD_NEPERS / n_fft  # log r per sample
 

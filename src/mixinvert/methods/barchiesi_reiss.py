@@ -35,7 +35,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from scipy.optimize import least_squares
 
-from mixinvert.console.ballistics import _forward as ballistics_forward
+from mixinvert.console.ballistics import peak_envelope_numpy, time_constant
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
@@ -203,7 +203,12 @@ def render_direct(tracks: Sequence[np.ndarray], fit: FilterFit, num_samples: int
 
 
 def _biquad_db(kind: str, gain_db: float, cutoff_hz: float, q: float, freqs_hz: np.ndarray, sr: float) -> np.ndarray:
-    """Magnitude (dB) of pedalboard's RBJ biquad ``kind`` at ``freqs_hz``."""
+    """Magnitude (dB) of pedalboard's RBJ biquad ``kind`` at ``freqs_hz``.
+
+    The same formulas as ``dasp_pytorch.signal.biquad`` (which the twin uses), in plain
+    numpy: the EQ fit calls this thousands of times per song, and torch's per-call
+    overhead made the whole method three times slower.
+    """
     a_ = 10 ** (gain_db / 40.0)
     w0 = 2 * math.pi * cutoff_hz / sr
     alpha = math.sin(w0) / (2 * q)
@@ -308,17 +313,20 @@ def fit_compressor(
     thresholds = np.arange(-40.0, 0.1, 1.0)
 
     def envelope_db(attack_ms: float, release_ms: float) -> np.ndarray:
-        ca = math.exp(-2 * math.pi * 1000 / (attack_ms * sample_rate))
-        cr = math.exp(-2 * math.pi * 1000 / (release_ms * sample_rate))
-        env, _ = ballistics_forward(lvl, np.array([ca]), np.array([cr]))
+        ca, cr = float(time_constant(attack_ms, sample_rate)), float(time_constant(release_ms, sample_rate))
+        env = peak_envelope_numpy(lvl, ca, cr)
         return 20 * np.log10(env[0, ::step] + 1e-9)[mask]
+
+    def over_threshold(env_db: np.ndarray, threshold_db: float) -> np.ndarray:
+        """Per frame, the level-weighted mean of ``max(0, env - threshold)`` in dB."""
+        return np.bincount(frame_ids, weights=w * np.maximum(0.0, env_db - threshold_db))[used] / counts[used]
 
     def best_static(env_db: np.ndarray) -> tuple[float, float, float]:
         """(cost, threshold, ratio): the gain curve is ``-s * max(0, env - T)``, ``s = 1 - 1 / ratio``;
         for every threshold on a 1 dB grid the best slope is closed-form least squares."""
         best = (float(np.mean(target ** 2)), 0.0, 1.0)
         for t in thresholds:
-            hinge = np.bincount(frame_ids, weights=w * np.maximum(0.0, env_db - t))[used] / counts[used]
+            hinge = over_threshold(env_db, t)
             denom = float(hinge @ hinge)
             if denom <= 0:
                 continue
@@ -329,8 +337,7 @@ def fit_compressor(
         return best
 
     def cost(env_db: np.ndarray, threshold_db: float, ratio: float) -> float:
-        hinge = np.bincount(frame_ids, weights=w * np.maximum(0.0, env_db - threshold_db))[used] / counts[used]
-        return float(np.mean((target + (1 - 1 / ratio) * hinge) ** 2))
+        return float(np.mean((target + (1 - 1 / ratio) * over_threshold(env_db, threshold_db)) ** 2))
 
     attack, release = 10.0, 100.0
     _, threshold, ratio = best_static(envelope_db(attack, release))
