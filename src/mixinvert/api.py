@@ -134,7 +134,8 @@ def invert(
             "source": EXTRA_MIX_NAMES[key], "mae": other_scores.mae, "mrsd": other_scores.mrsd,
         }
         extra_paths.append((out_dir / f"mix_{key}.wav", other))
-    params = MixParams(est.params.schema, est.params.track_names, est.params.values, song.sample_rate, extra)
+    params = MixParams(est.params.schema, est.params.track_names, est.params.values, song.sample_rate, extra,
+                       tuple(est.track_details))
     write_audio(mix_out, est.mix, song.sample_rate, overwrite=overwrite)
     for path, other in extra_paths:
         write_audio(path, other, song.sample_rate, overwrite=overwrite)

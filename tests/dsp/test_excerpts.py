@@ -111,3 +111,46 @@ def test_invariants_hold_for_any_song(n, count, seconds, preroll, seed):
         assert excerpts == [Excerpt(0, 0, n)]
     else:
         check_invariants(excerpts, n, count, win, pre)
+
+
+# -- choose_excerpts_covering ------------------------------------------------------------------
+
+def _covering(**kw):
+    from mixinvert.dsp.excerpts import choose_excerpts_covering
+
+    return choose_excerpts_covering(**kw)
+
+
+def test_covering_hears_a_track_that_plays_only_once():
+    sr = 1000
+    n = 20 * sr
+    loud = np.ones((1, n), dtype=np.float32)  # plays throughout, louder in the first half
+    loud[:, n // 2:] = 0.5
+    fill = np.zeros((1, n), dtype=np.float32)
+    fill[:, 17 * sr:18 * sr] = 0.05  # a quiet fill near the end
+    mix = np.concatenate([loud + fill] * 2)
+    plain = choose_excerpts(mix, sr, count=2, seconds=2.0, preroll_seconds=0.5)
+    covering = _covering(mix=mix, tracks=[loud, fill], sample_rate=sr, count=2, seconds=2.0, preroll_seconds=0.5)
+    heard = lambda ex: any(e.start < 18 * sr and e.stop > 17 * sr for e in ex)  # noqa: E731
+    assert not heard(plain)  # the loudest windows are all in the first half
+    assert heard(covering) and len(covering) == 2
+    assert any(e.stop <= n // 2 for e in covering)  # and the loud part is still there
+    starts = [e.start for e in covering]
+    assert starts == sorted(starts)
+    for a, b in zip(covering, covering[1:]):
+        assert b.start >= a.stop  # no overlap
+    for e in covering:
+        assert e.start - e.render_start == 500 and e.stop - e.start == 2000
+
+
+def test_covering_short_song_and_silent_tracks():
+    sr = 1000
+    mix = np.ones((2, 1500), dtype=np.float32)
+    one = _covering(mix=mix, tracks=[mix[:1]], sample_rate=sr, count=3, seconds=2.0, preroll_seconds=0.5)
+    assert [(e.render_start, e.start, e.stop) for e in one] == [(0, 0, 1500)]
+    mix = np.ones((2, 10 * sr), dtype=np.float32)
+    silent = np.zeros((1, 10 * sr), dtype=np.float32)
+    ex = _covering(mix=mix, tracks=[silent, silent], sample_rate=sr, count=3, seconds=2.0, preroll_seconds=0.5)
+    assert 1 <= len(ex) <= 3
+    with pytest.raises(ValueError, match="count"):
+        _covering(mix=mix, tracks=[silent], sample_rate=sr, count=0, seconds=2.0, preroll_seconds=0.5)

@@ -1,8 +1,9 @@
 """``params.json``: the one exchange format for console settings.
 
 ``{"sample_rate": 44100, "console": "v1", "tracks": [{"name": "<track file>", "gain_db": ...,
-<all 16>}, ...]}``. Extra top-level keys (e.g. ``"method"``) and extra per-track keys are
-kept by readers that want them and ignored by :func:`read_params`.
+<all 16>}, ...]}``. Extra top-level keys (e.g. ``"method"``) and extra per-track keys (e.g.
+``"uncertainty"``) are kept in :attr:`MixParams.extra` and :attr:`MixParams.track_extra`
+and play no part in rendering.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class MixParams:
     values: np.ndarray
     sample_rate: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Per track, extra keys written beside its values (e.g. ``"uncertainty"``); empty or one per track.
+    track_extra: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         values = self.schema.validate(np.atleast_2d(self.values))
@@ -44,6 +47,9 @@ class MixParams:
             )
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "track_names", tuple(self.track_names))
+        object.__setattr__(self, "track_extra", tuple(self.track_extra))
+        if self.track_extra and len(self.track_extra) != len(self.track_names):
+            raise ValueError(f"{len(self.track_extra)} track_extra entries for {len(self.track_names)} tracks")
 
     @property
     def normalized(self) -> np.ndarray:
@@ -51,8 +57,10 @@ class MixParams:
 
     def to_json(self) -> dict[str, Any]:
         tracks = []
-        for name, row in zip(self.track_names, self.values):
-            tracks.append({"name": name, **self.schema.to_dict(row)})
+        for i, (name, row) in enumerate(zip(self.track_names, self.values)):
+            values = self.schema.to_dict(row)
+            more = {k: v for k, v in self.track_extra[i].items() if k != "name" and k not in values} if self.track_extra else {}
+            tracks.append({"name": name, **values, **more})
         doc: dict[str, Any] = {}
         if self.sample_rate is not None:
             doc["sample_rate"] = int(self.sample_rate)
@@ -73,7 +81,8 @@ class MixParams:
                 parts.append(f"settings for unknown track(s) {', '.join(unused)}")
             raise ParamsFileError(f"{where}: {'; '.join(parts)}" if where else "; ".join(parts))
         order = [self.track_names.index(n) for n in names]
-        return MixParams(self.schema, tuple(names), self.values[order], self.sample_rate, self.extra)
+        track_extra = tuple(self.track_extra[i] for i in order) if self.track_extra else ()
+        return MixParams(self.schema, tuple(names), self.values[order], self.sample_rate, self.extra, track_extra)
 
 
 def read_params(path: str | os.PathLike) -> MixParams:
@@ -101,7 +110,7 @@ def params_from_json(doc: Any, *, where: str = "params") -> MixParams:
     tracks = doc.get("tracks")
     if not isinstance(tracks, list) or not tracks:
         raise ParamsFileError(f'{where}: "tracks" must be a non-empty list')
-    names, rows = [], []
+    names, rows, track_extra = [], [], []
     for i, row in enumerate(tracks):
         if not isinstance(row, dict) or not isinstance(row.get("name"), str):
             raise ParamsFileError(f'{where}: track {i} needs a "name" string')
@@ -110,13 +119,15 @@ def params_from_json(doc: Any, *, where: str = "params") -> MixParams:
         except ParamRangeError as err:
             raise ParamsFileError(f"{where}: {err}") from None
         names.append(row["name"])
+        track_extra.append({k: v for k, v in row.items() if k != "name" and k not in schema.names})
     if len(set(names)) != len(names):
         raise ParamsFileError(f"{where}: track names must be unique")
     sample_rate = doc.get("sample_rate")
     if sample_rate is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
         raise ParamsFileError(f'{where}: "sample_rate" must be a positive integer')
     extra = {k: v for k, v in doc.items() if k not in ("sample_rate", "console", "tracks")}
-    return MixParams(schema, tuple(names), np.stack(rows), sample_rate, extra)
+    keep = tuple(track_extra) if any(track_extra) else ()
+    return MixParams(schema, tuple(names), np.stack(rows), sample_rate, extra, keep)
 
 
 def write_params(path: str | os.PathLike, params: MixParams, *, overwrite: bool = False) -> Path:

@@ -36,6 +36,9 @@ class Estimate:
     mix: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
     extra_mixes: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Per track, extra keys for its params.json row (e.g. ``"uncertainty"``,
+    #: ``"undetermined"``); empty, or one dict per track in track order.
+    track_details: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Method(Protocol):
@@ -115,4 +118,4 @@ def best_method(options: tuple[str, ...] = ()) -> str:
 
 def _load_builtin() -> None:
     # Importing the modules registers them; kept lazy so `import mixinvert` stays light.
-    from mixinvert.methods import barchiesi_reiss, baseline, colonel_reiss, eami  # noqa: F401
+    from mixinvert.methods import barchiesi_reiss, baseline, colonel_reiss, eami, refine  # noqa: F401

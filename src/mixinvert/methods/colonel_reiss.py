@@ -61,8 +61,14 @@ class TwinFitConfig:
     patience: int = 3
     min_improvement: float = 0.01
     budget_seconds: float | None = 120.0
+    #: ``"constant"`` (Colonel & Reiss) or ``"cosine"``: the learning rate falls to 0 along a
+    #: half cosine of the progress (the larger of steps done / ``steps`` and time spent /
+    #: ``budget_seconds``), so that the last steps settle instead of hovering.
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         if self.steps < 0:
             raise ValueError("steps must be at least 0")
         if self.eval_every < 1 or self.patience < 1 or self.excerpts < 1:
@@ -108,26 +114,39 @@ def fit_twin(
     config: TwinFitConfig = TwinFitConfig(),
     *,
     progress: Callable[[int, float], None] | None = None,
+    free: np.ndarray | None = None,
+    excerpts: Sequence[Excerpt] | None = None,
 ) -> TwinFit:
     """Fit normalized settings ``(n_tracks, 16)`` so that the twin's mix matches ``mix``.
 
-    ``progress(step, best_loss)`` is called after every evaluation. Returns the best
-    settings seen (the start included), never worse on the excerpt loss than ``p_start``
-    clipped to ``[-P_LIMIT, P_LIMIT]``.
+    ``progress(step, best_loss)`` is called after every evaluation. ``free`` (boolean,
+    broadcastable to ``(n_tracks, 16)``; default all) marks the settings to fit; the others
+    stay exactly at ``p_start`` (the fitted ones start from it clipped to
+    ``[-P_LIMIT, P_LIMIT]``). ``excerpts`` replaces the default choice (the loudest windows of
+    the mix, ``config.excerpts`` of ``config.excerpt_seconds``). Returns the best settings seen (the start included), never worse
+    on the excerpt loss than ``p_start`` clipped to ``[-P_LIMIT, P_LIMIT]``.
     """
     t_start = time.perf_counter()
-    p_start = np.clip(np.asarray(p_start, dtype=np.float64), -P_LIMIT, P_LIMIT)
+    p_given = np.asarray(p_start, dtype=np.float64)
+    p_start = np.clip(p_given, -P_LIMIT, P_LIMIT)
     if p_start.shape != (len(tracks), CONSOLE_V1.size):
         raise ValueError(f"p_start must be ({len(tracks)}, {CONSOLE_V1.size}), got {p_start.shape}")
-    excerpts = choose_excerpts(
-        mix, sample_rate, count=config.excerpts, seconds=config.excerpt_seconds, preroll_seconds=config.preroll_seconds
-    )
+    if excerpts is None:
+        excerpts = choose_excerpts(mix, sample_rate, count=config.excerpts, seconds=config.excerpt_seconds,
+                                   preroll_seconds=config.preroll_seconds)
+    excerpts = list(excerpts)
     audio = twin.as_tensor_tracks(tracks)
     pieces = [([t[:, e.render_start:e.stop] for t in audio], torch.from_numpy(
         np.ascontiguousarray(mix[None, :, e.start:e.stop], dtype=np.float32))) for e in excerpts]
     loss_fn = _mrstft_loss()
     z = torch.tensor(np.arctanh(p_start), requires_grad=True)
+    mask = torch.ones(p_start.shape, dtype=torch.bool) if free is None else torch.from_numpy(
+        np.broadcast_to(np.asarray(free, dtype=bool), p_start.shape).copy())
+    fixed = torch.tensor(p_given)  # settings not fitted keep their exact values (e.g. ratio 1:1)
     optimizer = torch.optim.Adam([z], lr=config.learning_rate)
+
+    def settings() -> torch.Tensor:
+        return torch.where(mask, torch.tanh(z), fixed)
 
     def excerpt_loss(index: int, p: torch.Tensor) -> torch.Tensor:
         excerpt: Excerpt = excerpts[index]
@@ -139,13 +158,19 @@ def fit_twin(
         with torch.no_grad():
             return float(np.mean([excerpt_loss(i, p).item() for i in range(len(excerpts))]))
 
-    best_p = torch.tanh(z).detach().clone()
+    best_p = settings().detach().clone()
     best = start_loss = evaluate(best_p)
     history = [(0, best)]
     stale, step, stopped = 0, 0, "steps"
     for step in range(1, config.steps + 1):
+        if config.schedule == "cosine":
+            done = (step - 1) / max(1, config.steps)
+            if config.budget_seconds is not None:
+                done = max(done, (time.perf_counter() - t_start) / config.budget_seconds)
+            for group in optimizer.param_groups:
+                group["lr"] = config.learning_rate * 0.5 * (1.0 + np.cos(np.pi * min(1.0, done)))
         optimizer.zero_grad()
-        loss = excerpt_loss((step - 1) % len(excerpts), torch.tanh(z))
+        loss = excerpt_loss((step - 1) % len(excerpts), settings())
         if not torch.isfinite(loss):
             stopped = "non-finite loss"
             break
@@ -153,7 +178,7 @@ def fit_twin(
         optimizer.step()
         over_budget = config.budget_seconds is not None and time.perf_counter() - t_start > config.budget_seconds
         if step % config.eval_every == 0 or step == config.steps or over_budget:
-            p_now = torch.tanh(z).detach().clone()
+            p_now = settings().detach().clone()
             current = evaluate(p_now)
             history.append((step, current))
             if current < best * (1.0 - config.min_improvement):

@@ -1,0 +1,155 @@
+"""CMA-ES on the real console, one track at a time (the search stage of ``eami+refine``).
+
+The whole song's settings (16 per track, up to 16 tracks or more) are too many for one
+CMA-ES run to learn a covariance for in a minute or two. The search is organised in
+blocks instead: one CMA-ES run (the ``cma`` package) per track over that track's free
+normalized settings, the other tracks held where they are, tracks taken loudest first
+(their share of the mix's energy) in rounds, each round with a smaller step size.
+Candidates are scored by :class:`~mixinvert.console.objective.ExcerptObjective` (the real
+console on excerpts, re-rendering only the track being searched), on a thread pool.
+
+A block only replaces a track's settings when its best candidate beats them, so the
+distance never rises. With no deadline the result depends only on the inputs and the seed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from mixinvert.console.objective import ExcerptObjective
+
+
+@dataclass(frozen=True)
+class CmaConfig:
+    """Settings of :func:`cma_search`."""
+
+    rounds: int = 2
+    #: Initial CMA-ES step size, normalized units (settings span [-1, 1]); halved each round.
+    sigma: float = 0.05
+    popsize: int = 8
+    #: Most generations per block (one track in one round).
+    generations: int = 12
+    #: A block stops early when its best distance improves by less than this over
+    #: ``block_patience`` generations (relative).
+    min_improvement: float = 0.002
+    block_patience: int = 3
+
+    def __post_init__(self) -> None:
+        if self.rounds < 0 or self.generations < 1 or self.popsize < 2:
+            raise ValueError("rounds must be >= 0, generations >= 1 and popsize >= 2")
+        if not 0 < self.sigma <= 1:
+            raise ValueError("sigma must be in (0, 1]")
+
+
+@dataclass
+class CmaResult:
+    """Best normalized settings, the distance before and after, and per-block records."""
+
+    p: np.ndarray
+    start_loss: float
+    loss: float
+    evaluations: int
+    seconds: float
+    stopped: str
+    #: (round, track, distance before, distance after, generations)
+    blocks: list[tuple[int, int, float, float, int]] = field(default_factory=list)
+    #: Per track: the last CMA-ES standard deviations of its free settings (normalized), or None.
+    stds: list[np.ndarray | None] = field(default_factory=list)
+
+
+def _block_seed(seed: int, rnd: int, track: int) -> int:
+    """A distinct CMA-ES seed per (seed, round, track), in cma's range (1 .. 2**32 - 1).
+
+    cma seeds numpy's global generator with it (its own design); blocks run one at a time."""
+    return int(np.random.SeedSequence([int(seed), rnd, track]).generate_state(1)[0]) % (2**32 - 2) + 1
+
+
+def cma_search(
+    objective: ExcerptObjective,
+    p_start: np.ndarray,
+    free: np.ndarray,
+    config: CmaConfig = CmaConfig(),
+    *,
+    seed: int = 0,
+    deadline: float | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> CmaResult:
+    """Search normalized settings ``(n_tracks, 16)`` with CMA-ES, block by block.
+
+    ``objective`` must hold the settings ``p_start`` (denormalized) when called; it holds
+    the result afterwards. ``free`` ``(n_tracks, 16)`` marks the settings to search.
+    ``deadline`` is a :func:`time.perf_counter` value after which no new generation
+    starts. ``progress(distance)`` is called after every block.
+    """
+    import cma
+
+    t0 = time.perf_counter()
+    schema = objective.schema
+    p = np.array(p_start, dtype=np.float64)
+    free = np.broadcast_to(np.asarray(free, dtype=bool), p.shape)
+    current = start = objective.loss()
+    evaluations = 0
+    blocks: list[tuple[int, int, float, float, int]] = []
+    stds: list[np.ndarray | None] = [None] * p.shape[0]
+    stopped = "rounds"
+    order = np.argsort(-objective.track_energy(), kind="stable")
+    for rnd in range(config.rounds):
+        sigma = config.sigma * 0.5 ** rnd
+        for track in order:
+            dims = np.flatnonzero(free[track])
+            if dims.size == 0:
+                continue
+            if deadline is not None and time.perf_counter() >= deadline:
+                stopped = "budget"
+                break
+            x0 = p[track, dims]
+            options = {
+                "bounds": [-1.0, 1.0], "popsize": config.popsize, "seed": _block_seed(seed, rnd, int(track)),
+                "verbose": -9, "maxiter": config.generations, "tolfun": 0.0, "tolx": 1e-6,
+            }
+            if dims.size == 1:  # cma needs 2 dimensions or more: search a dummy second one
+                x0 = np.append(x0, 0.0)
+            es = cma.CMAEvolutionStrategy(x0, sigma, options)
+
+            def candidate(x: np.ndarray) -> np.ndarray:
+                row = p[track].copy()
+                row[dims] = np.clip(x[: dims.size], -1.0, 1.0)
+                return row
+
+            best_f, best_row, history, generations = current, None, [current], 0
+            while not es.stop():
+                if deadline is not None and time.perf_counter() >= deadline:
+                    stopped = "budget"
+                    break
+                xs = es.ask()
+                rows = [candidate(np.asarray(x)) for x in xs]
+                fs = objective.track_losses(int(track), [schema.denormalize(r) for r in rows])
+                evaluations += len(fs)
+                es.tell(xs, fs)
+                generations += 1
+                k = int(np.argmin(fs))
+                if fs[k] < best_f:
+                    best_f, best_row = fs[k], rows[k]
+                history.append(best_f)
+                if (len(history) > config.block_patience
+                        and history[-1 - config.block_patience] - best_f
+                        < config.min_improvement * history[-1 - config.block_patience]):
+                    break
+            stds[track] = np.asarray(es.sigma * np.sqrt(np.diag(es.C)))[: dims.size]
+            before = current
+            if best_row is not None:
+                p[track] = best_row
+                objective.set_track(int(track), schema.denormalize(best_row))
+                current = objective.loss()
+            blocks.append((rnd, int(track), before, current, generations))
+            if progress is not None:
+                progress(current)
+            if stopped == "budget":
+                break
+        if stopped == "budget":
+            break
+    return CmaResult(p, start, current, evaluations, time.perf_counter() - t0, stopped, blocks, stds)

@@ -1,0 +1,309 @@
+"""``eami+refine``: the network's answer, refined per song through the real console.
+
+EAMI answers in one pass but only roughly; Colonel & Reiss fit a differentiable console
+per song but start from nothing and stop at its model of the processors. This method
+chains the strengths (every stage keeps the best settings it has seen, so the result is
+never worse than where it started):
+
+1. **Start.** The EAMI network's estimate and the neutral console (a plain sum) are both
+   scored through the real console; the better one is the start.
+2. **Warm start on the twin.** Adam on the differentiable twin of console v1
+   (:func:`~mixinvert.methods.colonel_reiss.fit_twin`), most of the time budget, until it
+   stops improving.
+3. **Search on the real console.** CMA-ES (the ``cma`` package) over each track's
+   normalized settings in turn, loudest tracks first, candidates rendered by pedalboard on
+   a thread pool (:mod:`mixinvert.methods.cma_search`). This removes what the twin gets
+   wrong and what gradient steps cannot cross (the compressor's threshold, near-silent
+   regions).
+4. **Final check on the whole song.** The start, the twin's and the search's settings
+   are rendered over the whole song and scored with the paper's MRSD (after loudness
+   normalization, as ``evaluate`` does); the best is returned.
+5. **Uncertainty.** An interval for every setting from the real console's local
+   sensitivity, and the settings the audio does not determine, with the reason
+   (:mod:`mixinvert.methods.uncertainty`); ``invert`` writes both into params.json beside
+   the values.
+
+Fitting and searching use excerpts of the song chosen so that every track is heard
+(:func:`~mixinvert.dsp.excerpts.choose_excerpts_covering`), not only the loudest ones.
+
+Time: ``budget_seconds`` (default 60) covers everything; the twin gets
+``twin_share`` of what is left after the start, the search the rest, less a reserve for
+the final check and the uncertainty (estimated from a timed evaluation). The result is deterministic given the song and the
+seed when no stage is cut short by the budget (``steps`` caps the twin's steps).
+
+``effects`` restricts what is fitted (e.g. ``("gain", "pan")``): the other settings stay
+neutral (EQ flat, ratio 1:1, reverb dry). The benchmark of what each effect contributes
+uses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+import numpy as np
+
+from mixinvert.console.objective import ExcerptObjective, ReferenceSpectra
+from mixinvert.console.params_io import MixParams
+from mixinvert.console.render import Console
+from mixinvert.console.schema import CONSOLE_V1
+from mixinvert.data.song import Song, SongError
+from mixinvert.dsp.excerpts import choose_excerpts_covering
+from mixinvert.methods.base import Estimate, register
+from mixinvert.methods.cma_search import CmaConfig, cma_search
+from mixinvert.methods.colonel_reiss import MIN_SAMPLES, P_LIMIT, TwinFitConfig, fit_twin
+from mixinvert.methods.uncertainty import Intervals, sensitivity_intervals, undetermined_settings, uncertainty_rows
+from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
+
+log = logging.getLogger(__name__)
+
+#: The settings of each effect of console v1, for ``effects``.
+EFFECTS: dict[str, tuple[str, ...]] = {
+    "gain": ("gain_db",),
+    "eq": ("eq_low_shelf_cutoff_hz", "eq_low_shelf_gain_db", "eq_peak_cutoff_hz", "eq_peak_gain_db", "eq_peak_q",
+           "eq_high_shelf_cutoff_hz", "eq_high_shelf_gain_db"),
+    "compressor": ("comp_threshold_db", "comp_ratio", "comp_attack_ms", "comp_release_ms"),
+    "pan": ("pan",),
+    "reverb": ("reverb_room_size", "reverb_damping", "reverb_wet"),
+}
+ALL_EFFECTS = tuple(EFFECTS)
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    """Settings of :func:`refine` (defaults: the ``eami+refine`` method's)."""
+
+    budget_seconds: float = 60.0
+    #: Share of the time left after the start that the twin may use (it may stop sooner).
+    twin_share: float = 0.7
+    twin: TwinFitConfig = field(default_factory=lambda: TwinFitConfig(steps=400, patience=3, budget_seconds=None))
+    twin_excerpts: int = 4
+    twin_excerpt_seconds: float = 2.0
+    search: CmaConfig = CmaConfig()
+    search_excerpts: int = 3
+    search_excerpt_seconds: float = 1.5
+    preroll_seconds: float = 0.5
+    #: Uncertainty: the interval is where the distance stays within this share of its value.
+    uncertainty_tolerance: float = 0.05
+    uncertainty_step: float = 0.05
+    effects: tuple[str, ...] = ALL_EFFECTS
+    use_network: bool = True
+
+    def __post_init__(self) -> None:
+        if self.budget_seconds <= 0:
+            raise ValueError("budget_seconds must be positive")
+        if not 0.0 <= self.twin_share <= 1.0:
+            raise ValueError("twin_share must be between 0 and 1")
+        unknown = sorted(set(self.effects) - set(EFFECTS))
+        if unknown or not self.effects:
+            raise ValueError(f"effects must be a non-empty subset of {', '.join(EFFECTS)} (got {', '.join(unknown)})")
+
+
+def free_mask(effects: Sequence[str]) -> np.ndarray:
+    """Boolean ``(16,)``: the settings of ``effects``."""
+    names = {n for e in effects for n in EFFECTS[e]}
+    return np.array([n in names for n in CONSOLE_V1.names])
+
+
+def neutral_normalized(song: Song) -> np.ndarray:
+    """The plain sum in normalized units ``(n_tracks, 16)`` (EQ flat, 1:1, dry)."""
+    from mixinvert.methods.baseline import sum_params
+
+    return sum_params(song).normalized
+
+
+def _alive(p: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Nudge a free compressor ratio and reverb wet just off their ends (1:1, dry), where
+    the twin's gradients for the compressor's and reverb's other settings vanish, and keep
+    every value inside ``[-P_LIMIT, P_LIMIT]`` (the twin's tanh variables)."""
+    p = p.copy()
+    for name in ("comp_ratio", "reverb_wet"):
+        j = CONSOLE_V1.index(name)
+        if free[j]:
+            p[:, j] = np.maximum(p[:, j], -P_LIMIT)
+    return np.where(free, np.clip(p, -P_LIMIT, P_LIMIT), p)
+
+
+class WholeSongCheck:
+    """The paper's MRSD (after loudness normalization) of whole-song renderings against the
+    reference, with the reference's spectra computed once; equals
+    :func:`mixinvert.metrics.audio.compare_mixes`'s MRSD to float32 precision."""
+
+    def __init__(self, song: Song) -> None:
+        from mixinvert.dsp.loudness import loudness_normalize
+
+        self._normalize = lambda x: loudness_normalize(x, song.sample_rate)[0]
+        self.reference = ReferenceSpectra(self._normalize(song.mix))
+        self.console = Console(song.tracks, song.sample_rate)
+
+    def mrsd(self, p: np.ndarray) -> float:
+        mix = self.console.render(CONSOLE_V1.denormalize(p))
+        return self.reference.distance(self._normalize(mix))
+
+
+def _reserve_seconds(objective: ExcerptObjective, song: Song, free_per_track: int, config: RefineConfig) -> float:
+    """Seconds to keep for the final check and the uncertainty, from a timed evaluation."""
+    batch = [objective.values[0]] * (2 * objective.workers)
+    objective.track_losses(0, batch, [0])  # warm-up (first calls pay for thread and window set-up)
+    t = time.perf_counter()
+    objective.track_losses(0, batch, [0])
+    per_eval = (time.perf_counter() - t) / len(batch)  # one track on one excerpt, amortized over threads
+    uncertainty = song.num_tracks * (2 * free_per_track + 2) * per_eval
+    excerpt_seconds = config.search_excerpt_seconds + config.preroll_seconds
+    check = 3 * song.num_tracks * (song.num_samples / song.sample_rate) / excerpt_seconds * per_eval
+    return uncertainty + check + 0.5
+
+
+@dataclass
+class RefineResult:
+    """The settings chosen, where they came from, and the uncertainty."""
+
+    p: np.ndarray
+    chosen: str
+    #: Whole-song MRSD of each candidate (start, twin, search).
+    candidates: dict[str, float]
+    intervals: Intervals
+    undetermined: list[dict[str, str]]
+    info: dict
+
+
+def refine(
+    song: Song,
+    config: RefineConfig = RefineConfig(),
+    *,
+    seed: int = 0,
+    model: str | os.PathLike | None = None,
+    progress: "callable | None" = None,
+) -> RefineResult:
+    """Refine console settings for ``song`` (see the module doc). ``progress(stage, distance)``
+    is called as the stages go (stage: ``"start"``, ``"twin"``, ``"search"``, ``"check"``)."""
+    if song.mix is None:
+        raise SongError(f"{song.name}: eami+refine needs the reference mix")
+    if song.num_samples < MIN_SAMPLES:
+        raise SongError(f"{song.name}: {song.num_samples / song.sample_rate:.3f} s is too short for eami+refine "
+                        f"(its loss needs at least {MIN_SAMPLES} samples)")
+    t0 = time.perf_counter()
+    deadline = t0 + config.budget_seconds
+    report = progress or (lambda stage, distance: None)
+    schema = CONSOLE_V1
+    free = free_mask(config.effects)
+    info: dict = {"effects": ",".join(config.effects)}
+
+    # 1. start: the network's estimate or the plain sum, whichever the console scores better
+    neutral = neutral_normalized(song)
+    starts = {"sum": neutral}
+    if config.use_network:
+        from mixinvert.models.checkpoint import load_model
+        from mixinvert.models.predict import predict_song
+
+        net, _, _ = load_model(model)
+        starts["eami"] = np.where(free, predict_song(net, song.tracks, song.mix, song.sample_rate), neutral)
+    search_excerpts = choose_excerpts_covering(
+        song.mix, song.tracks, song.sample_rate, count=config.search_excerpts,
+        seconds=config.search_excerpt_seconds, preroll_seconds=config.preroll_seconds)
+    start_losses = {}
+    for name, p in starts.items():
+        objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts, schema.denormalize(p))
+        start_losses[name] = objective.loss()
+    reserve = _reserve_seconds(objective, song, int(free.sum()), config)
+    info["reserve_seconds"] = reserve
+    start_name = min(start_losses, key=start_losses.get)
+    p_start = starts[start_name]
+    info.update(start=start_name, **{f"start_loss_{k}": v for k, v in start_losses.items()})
+    report("start", start_losses[start_name])
+    info["seconds_start"] = time.perf_counter() - t0
+
+    # 2. the twin, most of the remaining time
+    twin_budget = max(0.0, (deadline - reserve - time.perf_counter()) * config.twin_share)
+    p_twin = p_start
+    if twin_budget > 1.0 and config.twin.steps > 0:
+        twin_excerpts = choose_excerpts_covering(
+            song.mix, song.tracks, song.sample_rate, count=config.twin_excerpts,
+            seconds=config.twin_excerpt_seconds, preroll_seconds=config.preroll_seconds)
+        twin_config = replace(config.twin, budget_seconds=min(twin_budget, config.twin.budget_seconds or np.inf))
+        fit = fit_twin(song.tracks, song.mix, song.sample_rate, _alive(p_start, free), twin_config,
+                       free=free, excerpts=twin_excerpts, progress=lambda step, loss: report("twin", loss))
+        p_twin = fit.p
+        info.update(twin_steps=fit.steps, twin_stopped=fit.stopped, twin_loss_start=fit.start_loss,
+                    twin_loss=fit.loss)
+    info["seconds_twin"] = time.perf_counter() - t0 - info["seconds_start"]
+
+    # 3. CMA-ES on the real console with what is left before the reserve
+    objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts, schema.denormalize(p_twin))
+    t_search = time.perf_counter()
+    search = cma_search(objective, p_twin, np.broadcast_to(free, p_twin.shape), config.search, seed=seed,
+                        deadline=deadline - reserve, progress=lambda loss: report("search", loss))
+    info.update(search_loss_start=search.start_loss, search_loss=search.loss, search_evaluations=search.evaluations,
+                search_stopped=search.stopped)
+    info["seconds_search"] = time.perf_counter() - t_search
+
+    # 4. the whole song: the best of the start, the twin's and the search's settings
+    t_check = time.perf_counter()
+    check = WholeSongCheck(song)
+    candidates: dict[str, np.ndarray] = {start_name: p_start, "twin": p_twin, "search": search.p}
+    scores = {name: check.mrsd(p) for name, p in candidates.items()}
+    # ties go to the later stage (listed last), which fitted more
+    chosen = min(reversed(list(scores)), key=scores.get)
+    p_final = candidates[chosen]
+    report("check", scores[chosen])
+    info["seconds_check"] = time.perf_counter() - t_check
+
+    # 5. uncertainty around the chosen settings
+    t_unc = time.perf_counter()
+    if chosen != "search":
+        objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts,
+                                     schema.denormalize(p_final))
+    intervals = sensitivity_intervals(objective, p_final, np.broadcast_to(free, p_final.shape),
+                                      step=config.uncertainty_step, tolerance=config.uncertainty_tolerance)
+    flags = undetermined_settings(song.tracks, song.sample_rate, schema.denormalize(p_final), intervals)
+    info["seconds_uncertainty"] = time.perf_counter() - t_unc
+    info["chosen"] = chosen
+    info.update({f"mrsd_{k}": v for k, v in scores.items()})
+    return RefineResult(p_final, chosen, scores, intervals, flags, info)
+
+
+@register(
+    "eami+refine",
+    "EAMI's estimate refined per song: the differentiable twin, then CMA-ES on the real console, with uncertainty",
+    options=("model", "budget_seconds", "steps"),
+    available=DEFAULT_MODEL_PATH.is_file,
+)
+def estimate_eami_refine(
+    song: Song,
+    *,
+    rng: np.random.Generator,
+    model: str | os.PathLike | None = None,
+    budget_seconds: float | None = None,
+    steps: int | None = None,
+) -> Estimate:
+    start = time.perf_counter()
+    config = RefineConfig()
+    if budget_seconds is not None:
+        config = replace(config, budget_seconds=float(budget_seconds))
+    if steps is not None:
+        config = replace(config, twin=replace(config.twin, steps=int(steps)))
+    seed = int(rng.integers(0, 2**31 - 1))
+    from tqdm import tqdm
+
+    # a progress bar on a terminal (none when piped or in tests), showing the current distance
+    with tqdm(total=None, desc=f"eami+refine {song.name}", unit=" stage", leave=False, disable=None,
+              bar_format="{desc}: {postfix} [{elapsed}]") as bar:
+
+        def progress(stage: str, distance: float) -> None:
+            bar.set_postfix_str(f"{stage}, distance {distance:.3f}")
+
+        result = refine(song, config, seed=seed, model=model, progress=progress)
+    schema = CONSOLE_V1
+    values = schema.denormalize(result.p)
+    params = MixParams(schema, song.track_names, values, song.sample_rate)
+    mix = Console(song.tracks, song.sample_rate).render(values)
+    log.info("%s: eami+refine chose %s (%s)", song.name, result.chosen,
+             ", ".join(f"{k} {v:.3f}" for k, v in result.candidates.items()))
+    info = {"seconds": time.perf_counter() - start, "mix_source": "console v1", "seed": seed,
+            "model": str(model) if model is not None else "shipped default",
+            "budget_seconds": config.budget_seconds, **result.info}
+    rows = uncertainty_rows(values, result.intervals, result.undetermined, schema=schema)
+    return Estimate(params, mix, info, track_details=rows)

@@ -1,0 +1,94 @@
+"""The real console scored on excerpts, one track at a time (``console.objective``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixinvert.console.objective import ExcerptObjective, ReferenceSpectra
+from mixinvert.console.render import Console
+from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
+from mixinvert.dsp.excerpts import Excerpt
+from mixinvert.metrics.audio import mrsd
+from tests.conftest import SR, noise_track
+
+
+def _values(rows):
+    return np.stack([CONSOLE_V1.from_dict({**NEUTRAL_V1, **r}) for r in rows])
+
+
+@pytest.fixture(scope="module")
+def setup():
+    rng = np.random.default_rng(3)
+    tracks = [noise_track(rng, 1, 2.0), noise_track(rng, 2, 2.0), noise_track(rng, 1, 2.0)]
+    truth = _values([{"gain_db": -6.0, "pan": -0.5}, {"gain_db": 0.0, "reverb_wet": 0.2},
+                     {"gain_db": 3.0, "eq_peak_gain_db": 6.0, "comp_threshold_db": -20.0, "comp_ratio": 4.0}])
+    mix = Console(tracks, SR).render(truth)
+    excerpts = [Excerpt(0, 4410, 30000), Excerpt(40000, 50000, 80000)]
+    return tracks, mix, truth, excerpts
+
+
+def test_reference_spectra_distance_is_the_metric(setup):
+    _, mix, _, _ = setup
+    rng = np.random.default_rng(0)
+    estimate = mix * 0.8 + rng.standard_normal(mix.shape).astype(np.float32) * 0.01
+    ref = ReferenceSpectra(mix)
+    assert ref.distance(estimate) == pytest.approx(mrsd(estimate, mix), rel=1e-4)
+    assert ref.distance(mix) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="expected"):
+        ref.distance(estimate[:, :-1])
+    with pytest.raises(ValueError, match="stereo"):
+        ReferenceSpectra(mix[:1])
+
+
+def test_objective_scores_excerpts_of_the_console_mix(setup):
+    tracks, mix, truth, excerpts = setup
+    exact = ExcerptObjective(tracks, mix, SR, excerpts, truth, workers=1)
+    # the true settings reproduce the mix: exactly on an excerpt rendered from the song's start,
+    # nearly on one with a short pre-roll (the reverb's and compressor's state before it is missing)
+    assert exact.loss_on([0]) == pytest.approx(0.0, abs=1e-4)
+    assert exact.loss_on([1]) < 0.05
+    neutral = _values([{}, {}, {}])
+    off = ExcerptObjective(tracks, mix, SR, excerpts, neutral, workers=1)
+    # the loss of an excerpt equals the metric on that excerpt of a whole-song render (pre-roll settles state)
+    whole = Console(tracks, SR).render(neutral)
+    e = excerpts[1]
+    assert off.loss_on([1]) == pytest.approx(mrsd(whole[:, e.start:e.stop], mix[:, e.start:e.stop]), rel=1e-3)
+    assert off.loss() > 1.0
+
+
+def test_track_loss_set_track_and_pool_agree(setup):
+    tracks, mix, truth, excerpts = setup
+    start = truth.copy()
+    start[0, CONSOLE_V1.index("gain_db")] = 6.0
+    obj = ExcerptObjective(tracks, mix, SR, excerpts, start, workers=2)
+    before = obj.loss()
+    assert obj.track_loss(0, start[0]) == pytest.approx(before, rel=1e-6)
+    assert obj.track_loss(0, truth[0]) < before * 0.01
+    candidates = [truth[0], start[0], truth[0] + np.eye(CONSOLE_V1.size)[CONSOLE_V1.index("pan")] * 0.5]
+    pooled = obj.track_losses(0, candidates)
+    assert pooled == [obj.track_loss(0, c) for c in candidates]
+    obj.set_track(0, truth[0])
+    fresh = ExcerptObjective(tracks, mix, SR, excerpts, truth, workers=1)
+    assert obj.loss() == pytest.approx(fresh.loss(), abs=1e-6)
+    np.testing.assert_array_equal(obj.values, truth)
+    with pytest.raises(ValueError, match="gain_db"):
+        obj.track_loss(0, truth[0] + 100.0)
+
+
+def test_energy_shares_and_loudest_excerpt(setup):
+    tracks, mix, truth, excerpts = setup
+    quiet = truth.copy()
+    quiet[2, CONSOLE_V1.index("gain_db")] = -24.0
+    obj = ExcerptObjective(tracks, mix, SR, excerpts, quiet, workers=1)
+    share = obj.track_energy()
+    assert share.sum() == pytest.approx(1.0) and share[2] < share[0] and share[2] < share[1]
+    assert obj.loudest_excerpt(0) in (0, 1)
+
+
+def test_objective_refuses_bad_shapes(setup):
+    tracks, mix, truth, excerpts = setup
+    with pytest.raises(ValueError, match="excerpt"):
+        ExcerptObjective(tracks, mix, SR, [], truth)
+    with pytest.raises(ValueError, match="values must be"):
+        ExcerptObjective(tracks, mix, SR, excerpts, truth[:2])

@@ -1,0 +1,168 @@
+"""``eami+refine``: the network's start, the twin, CMA-ES on the real console, uncertainty."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mixinvert.api import invert
+from mixinvert.console.objective import ExcerptObjective
+from mixinvert.console.params_io import read_params
+from mixinvert.console.render import Console
+from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
+from mixinvert.data.song import Song, SongError
+from mixinvert.dsp.excerpts import Excerpt
+from mixinvert.methods.base import best_method, get_method
+from mixinvert.methods.cma_search import CmaConfig, cma_search
+from mixinvert.methods.colonel_reiss import TwinFitConfig
+from mixinvert.methods.refine import EFFECTS, RefineConfig, free_mask, refine
+from tests.conftest import SR, noise_track, write_song
+
+S = CONSOLE_V1
+
+
+def _row(**kw):
+    return S.from_dict({**NEUTRAL_V1, **kw})
+
+
+@pytest.fixture(scope="module")
+def song():
+    rng = np.random.default_rng(11)
+    tracks = [noise_track(rng, 1, 2.0), noise_track(rng, 1, 2.0), noise_track(rng, 2, 2.0)]
+    truth = np.stack([
+        _row(gain_db=-9.0, pan=-0.6, eq_high_shelf_gain_db=-6.0),
+        _row(gain_db=2.0, pan=0.5, reverb_wet=0.2),
+        _row(gain_db=-4.0, eq_peak_gain_db=5.0, comp_threshold_db=-25.0, comp_ratio=3.0),
+    ])
+    mix = Console(tracks, SR).render(truth)
+    from mixinvert.console.params_io import MixParams
+
+    names = ("a.wav", "b.wav", "c.wav")
+    return Song("s", names, tracks, SR, mix, MixParams(S, names, truth, SR))
+
+
+FAST = RefineConfig(
+    budget_seconds=60.0,
+    twin=TwinFitConfig(steps=6, eval_every=3, patience=3, budget_seconds=None),
+    twin_excerpts=2, twin_excerpt_seconds=0.5, search_excerpts=2, search_excerpt_seconds=0.5, preroll_seconds=0.2,
+    search=CmaConfig(rounds=1, generations=3, popsize=4),
+)
+
+
+# -- cma_search --------------------------------------------------------------------------------
+
+def _objective(song, values):
+    return ExcerptObjective(song.tracks, song.mix, SR, [Excerpt(0, 0, SR)], values, workers=2)
+
+
+def test_cma_search_improves_one_track_and_leaves_the_rest(song):
+    truth = song.params.values
+    start = truth.copy()
+    start[0, S.index("gain_db")] = -3.0  # 6 dB too loud
+    p0 = S.normalize(start)
+    free = np.zeros_like(p0, dtype=bool)
+    free[0, S.index("gain_db")] = free[0, S.index("pan")] = True
+    obj = _objective(song, start)
+    config = CmaConfig(rounds=2, generations=10, popsize=6, sigma=0.2)
+    res = cma_search(obj, p0, free, config, seed=3)
+    assert res.loss < res.start_loss * 0.5 and res.stopped == "rounds"
+    np.testing.assert_array_equal(res.p[~free], p0[~free])
+    assert abs(S.denormalize(res.p)[0, 0] - truth[0, 0]) < 2.0
+    assert obj.loss() == pytest.approx(res.loss)  # the objective holds the result
+    assert [b[1] for b in res.blocks] == [0, 0] and res.evaluations > 0
+    assert all(after <= before for _, _, before, after, _ in res.blocks)
+    assert res.stds[0] is not None and res.stds[0].shape == (2,) and res.stds[1] is None
+    again = cma_search(_objective(song, start), p0, free, config, seed=3)
+    np.testing.assert_array_equal(res.p, again.p)
+
+
+def test_cma_search_respects_the_deadline_and_single_settings(song):
+    start = song.params.values.copy()
+    start[1, S.index("pan")] = 0.0
+    p0 = S.normalize(start)
+    res = cma_search(_objective(song, start), p0, np.ones_like(p0, dtype=bool), CmaConfig(), deadline=0.0)
+    assert res.stopped == "budget" and res.evaluations == 0
+    np.testing.assert_array_equal(res.p, p0)
+    only_pan = np.zeros_like(p0, dtype=bool)
+    only_pan[1, S.index("pan")] = True  # one dimension: cma needs two, a dummy is added
+    res = cma_search(_objective(song, start), p0, only_pan, CmaConfig(rounds=1, generations=8, sigma=0.3), seed=0)
+    assert res.loss < res.start_loss
+    assert abs(S.denormalize(res.p)[1, S.index("pan")] - 0.5) < 0.2
+
+
+@pytest.mark.parametrize("kwargs", [{"rounds": -1}, {"generations": 0}, {"popsize": 1}, {"sigma": 0.0}])
+def test_cma_config_validation(kwargs):
+    with pytest.raises(ValueError):
+        CmaConfig(**kwargs)
+
+
+# -- refine ----------------------------------------------------------------------------------------
+
+def test_refine_is_never_worse_than_its_start_and_reports_why(song, one_torch_thread):
+    stages = []
+    res = refine(song, FAST, seed=1, progress=lambda stage, d: stages.append(stage))
+    assert set(res.candidates) == {res.info["start"], "twin", "search"}
+    assert res.candidates[res.chosen] == min(res.candidates.values())
+    assert res.candidates[res.chosen] <= res.candidates[res.info["start"]]
+    assert res.candidates[res.chosen] < 0.5 * res.candidates[res.info["start"]]
+    assert stages[0] == "start" and stages[-1] == "check" and "twin" in stages and "search" in stages
+    assert res.p.shape == (3, S.size) and np.abs(res.p).max() <= 1.0
+    assert res.intervals.low.shape == (3, S.size) and np.isfinite(res.intervals.low).all()
+    assert len(res.undetermined) == 3
+    assert "never reached" in res.undetermined[0].get("comp_ratio", "") or "1:1" in res.undetermined[0].get(
+        "comp_threshold_db", "")
+    for key in ("twin_steps", "search_evaluations", "seconds_twin", "seconds_search", "seconds_uncertainty",
+                "reserve_seconds", "start_loss_sum", "start_loss_eami"):
+        assert key in res.info
+    again = refine(song, FAST, seed=1)
+    np.testing.assert_array_equal(res.p, again.p)  # deterministic when the budget does not bind
+
+
+def test_refine_restricted_to_some_effects_keeps_the_rest_neutral(song, one_torch_thread):
+    config = RefineConfig(**{**FAST.__dict__, "effects": ("gain", "pan"), "use_network": False})
+    res = refine(song, config, seed=0)
+    values = S.denormalize(res.p)
+    fixed = ~free_mask(("gain", "pan"))
+    neutral = S.from_dict(NEUTRAL_V1)
+    np.testing.assert_allclose(values[:, fixed], np.broadcast_to(neutral, values.shape)[:, fixed], atol=1e-9)
+    assert res.info["start"] == "sum" and "start_loss_eami" not in res.info
+    assert np.isnan(res.intervals.low[:, fixed]).all()
+    assert free_mask(("gain",)).sum() == 1 and free_mask(tuple(EFFECTS)).all()
+
+
+def test_refine_config_and_input_errors(song):
+    with pytest.raises(ValueError, match="effects"):
+        RefineConfig(effects=("gain", "chorus"))
+    with pytest.raises(ValueError, match="effects"):
+        RefineConfig(effects=())
+    with pytest.raises(ValueError, match="budget"):
+        RefineConfig(budget_seconds=0)
+    with pytest.raises(ValueError, match="twin_share"):
+        RefineConfig(twin_share=1.5)
+    no_mix = Song("n", song.track_names, song.tracks, SR)
+    with pytest.raises(SongError, match="reference mix"):
+        refine(no_mix, FAST)
+    short = Song("t", song.track_names, [t[:, :1000] for t in song.tracks], SR, song.mix[:, :1000])
+    with pytest.raises(SongError, match="too short"):
+        refine(short, FAST)
+
+
+def test_the_method_writes_uncertainty_into_params_json(song, tmp_path, one_torch_thread):
+    assert best_method() == "eami+refine"
+    assert set(get_method("eami+refine").options) == {"model", "budget_seconds", "steps"}
+    d = write_song(tmp_path / "song", dict(zip(song.track_names, song.tracks)), song.mix)
+    res = invert(d / "tracks", d / "mix.wav", tmp_path / "out", method="eami+refine",
+                 options={"budget_seconds": 20.0, "steps": 4})
+    doc = json.loads(res.params_path.read_text())
+    assert doc["method"] == "eami+refine" and doc["method_info"]["chosen"] in ("eami", "sum", "twin", "search")
+    row = doc["tracks"][0]
+    assert set(S.names) <= set(row)  # the values keep the v1 format
+    gain = row["uncertainty"]["gain_db"]
+    assert gain["low"] <= row["gain_db"] <= gain["high"]
+    assert isinstance(row["undetermined"], dict)
+    back = read_params(res.params_path)
+    np.testing.assert_allclose(back.values, res.estimate.params.values)
+    assert back.track_extra[0]["uncertainty"]["gain_db"] == gain
+    assert res.scores.mrsd <= doc["method_info"][f"mrsd_{doc['method_info']['start']}"] + 1e-3
