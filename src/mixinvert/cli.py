@@ -18,6 +18,8 @@ examples:
   mixinvert corpus corpus/ --preset songs --songs 20 --seconds 10 --seed 0 --kit KIT_DIR
   mixinvert evaluate corpus/ --methods sum,random --split test --out results.md
   mixinvert evaluate corpus/ --methods sum,barchiesi-reiss,colonel-reiss,eami --split test --limit 10
+  mixinvert invert SONG/tracks SONG/mix.wav --out inverted/
+  mixinvert invert SONG/tracks SONG/mix.wav --method eami+refine --budget-seconds 120 --out inverted/
   mixinvert invert SONG/tracks SONG/mix.wav --method colonel-reiss --budget-seconds 60 --out inverted/
   mixinvert train corpus/ --config small --iterations 30 --out runs/small
   mixinvert invert SONG/tracks SONG/mix.wav --method eami --out inverted/
@@ -125,11 +127,12 @@ def _method_options(args: argparse.Namespace) -> dict:
 
 def _add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, default=None,
-                   help="EAMI model file for the eami method (default: the shipped model)")
+                   help="EAMI model file for eami and eami+refine (default: the shipped model)")
     p.add_argument("--steps", type=int, default=None,
-                   help="colonel-reiss: most gradient steps per song (default 200)")
+                   help="most gradient steps on the twin per song (colonel-reiss: default 200; eami+refine: 400)")
     p.add_argument("--budget-seconds", type=float, default=None,
-                   help="colonel-reiss: time budget per song in seconds (default 120)")
+                   help="time budget per song in seconds (eami+refine: default 60, everything included; "
+                        "colonel-reiss: default 120)")
 
 
 def cmd_invert(args: argparse.Namespace) -> int:
@@ -142,6 +145,12 @@ def cmd_invert(args: argparse.Namespace) -> int:
     print(f"method {result.method}: MAE {result.scores.mae:.4f}, MRSD {result.scores.mrsd:.3f} against {args.mix}")
     for name, other in result.params_extra.get("other_mixes", {}).items():
         print(f"also {name} ({other['source']}): MAE {other['mae']:.4f}, MRSD {other['mrsd']:.3f}")
+    details = result.estimate.track_details
+    if details and any("uncertainty" in d for d in details):
+        n_iv = sum(len(d.get("uncertainty", {})) for d in details)
+        n_un = sum(len(d.get("undetermined", {})) for d in details)
+        print(f"uncertainty: an interval for each of {n_iv} settings; {n_un} settings the audio does not determine "
+              f"(\"uncertainty\" and \"undetermined\" beside each track's values in params.json)")
     print(f"wrote {result.params_path} and {result.mix_path} ({result.params_extra.get('mix_wav', 'console v1')})")
     return 0
 

@@ -41,6 +41,9 @@ class SongResult:
     param_errors: dict[str, float] | None = None
     #: Per-track absolute errors of the parameters in MEDIAN_PARAMS (for medians over tracks).
     track_errors: dict[str, list[float]] | None = None
+    #: For methods that give intervals (eami+refine): how many true values fall inside
+    #: them, and out of how many, over settings not flagged as undetermined.
+    interval_hits: tuple[int, int] | None = None
 
 
 @dataclass
@@ -62,6 +65,9 @@ class Results:
         if with_truth:
             for key in with_truth[0]:
                 out[key] = float(np.mean([e[key] for e in with_truth]))
+        hits = [r.interval_hits for r in rows if r.interval_hits]
+        if hits and sum(n for _, n in hits):
+            out["interval_coverage"] = sum(h for h, _ in hits) / sum(n for _, n in hits)
         per_track = [r.track_errors for r in rows if r.track_errors]
         for key in MEDIAN_PARAMS:
             values = [v for e in per_track for v in e.get(key, [])]
@@ -104,6 +110,24 @@ class Results:
         for r in sorted(self.rows, key=lambda r: (r.song, ranked.index(r.method))):
             lines.append(f"| {r.song} | {r.method} | {r.mae:.4f} | {r.mrsd:.3f} |")
         return "\n".join(lines) + "\n"
+
+
+def interval_hits(track_details: Sequence[dict], truth: np.ndarray) -> tuple[int, int] | None:
+    """How many true values lie in a method's intervals (``track_details[i]["uncertainty"]``),
+    out of how many, leaving out settings it flags as undetermined; None without intervals."""
+    if not track_details or not any("uncertainty" in d for d in track_details):
+        return None
+    inside = total = 0
+    for row, true in zip(track_details, truth):
+        flagged = row.get("undetermined", {})
+        for name, iv in row.get("uncertainty", {}).items():
+            if name in flagged:
+                continue
+            value = true[CONSOLE_V1.index(name)]
+            slack = 1e-9 * max(1.0, abs(value))
+            inside += int(iv["low"] - slack <= value <= iv["high"] + slack)
+            total += 1
+    return inside, total
 
 
 def method_rng(seed: int, song: str, method: str) -> np.random.Generator:
@@ -158,7 +182,9 @@ def evaluate(
                     for i in [CONSOLE_V1.index(name)]
                 }
             seconds = float(est.info.get("seconds", 0.0))
-            results.rows.append(SongResult(song.name, entry.name, scores.mae, scores.mrsd, seconds, errors, track_errors))
+            hits = interval_hits(est.track_details, song.params.values) if song.params is not None else None
+            results.rows.append(SongResult(song.name, entry.name, scores.mae, scores.mrsd, seconds, errors, track_errors,
+                                           hits))
             for key, other in est.extra_mixes.items():  # e.g. barchiesi-reiss:console
                 variant = f"{entry.name}:{key}"
                 if variant not in results.methods:

@@ -73,14 +73,19 @@ def test_eami_needs_a_mix_and_a_model(song, rng, tmp_path, monkeypatch):
 def test_best_method_skips_methods_that_cannot_run(monkeypatch):
     from mixinvert.methods import base
 
-    entry = base.available_methods()["eami"]
-    monkeypatch.setitem(base._REGISTRY, "eami", base.MethodEntry(
-        entry.name, entry.fn, entry.summary, entry.needs_mix, entry.options, lambda: False))
+    def set_available(name: str, available: bool) -> None:
+        entry = base.available_methods()[name]
+        monkeypatch.setitem(base._REGISTRY, name, base.MethodEntry(
+            entry.name, entry.fn, entry.summary, entry.needs_mix, entry.options, lambda: available))
+
+    set_available("eami", False)
+    set_available("eami+refine", False)
     with pytest.raises(ValueError, match="model"):
-        best_method(options=("model",))  # the only method that takes a model cannot run
-    monkeypatch.setitem(base._REGISTRY, "eami", base.MethodEntry(
-        entry.name, entry.fn, entry.summary, entry.needs_mix, entry.options, lambda: True))
+        best_method(options=("model",))  # the only methods that take a model cannot run
+    set_available("eami", True)
     assert best_method(options=("model",)) == "eami"
+    set_available("eami+refine", True)
+    assert best_method(options=("model",)) == "eami+refine"  # more accurate, same model
 
 
 def test_options_are_checked(corpus, model_file):
@@ -124,9 +129,15 @@ def test_cli_train_then_invert_with_the_run_model(corpus, tmp_path, capsys):
     stored = json.loads((run / "run.json").read_text())
     assert stored["config"]["iterations"] == 1 and stored["config"]["samples_per_song"] == 1
     song = corpus / "song_0001"
-    assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--model", str(run / "model.pt"),
-                 "--out", str(tmp_path / "inv")]) == 0
+    assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--method", "eami",
+                 "--model", str(run / "model.pt"), "--out", str(tmp_path / "inv")]) == 0
     assert read_params(tmp_path / "inv" / "params.json").extra["method"] == "eami"
+    # without --method, --model goes to the best method that takes a model: eami+refine
+    assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--model", str(run / "model.pt"),
+                 "--budget-seconds", "15", "--steps", "2", "--out", str(tmp_path / "inv2")]) == 0
+    doc = json.loads((tmp_path / "inv2" / "params.json").read_text())
+    assert doc["method"] == "eami+refine" and doc["method_info"]["model"] == str(run / "model.pt")
+    assert "uncertainty" in doc["tracks"][0] and "uncertainty" in capsys.readouterr().out
     # a changed setting on the same run folder: one line, exit 2
     assert main([*argv[:-1], "--sigma-init", "0.2"]) == 2
     assert "sigma_init" in capsys.readouterr().err

@@ -162,6 +162,8 @@ def test_the_method_writes_uncertainty_into_params_json(song, tmp_path, one_torc
     gain = row["uncertainty"]["gain_db"]
     assert gain["low"] <= row["gain_db"] <= gain["high"]
     assert isinstance(row["undetermined"], dict)
+    # mix.wav is the console rendering of the written settings
+    np.testing.assert_array_equal(res.estimate.mix, Console(song.tracks, SR).render(res.estimate.params.values))
     back = read_params(res.params_path)
     np.testing.assert_allclose(back.values, res.estimate.params.values)
     assert back.track_extra[0]["uncertainty"]["gain_db"] == gain

@@ -139,8 +139,10 @@ class WholeSongCheck:
         self.reference = ReferenceSpectra(self._normalize(song.mix))
         self.console = Console(song.tracks, song.sample_rate)
 
-    def mrsd(self, p: np.ndarray) -> float:
-        mix = self.console.render(CONSOLE_V1.denormalize(p))
+    def render(self, p: np.ndarray) -> np.ndarray:
+        return self.console.render(CONSOLE_V1.denormalize(p))
+
+    def mrsd_of(self, mix: np.ndarray) -> float:
         return self.reference.distance(self._normalize(mix))
 
 
@@ -154,7 +156,7 @@ def _reserve_seconds(objective: ExcerptObjective, song: Song, free_per_track: in
     uncertainty = song.num_tracks * (2 * free_per_track + 2) * per_eval
     excerpt_seconds = config.search_excerpt_seconds + config.preroll_seconds
     check = 3 * song.num_tracks * (song.num_samples / song.sample_rate) / excerpt_seconds * per_eval
-    return uncertainty + check + 0.5
+    return 1.5 * (uncertainty + check) + 1.0  # with a margin: the budget is a promise
 
 
 @dataclass
@@ -168,6 +170,8 @@ class RefineResult:
     intervals: Intervals
     undetermined: list[dict[str, str]]
     info: dict
+    #: The chosen settings rendered through console v1 over the whole song, ``(2, samples)``.
+    mix: np.ndarray
 
 
 def refine(
@@ -244,7 +248,8 @@ def refine(
     t_check = time.perf_counter()
     check = WholeSongCheck(song)
     candidates: dict[str, np.ndarray] = {start_name: p_start, "twin": p_twin, "search": search.p}
-    scores = {name: check.mrsd(p) for name, p in candidates.items()}
+    mixes = {name: check.render(p) for name, p in candidates.items()}
+    scores = {name: check.mrsd_of(mix) for name, mix in mixes.items()}
     # ties go to the later stage (listed last), which fitted more
     chosen = min(reversed(list(scores)), key=scores.get)
     p_final = candidates[chosen]
@@ -262,7 +267,7 @@ def refine(
     info["seconds_uncertainty"] = time.perf_counter() - t_unc
     info["chosen"] = chosen
     info.update({f"mrsd_{k}": v for k, v in scores.items()})
-    return RefineResult(p_final, chosen, scores, intervals, flags, info)
+    return RefineResult(p_final, chosen, scores, intervals, flags, info, mixes[chosen])
 
 
 @register(
@@ -299,7 +304,7 @@ def estimate_eami_refine(
     schema = CONSOLE_V1
     values = schema.denormalize(result.p)
     params = MixParams(schema, song.track_names, values, song.sample_rate)
-    mix = Console(song.tracks, song.sample_rate).render(values)
+    mix = result.mix
     log.info("%s: eami+refine chose %s (%s)", song.name, result.chosen,
              ", ".join(f"{k} {v:.3f}" for k, v in result.candidates.items()))
     info = {"seconds": time.perf_counter() - start, "mix_source": "console v1", "seed": seed,

@@ -1,0 +1,251 @@
+"""``eami+refine`` benchmarks: Table 1 with every method, MRSD against time budget, what each effect is worth.
+
+Subcommands (results go to ``bench/results/refine_*.json``; ``bench/run_all.py`` renders them
+into BENCHMARKS.md without recomputing):
+
+- ``table1 --corpora-dir DIR [--limit N]``: ``evaluate`` with sum, eami, barchiesi-reiss and
+  eami+refine on the first N test songs of the ``songs`` and ``drums`` benchmark corpora
+  (``bench_eami.py corpora`` makes them), seed 0, default budget (60 s); colonel-reiss runs
+  too unless ``--reuse-colonel-reiss`` takes its rows from ``baselines_table1.json`` (the
+  same songs, methods and seed: the shared rows are checked to match first).
+- ``budget --corpora-dir DIR``: a 30 s, 8-track song (corpus tracks mixed with known
+  settings): eami+refine and colonel-reiss with budgets of 10, 30, 60 and 120 s, side by
+  side; MRSD, parameter errors and wall time per budget, and a plot.
+- ``effects --corpora-dir DIR [--limit N] [--budget S]``: eami+refine fitting gain and pan
+  only, then adding EQ, the compressor and reverb, on the first N test songs of each corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_baselines  # noqa: E402
+import bench_eami  # noqa: E402
+
+from mixinvert.console.schema import CONSOLE_V1  # noqa: E402
+
+METHODS = ("sum", "eami", "barchiesi-reiss", "colonel-reiss", "eami+refine")
+BUDGETS = (10.0, 30.0, 60.0, 120.0)
+#: The effect ladder of the paper's closing remark.
+LADDER = {
+    "gain + pan": ("gain", "pan"),
+    "+ EQ": ("gain", "pan", "eq"),
+    "+ compressor": ("gain", "pan", "eq", "compressor"),
+    "+ reverb (all)": ("gain", "pan", "eq", "compressor", "reverb"),
+}
+
+_save, _load, _fmt = bench_eami._save, bench_eami._load, bench_eami._fmt
+
+
+def _dot(_n: int) -> None:
+    print(".", end="", file=sys.stderr, flush=True)
+
+
+def table1(corpora_dir: Path, limit: int | None, reuse_colonel_reiss: bool) -> dict:
+    from mixinvert.evaluation import evaluate
+
+    methods = [m for m in METHODS if not (reuse_colonel_reiss and m == "colonel-reiss")]
+    stored = bench_baselines._load("baselines_table1") if reuse_colonel_reiss else None
+    if reuse_colonel_reiss and (stored is None or stored.get("limit") != limit):
+        raise SystemExit("--reuse-colonel-reiss needs bench/results/baselines_table1.json made with the same --limit")
+    res: dict = {"methods": list(METHODS), "limit": limit, "machine": bench_eami._machine(),
+                 "colonel_reiss_from": "baselines_table1.json" if reuse_colonel_reiss else "this run"}
+    for name in bench_eami.CORPORA:
+        start = time.perf_counter()
+        r = evaluate(corpora_dir / name, methods, split="test", seed=0, limit=limit, progress=_dot)
+        print(file=sys.stderr)
+        mean = {m: r.mean(m) for m in r.methods}
+        rows = [vars(x) for x in r.rows]
+        if stored is not None:
+            old = {(x["song"], x["method"]): x for x in stored[name]["rows"]}
+            for x in rows:  # the deterministic rows must agree, or the corpora differ
+                ref = old.get((x["song"], x["method"]))
+                if x["method"] in ("sum", "eami") and ref is not None and abs(ref["mrsd"] - x["mrsd"]) > 1e-6:
+                    raise SystemExit(f"{name}/{x['song']}: {x['method']} MRSD {x['mrsd']} differs from the stored "
+                                     f"{ref['mrsd']}; rerun without --reuse-colonel-reiss")
+            mean["colonel-reiss"] = stored[name]["mean"]["colonel-reiss"]
+            rows += [x for x in stored[name]["rows"] if x["method"] == "colonel-reiss"]
+        res[name] = {"mean": mean, "songs": len({x.song for x in r.rows}), "wall_s": time.perf_counter() - start,
+                     "rows": rows}
+    return res
+
+
+def budget(corpora_dir: Path) -> dict:
+    from mixinvert.methods.base import get_method
+    from mixinvert.methods.baseline import plain_sum
+    from mixinvert.metrics.audio import compare_mixes
+
+    song = bench_baselines._built_song(corpora_dir, 8, 30.0, 1)
+    truth = song.params.values
+    res: dict = {"machine": bench_eami._machine(), "song": "30 s, 8 tracks", "budgets": list(BUDGETS), "runs": []}
+    res["sum_mrsd"] = compare_mixes(plain_sum(song), song.mix, song.sample_rate).mrsd
+    for seconds in BUDGETS:
+        for method in ("eami+refine", "colonel-reiss"):
+            start = time.perf_counter()
+            est = get_method(method).fn(song, rng=np.random.default_rng(0), budget_seconds=seconds)
+            wall = time.perf_counter() - start
+            err = np.abs(est.params.values - truth)
+            run = {"method": method, "budget_s": seconds, "wall_s": wall,
+                   "mrsd": compare_mixes(est.mix, song.mix, song.sample_rate).mrsd,
+                   "median_gain_db": float(np.median(err[:, CONSOLE_V1.index("gain_db")])),
+                   "median_pan": float(np.median(err[:, CONSOLE_V1.index("pan")])),
+                   "info": {k: v for k, v in est.info.items() if isinstance(v, (int, float, str))}}
+            res["runs"].append(run)
+            print(f"{method} {seconds:g} s: MRSD {run['mrsd']:.3f} in {wall:.1f} s", file=sys.stderr)
+    _plot_budget(res)
+    return res
+
+
+def _plot_budget(res: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+    for method, marker in (("eami+refine", "o"), ("colonel-reiss", "s")):
+        runs = [r for r in res["runs"] if r["method"] == method]
+        ax.plot([r["wall_s"] for r in runs], [r["mrsd"] for r in runs], marker=marker, label=method)
+    ax.axhline(res["sum_mrsd"], color="gray", linestyle=":", label="plain sum")
+    ax.set_xlabel("wall time (s) for budgets " + ", ".join(f"{b:g}" for b in res["budgets"]) + " s")
+    ax.set_ylabel("MRSD")
+    ax.set_yscale("log")
+    ax.set_title(f"MRSD against time, {res['song']}, 2 CPU cores")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(bench_eami.RESULTS / "refine_budget.png")
+    plt.close(fig)
+
+
+def effects(corpora_dir: Path, limit: int, seconds: float) -> dict:
+    from dataclasses import replace
+
+    from mixinvert.data.dataset import list_song_dirs
+    from mixinvert.data.song import load_song
+    from mixinvert.methods.refine import RefineConfig, refine
+    from mixinvert.metrics.audio import compare_mixes
+    from mixinvert.console.render import Console
+
+    res: dict = {"machine": bench_eami._machine(), "limit": limit, "budget_s": seconds, "ladder": {}}
+    for name in bench_eami.CORPORA:
+        songs = [load_song(d, require_mix=True) for d in list_song_dirs(corpora_dir / name, "test")[:limit]]
+        res["ladder"][name] = {}
+        for label, fx in LADDER.items():
+            scores = []
+            for song in songs:
+                out = refine(song, replace(RefineConfig(budget_seconds=seconds), effects=fx), seed=0)
+                mix = Console(song.tracks, song.sample_rate).render(CONSOLE_V1.denormalize(out.p))
+                scores.append(compare_mixes(mix, song.mix, song.sample_rate).mrsd)
+                _dot(1)
+            res["ladder"][name][label] = {"mrsd": float(np.mean(scores)), "per_song": scores}
+        print(file=sys.stderr)
+    return res
+
+
+def markdown() -> str:
+    parts: list[str] = []
+    t1 = _load("refine_table1")
+    if t1:
+        parts += [
+            "## eami+refine against every method (Table 1 analogue)",
+            "",
+            "`python bench/bench_refine.py table1 --corpora-dir DIR"
+            + (f" --limit {t1['limit']}" if t1.get("limit") else "") + "`: `evaluate` on the test splits (seed 0"
+            + (f", first {t1['limit']} songs of each" if t1.get("limit") else "") + "), every method at its default "
+            f"settings (eami+refine: 60 s budget; colonel-reiss: 200 steps or 120 s). colonel-reiss rows: "
+            f"{t1['colonel_reiss_from']}. Hardware: {t1['machine']}. Paper figures (ENST-Drums, MedleyDB) for scale.",
+            "",
+            *bench_eami.TABLE1_HEADER,
+        ]
+        for name in bench_eami.CORPORA:
+            if name not in t1:
+                continue
+            means = t1[name]["mean"]
+            for m in sorted(means, key=lambda k: means[k]["mrsd"]):
+                parts.append(bench_eami.table1_row(f"{name} ({t1[name]['songs']} songs)", m, means[m],
+                                                   means["sum"]["mrsd"], bench_eami.PAPER_T1.get(m, {}).get(name)))
+        parts.append("")
+        for name in bench_eami.CORPORA:
+            if name not in t1:
+                continue
+            m = t1[name]["mean"]
+            r = m["eami+refine"]
+            others = {k: v["mrsd"] for k, v in m.items() if k != "eami+refine"}
+            best_other = min(others, key=others.get)
+            parts.append(
+                f"- {name}: eami+refine MRSD / sum {r['mrsd'] / m['sum']['mrsd']:.3f} (target <= 0.15), "
+                f"best other method {best_other} {others[best_other]:.3f} vs {r['mrsd']:.3f}; median gain error "
+                f"{r['median_gain_db']:.2f} dB (target < 0.5), median pan error {r['median_pan']:.3f} (target < 0.03); "
+                f"true values inside the reported intervals (settings not flagged undetermined): "
+                f"{100 * r.get('interval_coverage', float('nan')):.0f} %.")
+        parts.append("")
+    bd = _load("refine_budget")
+    if bd:
+        parts += [
+            "## eami+refine: MRSD against the time budget",
+            "",
+            f"`python bench/bench_refine.py budget --corpora-dir DIR`: {bd['song']} built from corpus tracks and "
+            f"mixed with known settings (plain sum MRSD {bd['sum_mrsd']:.3f}); both methods with `--budget-seconds` "
+            f"set to each value, one after the other in one run. Hardware: {bd['machine']}.",
+            "",
+            "![MRSD against wall time](bench/results/refine_budget.png)",
+            "",
+            "| budget (s) | method | wall (s) | MRSD | MRSD / sum | median gain err (dB) | median pan err | stages |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in bd["runs"]:
+            i = r["info"]
+            stages = (f"chose {i.get('chosen')}; twin {i.get('twin_steps', 0)} steps, "
+                      f"search {i.get('search_evaluations', 0)} renders" if r["method"] == "eami+refine"
+                      else f"{i.get('steps')} steps ({i.get('stopped')})")
+            parts.append(f"| {r['budget_s']:g} | {r['method']} | {r['wall_s']:.1f} | {r['mrsd']:.3f} | "
+                         f"{r['mrsd'] / bd['sum_mrsd']:.3f} | {r['median_gain_db']:.2f} | {r['median_pan']:.3f} | "
+                         f"{stages} |")
+        parts.append("")
+    fx = _load("refine_effects")
+    if fx:
+        names = list(fx["ladder"])
+        parts += [
+            "## What each effect contributes to the fit",
+            "",
+            f"`python bench/bench_refine.py effects --corpora-dir DIR --limit {fx['limit']} --budget {fx['budget_s']:g}`: "
+            f"eami+refine fitting only the listed effects (the others held neutral: EQ flat, ratio 1:1, reverb dry), "
+            f"{fx['budget_s']:g} s per song, first {fx['limit']} test songs of each corpus; mean MRSD. "
+            f"Hardware: {fx['machine']}.",
+            "",
+            "| effects fitted | " + " | ".join(f"{n} MRSD" for n in names) + " |",
+            "|---|" + "---|" * len(names),
+        ]
+        for label in LADDER:
+            parts.append(f"| {label} | " + " | ".join(f"{fx['ladder'][n][label]['mrsd']:.3f}" for n in names) + " |")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=("table1", "budget", "effects", "markdown"))
+    ap.add_argument("--corpora-dir", type=Path, default=Path(__file__).resolve().parent / ".cache" / "corpora")
+    ap.add_argument("--limit", type=int, default=None, help="first N test songs of each corpus")
+    ap.add_argument("--budget", type=float, default=30.0, help="effects: seconds per song")
+    ap.add_argument("--reuse-colonel-reiss", action="store_true",
+                    help="table1: take colonel-reiss's rows from baselines_table1.json instead of rerunning it")
+    args = ap.parse_args()
+    if args.what == "table1":
+        _save("refine_table1", table1(args.corpora_dir, args.limit, args.reuse_colonel_reiss))
+    elif args.what == "budget":
+        _save("refine_budget", budget(args.corpora_dir))
+    elif args.what == "effects":
+        _save("refine_effects", effects(args.corpora_dir, args.limit or 4, args.budget))
+    print(markdown())
+
+
+if __name__ == "__main__":
+    main()
