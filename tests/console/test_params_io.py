@@ -69,3 +69,20 @@ def test_reordered(rng):
     np.testing.assert_array_equal(params.reordered(["b.wav", "a.wav"]).values, values[::-1])
     with pytest.raises(ParamsFileError, match="c.wav"):
         params.reordered(["a.wav", "c.wav"])
+
+
+def test_track_extra_round_trips_beside_the_values(tmp_path):
+    values = np.stack([CONSOLE_V1.from_dict(NEUTRAL_V1)] * 2)
+    extra = ({"uncertainty": {"gain_db": {"low": -1.0, "high": 1.0}}}, {"undetermined": {"pan": "silent"}})
+    params = MixParams(CONSOLE_V1, ("a.wav", "b.wav"), values, 44100, {"method": "x"}, extra)
+    path = write_params(tmp_path / "p.json", params)
+    doc = json.loads(path.read_text())
+    assert doc["tracks"][0]["uncertainty"] == extra[0]["uncertainty"] and doc["tracks"][0]["gain_db"] == 0.0
+    back = read_params(path)
+    assert back.track_extra == extra and back.extra == {"method": "x"}
+    swapped = back.reordered(["b.wav", "a.wav"])
+    assert swapped.track_extra == (extra[1], extra[0])
+    plain = MixParams(CONSOLE_V1, ("a.wav",), values[:1])
+    assert read_params(write_params(tmp_path / "q.json", plain)).track_extra == ()
+    with pytest.raises(ValueError, match="track_extra"):
+        MixParams(CONSOLE_V1, ("a.wav", "b.wav"), values, track_extra=({},))

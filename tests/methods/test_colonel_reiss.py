@@ -122,3 +122,25 @@ def test_too_short_song_is_a_clear_error():
     song = Song("tiny", ("a.wav",), tracks, SR, np.repeat(tracks[0], 2, axis=0))
     with pytest.raises(SongError, match="too short"):
         get_method("colonel-reiss").fn(song, rng=rng, steps=2)
+
+
+def test_fit_twin_free_mask_keeps_other_settings_exact_and_cosine_runs(song, one_torch_thread):
+    p_start = sum_params(song).normalized  # ratio exactly 1:1 and wet exactly 0 (at -1)
+    free = np.zeros(CONSOLE_V1.size, dtype=bool)
+    free[CONSOLE_V1.index("gain_db")] = True
+    config = TwinFitConfig(steps=4, eval_every=2, budget_seconds=None, schedule="cosine")
+    fit = fit_twin(song.tracks, song.mix, SR, p_start, config, free=free)
+    np.testing.assert_array_equal(fit.p[:, ~free], p_start[:, ~free])  # not even clipped to P_LIMIT
+    assert fit.loss < fit.start_loss
+    assert not np.array_equal(fit.p[:, free], p_start[:, free])
+    with pytest.raises(ValueError, match="schedule"):
+        TwinFitConfig(schedule="linear")
+
+
+def test_fit_twin_takes_given_excerpts(song, one_torch_thread):
+    from mixinvert.dsp.excerpts import Excerpt
+
+    whole = [Excerpt(0, 0, song.num_samples)]
+    fit = fit_twin(song.tracks, song.mix, SR, start_point(song), TwinFitConfig(steps=0), excerpts=whole)
+    default = fit_twin(song.tracks, song.mix, SR, start_point(song), TwinFitConfig(steps=0, excerpt_seconds=0.5))
+    assert fit.start_loss != default.start_loss  # scored on other audio

@@ -106,7 +106,7 @@ def test_refine_is_never_worse_than_its_start_and_reports_why(song, one_torch_th
     assert set(res.candidates) == {res.info["start"], "twin", "search"}
     assert res.candidates[res.chosen] == min(res.candidates.values())
     assert res.candidates[res.chosen] <= res.candidates[res.info["start"]]
-    assert res.candidates[res.chosen] < 0.5 * res.candidates[res.info["start"]]
+    assert res.candidates[res.chosen] < 0.8 * res.candidates[res.info["start"]]  # and clearly better
     assert stages[0] == "start" and stages[-1] == "check" and "twin" in stages and "search" in stages
     assert res.p.shape == (3, S.size) and np.abs(res.p).max() <= 1.0
     assert res.intervals.low.shape == (3, S.size) and np.isfinite(res.intervals.low).all()
@@ -114,14 +114,16 @@ def test_refine_is_never_worse_than_its_start_and_reports_why(song, one_torch_th
     assert "never reached" in res.undetermined[0].get("comp_ratio", "") or "1:1" in res.undetermined[0].get(
         "comp_threshold_db", "")
     for key in ("twin_steps", "search_evaluations", "seconds_twin", "seconds_search", "seconds_uncertainty",
-                "reserve_seconds", "start_loss_sum", "start_loss_eami"):
+                "reserve_seconds", "start_loss_sum", "start_loss_eami", "start_loss_barchiesi-reiss",
+                "start_loss_barchiesi-reiss+eami-reverb"):
         assert key in res.info
     again = refine(song, FAST, seed=1)
     np.testing.assert_array_equal(res.p, again.p)  # deterministic when the budget does not bind
 
 
 def test_refine_restricted_to_some_effects_keeps_the_rest_neutral(song, one_torch_thread):
-    config = RefineConfig(**{**FAST.__dict__, "effects": ("gain", "pan"), "use_network": False})
+    config = RefineConfig(**{**FAST.__dict__, "effects": ("gain", "pan"), "use_network": False,
+                             "use_least_squares": False})
     res = refine(song, config, seed=0)
     values = S.denormalize(res.p)
     fixed = ~free_mask(("gain", "pan"))
@@ -156,7 +158,8 @@ def test_the_method_writes_uncertainty_into_params_json(song, tmp_path, one_torc
     res = invert(d / "tracks", d / "mix.wav", tmp_path / "out", method="eami+refine",
                  options={"budget_seconds": 20.0, "steps": 4})
     doc = json.loads(res.params_path.read_text())
-    assert doc["method"] == "eami+refine" and doc["method_info"]["chosen"] in ("eami", "sum", "twin", "search")
+    assert doc["method"] == "eami+refine" and doc["method_info"]["chosen"] in (
+        "eami", "sum", "barchiesi-reiss", "barchiesi-reiss+eami-reverb", "twin", "search")
     row = doc["tracks"][0]
     assert set(S.names) <= set(row)  # the values keep the v1 format
     gain = row["uncertainty"]["gain_db"]

@@ -86,3 +86,14 @@ def test_param_errors_units():
     assert errs["comp_ratio"] == 0.0
     expected = np.abs(S.normalize(est) - S.normalize(truth)).mean()
     assert errs["normalized_mae"] == pytest.approx(expected) and expected > 0
+
+
+def test_interval_hits_count_true_values_inside_leaving_out_undetermined():
+    from mixinvert.evaluation import interval_hits
+
+    truth = np.stack([CONSOLE_V1.from_dict({**NEUTRAL_V1, "gain_db": -3.0, "pan": 0.5})])
+    details = [{"uncertainty": {"gain_db": {"low": -4.0, "high": -2.0}, "pan": {"low": 0.0, "high": 0.2},
+                                "reverb_wet": {"low": 0.5, "high": 0.6}},
+                "undetermined": {"reverb_wet": "dry"}}]
+    assert interval_hits(details, truth) == (1, 2)  # gain inside, pan outside, wet left out
+    assert interval_hits([], truth) is None and interval_hits([{}], truth) is None

@@ -5,8 +5,10 @@ per song but start from nothing and stop at its model of the processors. This me
 chains the strengths (every stage keeps the best settings it has seen, so the result is
 never worse than where it started):
 
-1. **Start.** The EAMI network's estimate and the neutral console (a plain sum) are both
-   scored through the real console; the better one is the start.
+1. **Start.** The EAMI network's estimate, Barchiesi & Reiss's closed-form least-squares
+   settings (:mod:`mixinvert.methods.barchiesi_reiss`; it has no reverb, so also with the
+   network's reverb settings) and the neutral console (a plain sum) are all scored
+   through the real console; the best one is the start.
 2. **Warm start on the twin.** Adam on the differentiable twin of console v1
    (:func:`~mixinvert.methods.colonel_reiss.fit_twin`), most of the time budget, until it
    stops improving.
@@ -78,7 +80,7 @@ class RefineConfig:
 
     budget_seconds: float = 60.0
     #: Share of the time left after the start that the twin may use (it may stop sooner).
-    twin_share: float = 0.7
+    twin_share: float = 0.85
     twin: TwinFitConfig = field(default_factory=lambda: TwinFitConfig(steps=400, patience=3, budget_seconds=None))
     twin_excerpts: int = 4
     twin_excerpt_seconds: float = 2.0
@@ -91,6 +93,8 @@ class RefineConfig:
     uncertainty_step: float = 0.05
     effects: tuple[str, ...] = ALL_EFFECTS
     use_network: bool = True
+    #: Also start from Barchiesi & Reiss's closed-form settings (a second or two per song).
+    use_least_squares: bool = True
 
     def __post_init__(self) -> None:
         if self.budget_seconds <= 0:
@@ -205,6 +209,14 @@ def refine(
 
         net, _, _ = load_model(model)
         starts["eami"] = np.where(free, predict_song(net, song.tracks, song.mix, song.sample_rate), neutral)
+    if config.use_least_squares:
+        from mixinvert.methods.barchiesi_reiss import console_settings, fit_filters
+
+        least_squares = schema.normalize(console_settings(song, fit_filters(song.tracks, song.mix)))
+        starts["barchiesi-reiss"] = np.where(free, least_squares, neutral)
+        if "eami" in starts:  # least squares has no reverb: borrow the network's
+            reverb = free_mask(("reverb",)) & free
+            starts["barchiesi-reiss+eami-reverb"] = np.where(reverb, starts["eami"], starts["barchiesi-reiss"])
     search_excerpts = choose_excerpts_covering(
         song.mix, song.tracks, song.sample_rate, count=config.search_excerpts,
         seconds=config.search_excerpt_seconds, preroll_seconds=config.preroll_seconds)
