@@ -90,6 +90,9 @@ class Results:
         if has_truth:
             cols += ["param MAE (norm.)"] + [f"{p} ({error_unit(CONSOLE_V1, p) or '-'})" for p in TABLE_PARAMS]
             cols += [f"median {p} ({error_unit(CONSOLE_V1, p) or '-'})" for p in MEDIAN_PARAMS]
+        has_intervals = any(r.interval_hits for r in self.rows)
+        if has_intervals:
+            cols += ["true value in interval"]
         cols += ["s/song"]
         split = f", split `{self.split}`" if self.split else ""
         n_songs = len({r.song for r in self.rows})
@@ -104,6 +107,9 @@ class Results:
             if has_truth:
                 cells += [f"{m.get('normalized_mae', float('nan')):.3f}"] + [f"{m.get(p, float('nan')):.3g}" for p in TABLE_PARAMS]
                 cells += [f"{m.get('median_' + p, float('nan')):.3g}" for p in MEDIAN_PARAMS]
+            if has_intervals:
+                coverage = m.get("interval_coverage")
+                cells.append("-" if coverage is None else f"{100 * coverage:.0f} %")
             cells.append(f"{m['seconds']:.2f}")
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "### Per song", "", "| Song | Method | MAE | MRSD |", "|---|---|---|---|"]

@@ -97,3 +97,19 @@ def test_interval_hits_count_true_values_inside_leaving_out_undetermined():
                 "undetermined": {"reverb_wet": "dry"}}]
     assert interval_hits(details, truth) == (1, 2)  # gain inside, pan outside, wet left out
     assert interval_hits([], truth) is None and interval_hits([{}], truth) is None
+
+
+def test_results_report_interval_coverage_only_for_methods_with_intervals():
+    from mixinvert.evaluation import Results, SongResult
+
+    errors = {"normalized_mae": 0.1}
+    r = Results("d", "test", ["eami+refine", "sum"])
+    r.rows += [SongResult("s1", "eami+refine", 0.01, 0.2, 5.0, errors, None, (3, 4)),
+               SongResult("s2", "eami+refine", 0.01, 0.2, 5.0, errors, None, (1, 4)),
+               SongResult("s1", "sum", 0.05, 3.0, 0.1, errors, None, None)]
+    assert r.mean("eami+refine")["interval_coverage"] == pytest.approx(0.5)
+    assert "interval_coverage" not in r.mean("sum")
+    md = r.to_markdown()
+    assert "true value in interval" in md and "| 50 % |" in md
+    sum_row = next(line for line in md.splitlines() if line.startswith("| sum |"))
+    assert "| - |" in sum_row

@@ -53,7 +53,7 @@ from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.data.song import Song, SongError
-from mixinvert.dsp.excerpts import choose_excerpts_covering
+from mixinvert.dsp.excerpts import Excerpt, choose_excerpts_covering
 from mixinvert.methods.base import Estimate, register
 from mixinvert.methods.cma_search import CmaConfig, cma_search
 from mixinvert.methods.colonel_reiss import MIN_SAMPLES, P_LIMIT, TwinFitConfig, fit_twin
@@ -150,6 +150,14 @@ class WholeSongCheck:
         return self.reference.distance(self._normalize(mix))
 
 
+def _joined_excerpts(song: Song, excerpts: Sequence[Excerpt]) -> Song:
+    """The song cut down to ``excerpts`` (with their pre-roll), joined end to end."""
+    spans = [(e.render_start, e.stop) for e in excerpts]
+    tracks = [np.concatenate([t[:, a:b] for a, b in spans], axis=-1) for t in song.tracks]
+    mix = np.concatenate([song.mix[:, a:b] for a, b in spans], axis=-1)
+    return Song(song.name, song.track_names, tracks, song.sample_rate, mix)
+
+
 def _reserve_seconds(objective: ExcerptObjective, song: Song, free_per_track: int, config: RefineConfig) -> float:
     """Seconds to keep for the final check and the uncertainty, from a timed evaluation."""
     batch = [objective.values[0]] * (2 * objective.workers)
@@ -160,7 +168,7 @@ def _reserve_seconds(objective: ExcerptObjective, song: Song, free_per_track: in
     uncertainty = song.num_tracks * (2 * free_per_track + 2) * per_eval
     excerpt_seconds = config.search_excerpt_seconds + config.preroll_seconds
     check = 3 * song.num_tracks * (song.num_samples / song.sample_rate) / excerpt_seconds * per_eval
-    return 1.5 * (uncertainty + check) + 1.0  # with a margin: the budget is a promise
+    return 1.2 * (uncertainty + check) + 0.3  # with a margin: the budget is a promise
 
 
 @dataclass
@@ -200,7 +208,10 @@ def refine(
     free = free_mask(config.effects)
     info: dict = {"effects": ",".join(config.effects)}
 
-    # 1. start: the network's estimate or the plain sum, whichever the console scores better
+    # 1. start: the network's estimate, least squares or the plain sum, whichever the console scores best
+    twin_excerpts = choose_excerpts_covering(
+        song.mix, song.tracks, song.sample_rate, count=config.twin_excerpts,
+        seconds=config.twin_excerpt_seconds, preroll_seconds=config.preroll_seconds)
     neutral = neutral_normalized(song)
     starts = {"sum": neutral}
     if config.use_network:
@@ -212,7 +223,10 @@ def refine(
     if config.use_least_squares:
         from mixinvert.methods.barchiesi_reiss import console_settings, fit_filters
 
-        least_squares = schema.normalize(console_settings(song, fit_filters(song.tracks, song.mix)))
+        # on the twin's excerpts joined end to end, not the whole song: seconds instead of
+        # minutes on a long song, and those excerpts are where every track sounds
+        part = _joined_excerpts(song, twin_excerpts)
+        least_squares = schema.normalize(console_settings(part, fit_filters(part.tracks, part.mix)))
         starts["barchiesi-reiss"] = np.where(free, least_squares, neutral)
         if "eami" in starts:  # least squares has no reverb: borrow the network's
             reverb = free_mask(("reverb",)) & free
@@ -236,9 +250,6 @@ def refine(
     twin_budget = max(0.0, (deadline - reserve - time.perf_counter()) * config.twin_share)
     p_twin = p_start
     if twin_budget > 1.0 and config.twin.steps > 0:
-        twin_excerpts = choose_excerpts_covering(
-            song.mix, song.tracks, song.sample_rate, count=config.twin_excerpts,
-            seconds=config.twin_excerpt_seconds, preroll_seconds=config.preroll_seconds)
         twin_config = replace(config.twin, budget_seconds=min(twin_budget, config.twin.budget_seconds or np.inf))
         fit = fit_twin(song.tracks, song.mix, song.sample_rate, _alive(p_start, free), twin_config,
                        free=free, excerpts=twin_excerpts, progress=lambda step, loss: report("twin", loss))
