@@ -28,18 +28,11 @@ import bench_eami  # noqa: E402
 
 from mixinvert.console.render import Console, render_track  # noqa: E402
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1  # noqa: E402
+from mixinvert.methods.refine import EFFECTS  # noqa: E402
 
 METHODS = ("sum", "random", "barchiesi-reiss", "colonel-reiss", "eami")
 #: Processor groups of console v1, for the twin's per-processor accuracy.
-GROUPS = {
-    "gain": ("gain_db",),
-    "eq": ("eq_low_shelf_cutoff_hz", "eq_low_shelf_gain_db", "eq_peak_cutoff_hz", "eq_peak_gain_db", "eq_peak_q",
-           "eq_high_shelf_cutoff_hz", "eq_high_shelf_gain_db"),
-    "compressor": ("comp_threshold_db", "comp_ratio", "comp_attack_ms", "comp_release_ms"),
-    "pan": ("pan",),
-    "reverb": ("reverb_room_size", "reverb_damping", "reverb_wet"),
-    "whole chain": tuple(CONSOLE_V1.names),
-}
+GROUPS = {**EFFECTS, "whole chain": tuple(CONSOLE_V1.names)}
 
 
 _save, _load, _fmt = bench_eami._save, bench_eami._load, bench_eami._fmt
@@ -170,13 +163,7 @@ def markdown() -> str:
             "",
             *bench_eami.TABLE1_HEADER,
         ]
-        for name in bench_eami.CORPORA:
-            if name not in t1:
-                continue
-            means = t1[name]["mean"]
-            for m in sorted(means, key=lambda k: means[k]["mrsd"]):
-                parts.append(bench_eami.table1_row(f"{name} ({t1[name]['songs']} songs)", m, means[m],
-                                                   means["sum"]["mrsd"], bench_eami.PAPER_T1.get(m, {}).get(name)))
+        parts += bench_eami.table1_rows(t1)
         parts.append("")
     tw = _load("twin_accuracy")
     if tw:

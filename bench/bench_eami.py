@@ -262,6 +262,19 @@ def table1_row(corpus: str, method: str, x: dict, sum_mrsd: float, paper: tuple[
     )
 
 
+def table1_rows(t1: dict) -> list[str]:
+    """Every corpus's rows of a stored Table 1 result (``{corpus: {"mean", "songs"}}``), best MRSD first."""
+    rows = []
+    for name in CORPORA:
+        if name not in t1:
+            continue
+        means = t1[name]["mean"]
+        for m in sorted(means, key=lambda k: means[k]["mrsd"]):
+            rows.append(table1_row(f"{name} ({t1[name]['songs']} songs)", m, means[m], means["sum"]["mrsd"],
+                                   PAPER_T1.get(m, {}).get(name)))
+    return rows
+
+
 def markdown() -> str:
     """BENCHMARKS.md sections from the stored results (missing ones are said to be missing)."""
     parts = []

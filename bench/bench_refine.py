@@ -164,13 +164,7 @@ def markdown() -> str:
             "",
             *bench_eami.TABLE1_HEADER,
         ]
-        for name in bench_eami.CORPORA:
-            if name not in t1:
-                continue
-            means = t1[name]["mean"]
-            for m in sorted(means, key=lambda k: means[k]["mrsd"]):
-                parts.append(bench_eami.table1_row(f"{name} ({t1[name]['songs']} songs)", m, means[m],
-                                                   means["sum"]["mrsd"], bench_eami.PAPER_T1.get(m, {}).get(name)))
+        parts += bench_eami.table1_rows(t1)
         parts.append("")
         for name in bench_eami.CORPORA:
             if name not in t1:

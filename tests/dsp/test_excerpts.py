@@ -133,8 +133,13 @@ def test_covering_hears_a_track_that_plays_only_once():
     covering = _covering(mix=mix, tracks=[loud, fill], sample_rate=sr, count=2, seconds=2.0, preroll_seconds=0.5)
     heard = lambda ex: any(e.start < 18 * sr and e.stop > 17 * sr for e in ex)  # noqa: E731
     assert not heard(plain)  # the loudest windows are all in the first half
-    assert heard(covering) and len(covering) == 2
-    assert any(e.stop <= n // 2 for e in covering)  # and the loud part is still there
+    assert heard(covering) and len(covering) == 3  # the two loudest, and one for the fill
+    assert {e.start for e in plain} <= {e.start for e in covering}
+    no_extra = _covering(mix=mix, tracks=[loud, fill], sample_rate=sr, count=2, seconds=2.0, preroll_seconds=0.5,
+                         extra=0)
+    assert no_extra == plain
+    everyone_heard = _covering(mix=mix, tracks=[loud], sample_rate=sr, count=2, seconds=2.0, preroll_seconds=0.5)
+    assert everyone_heard == plain
     starts = [e.start for e in covering]
     assert starts == sorted(starts)
     for a, b in zip(covering, covering[1:]):
@@ -152,5 +157,8 @@ def test_covering_short_song_and_silent_tracks():
     silent = np.zeros((1, 10 * sr), dtype=np.float32)
     ex = _covering(mix=mix, tracks=[silent, silent], sample_rate=sr, count=3, seconds=2.0, preroll_seconds=0.5)
     assert 1 <= len(ex) <= 3
+    assert ex == choose_excerpts(mix, sr, count=3, seconds=2.0, preroll_seconds=0.5)  # silent: nothing to add
     with pytest.raises(ValueError, match="count"):
         _covering(mix=mix, tracks=[silent], sample_rate=sr, count=0, seconds=2.0, preroll_seconds=0.5)
+    with pytest.raises(ValueError, match="extra"):
+        _covering(mix=mix, tracks=[silent], sample_rate=sr, count=1, seconds=2.0, preroll_seconds=0.5, extra=-1)

@@ -27,6 +27,27 @@ class Excerpt:
         return self.start - self.render_start
 
 
+def _window_grid(
+    n: int, sample_rate: int, count: int, seconds: float, preroll_seconds: float
+) -> Excerpt | tuple[np.ndarray, int, int]:
+    """Candidate window starts (a grid of half a window, after the pre-roll), the window
+    and the pre-roll in samples; or the one excerpt of a song shorter than a window."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    win = int(round(seconds * sample_rate))
+    pre = int(round(preroll_seconds * sample_rate))
+    if win <= 0 or n <= win + pre:
+        return Excerpt(0, 0, n)
+    return np.arange(pre, n - win + 1, max(1, win // 2)), win, pre
+
+
+def _window_energy(x: np.ndarray, starts: np.ndarray, win: int) -> np.ndarray:
+    """Energy of ``x`` ``(channels, samples)`` in each window ``[start, start + win)``."""
+    power = np.square(np.asarray(x, dtype=np.float64)).sum(axis=0)
+    cumulative = np.concatenate([[0.0], np.cumsum(power)])
+    return cumulative[starts + win] - cumulative[starts]
+
+
 def choose_excerpts(
     mix: np.ndarray,
     sample_rate: int,
@@ -45,18 +66,11 @@ def choose_excerpts(
     ----------
     mix : np.ndarray [shape=(channels, samples)]
     """
-    if count < 1:
-        raise ValueError("count must be at least 1")
-    n = mix.shape[-1]
-    win = int(round(seconds * sample_rate))
-    pre = int(round(preroll_seconds * sample_rate))
-    if win <= 0 or n <= win + pre:
-        return [Excerpt(0, 0, n)]
-    hop = max(1, win // 2)
-    starts = np.arange(pre, n - win + 1, hop)
-    power = np.asarray(mix, dtype=np.float64) ** 2
-    cumulative = np.concatenate([[0.0], np.cumsum(power.sum(axis=0))])
-    energy = cumulative[starts + win] - cumulative[starts]
+    grid = _window_grid(mix.shape[-1], sample_rate, count, seconds, preroll_seconds)
+    if isinstance(grid, Excerpt):
+        return [grid]
+    starts, win, pre = grid
+    energy = _window_energy(mix, starts, win)
     chosen: list[int] = []
     for i in np.argsort(-energy, kind="stable"):
         s = int(starts[i])
@@ -75,52 +89,50 @@ def choose_excerpts_covering(
     count: int,
     seconds: float,
     preroll_seconds: float,
+    extra: int = 2,
+    heard: float = 0.3,
 ) -> list[Excerpt]:
-    """Up to ``count`` windows chosen for loudness *and* variety: every track heard.
+    """The ``count`` loudest windows, plus up to ``extra`` more so that every track is heard.
 
     :func:`choose_excerpts` takes the loudest windows of the mix; a tom that plays only in
     one fill, or a part that enters late, may then never sound in them, and nothing fitted
-    on those excerpts can learn its settings. Here each candidate window (a grid of half a
-    window, as there) is worth, per track, its energy relative to that track's loudest
-    window; windows are taken greedily by how much they raise the tracks' coverage (the
-    largest such relative energy over the windows taken so far, summed over tracks), ties
-    broken by the mix's energy. The first window is thus the one where most tracks sound
-    near their loudest, and later ones fill in the tracks still missing. Silent tracks
-    count for nothing. Windows do not overlap; they come back in time order.
+    on those excerpts can learn its settings. Here, after the loudest windows, a track
+    counts as heard when some chosen window has at least ``heard`` of the RMS of its own
+    loudest window (0.3: within about 10 dB). While some tracks are not heard, the window
+    that raises their coverage most (relative RMS, summed over those tracks) is added, up
+    to ``extra`` windows. Silent tracks count for nothing. Windows do not overlap; they
+    come back in time order.
 
     Parameters
     ----------
     mix : np.ndarray [shape=(channels, samples)]
     tracks : sequence of np.ndarray [shape=(channels, samples)], the mix's length
     """
-    if count < 1:
-        raise ValueError("count must be at least 1")
-    n = mix.shape[-1]
-    win = int(round(seconds * sample_rate))
-    pre = int(round(preroll_seconds * sample_rate))
-    if win <= 0 or n <= win + pre:
-        return [Excerpt(0, 0, n)]
-    hop = max(1, win // 2)
-    starts = np.arange(pre, n - win + 1, hop)
-
-    def window_energy(x: np.ndarray) -> np.ndarray:
-        power = np.square(np.asarray(x, dtype=np.float64)).sum(axis=0)
-        cumulative = np.concatenate([[0.0], np.cumsum(power)])
-        return cumulative[starts + win] - cumulative[starts]
-
-    mix_energy = window_energy(mix)
-    per_track = np.array([window_energy(t) for t in tracks]) if len(tracks) else np.zeros((0, starts.size))
+    if extra < 0:
+        raise ValueError("extra must be at least 0")
+    loudest = choose_excerpts(mix, sample_rate, count=count, seconds=seconds, preroll_seconds=preroll_seconds)
+    grid = _window_grid(mix.shape[-1], sample_rate, count, seconds, preroll_seconds)
+    if isinstance(grid, Excerpt):
+        return loudest
+    starts, win, pre = grid
+    per_track = np.array([_window_energy(t, starts, win) for t in tracks]) if len(tracks) else np.zeros((0, starts.size))
     peak = per_track.max(axis=1, keepdims=True) if per_track.size else np.zeros((0, 1))
     # relative amplitude (not energy): a track 10 dB below its loudest is still well heard
     relative = np.sqrt(np.divide(per_track, peak, out=np.zeros_like(per_track), where=peak > 0))
-    covered = np.zeros(relative.shape[0])
-    chosen: list[int] = []
-    available = np.ones(starts.size, dtype=bool)
-    tie = mix_energy / (mix_energy.max() + 1e-30) * 1e-6  # mix loudness only breaks ties
-    while len(chosen) < count and available.any():
-        gain = np.maximum(relative - covered[:, None], 0.0).sum(axis=0) + tie
+    chosen = [e.start for e in loudest]
+    index = {int(s): i for i, s in enumerate(starts)}
+    covered = relative[:, [index[c] for c in chosen]].max(axis=1)
+    sounding = peak[:, 0] > 0
+    available = np.all(np.abs(starts[:, None] - np.array(chosen)[None, :]) >= win, axis=1)
+    for _ in range(extra):
+        missing = sounding & (covered < heard)
+        if not missing.any() or not available.any():
+            break
+        gain = np.maximum(relative[missing] - covered[missing, None], 0.0).sum(axis=0)
         gain[~available] = -np.inf
         best = int(np.argmax(gain))
+        if gain[best] <= 0:
+            break
         chosen.append(int(starts[best]))
         covered = np.maximum(covered, relative[:, best])
         available &= np.abs(starts - starts[best]) >= win

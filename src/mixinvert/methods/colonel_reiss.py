@@ -201,6 +201,15 @@ def fit_twin(
     )
 
 
+def check_fittable(song: Song, method: str) -> None:
+    """A :class:`SongError` if ``song`` has no reference mix or is too short for the loss."""
+    if song.mix is None:
+        raise SongError(f"{song.name}: {method} needs the reference mix")
+    if song.num_samples < MIN_SAMPLES:
+        raise SongError(f"{song.name}: {song.num_samples / song.sample_rate:.3f} s is too short for {method} "
+                        f"(its loss needs at least {MIN_SAMPLES} samples)")
+
+
 @register(
     "colonel-reiss",
     "a differentiable twin of the console fitted per song by gradient descent (Colonel & Reiss 2021)",
@@ -209,11 +218,7 @@ def fit_twin(
 def estimate_colonel_reiss(
     song: Song, *, rng: np.random.Generator, steps: int | None = None, budget_seconds: float | None = None
 ) -> Estimate:
-    if song.mix is None:
-        raise SongError(f"{song.name}: colonel-reiss needs the reference mix")
-    if song.num_samples < MIN_SAMPLES:
-        raise SongError(f"{song.name}: {song.num_samples / song.sample_rate:.3f} s is too short for colonel-reiss "
-                        f"(its loss needs at least {MIN_SAMPLES} samples)")
+    check_fittable(song, "colonel-reiss")
     start = time.perf_counter()
     config = TwinFitConfig()
     if steps is not None:

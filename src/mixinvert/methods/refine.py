@@ -52,11 +52,11 @@ from mixinvert.console.objective import ExcerptObjective, ReferenceSpectra
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1
-from mixinvert.data.song import Song, SongError
+from mixinvert.data.song import Song
 from mixinvert.dsp.excerpts import Excerpt, choose_excerpts_covering
 from mixinvert.methods.base import Estimate, register
 from mixinvert.methods.cma_search import CmaConfig, cma_search
-from mixinvert.methods.colonel_reiss import MIN_SAMPLES, P_LIMIT, TwinFitConfig, fit_twin
+from mixinvert.methods.colonel_reiss import P_LIMIT, TwinFitConfig, check_fittable, fit_twin
 from mixinvert.methods.uncertainty import Intervals, sensitivity_intervals, undetermined_settings, uncertainty_rows
 from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
 
@@ -94,7 +94,9 @@ class RefineConfig:
     effects: tuple[str, ...] = ALL_EFFECTS
     use_network: bool = True
     #: Also start from Barchiesi & Reiss's closed-form settings (a second or two per song).
-    use_least_squares: bool = True
+    #: Off by default: their gain and EQ shelves trade off (BENCHMARKS.md), and a fit from
+    #: there ends worse than one from the network's estimate, even from a lower start.
+    use_least_squares: bool = False
 
     def __post_init__(self) -> None:
         if self.budget_seconds <= 0:
@@ -119,15 +121,33 @@ def neutral_normalized(song: Song) -> np.ndarray:
     return sum_params(song).normalized
 
 
-def _alive(p: np.ndarray, free: np.ndarray) -> np.ndarray:
-    """Nudge a free compressor ratio and reverb wet just off their ends (1:1, dry), where
-    the twin's gradients for the compressor's and reverb's other settings vanish, and keep
-    every value inside ``[-P_LIMIT, P_LIMIT]`` (the twin's tanh variables)."""
+def _alive(p: np.ndarray, free: np.ndarray, song: Song) -> np.ndarray:
+    """Where the twin's gradients vanish, move the start to an equivalent point where they
+    do not, and keep every fitted value inside ``[-P_LIMIT, P_LIMIT]`` (the twin's tanh
+    variables):
+
+    - reverb at 0 % wet (room size and damping have no gradient): 1.5 % wet;
+    - a compressor that does nothing, at about 1:1 or with a threshold the track never
+      reaches (no gradient for any of its settings): ratio 1.05:1 with the threshold
+      12 dB under the track's peak after gain and EQ (audibly the same, but alive).
+    """
+    from mixinvert.methods.uncertainty import NEUTRAL_RATIO, pre_compressor_peak_db
+
     p = p.copy()
-    for name in ("comp_ratio", "reverb_wet"):
-        j = CONSOLE_V1.index(name)
-        if free[j]:
-            p[:, j] = np.maximum(p[:, j], -P_LIMIT)
+    wet = CONSOLE_V1.index("reverb_wet")
+    if free[wet]:
+        p[:, wet] = np.maximum(p[:, wet], -P_LIMIT)
+    ratio, threshold = CONSOLE_V1.index("comp_ratio"), CONSOLE_V1.index("comp_threshold_db")
+    if free[ratio] and free[threshold]:
+        values = CONSOLE_V1.denormalize(p)
+        spec = CONSOLE_V1.spec("comp_threshold_db")
+        for i, x in enumerate(song.tracks):
+            peak_db = pre_compressor_peak_db(x, song.sample_rate, values[i])
+            if values[i, ratio] < NEUTRAL_RATIO or values[i, threshold] >= peak_db:
+                row = values[i].copy()
+                row[threshold] = float(np.clip(peak_db - 12.0, spec.lo, spec.hi))
+                p[i, threshold] = CONSOLE_V1.normalize(row)[threshold]
+                p[i, ratio] = -P_LIMIT
     return np.where(free, np.clip(p, -P_LIMIT, P_LIMIT), p)
 
 
@@ -196,11 +216,7 @@ def refine(
 ) -> RefineResult:
     """Refine console settings for ``song`` (see the module doc). ``progress(stage, distance)``
     is called as the stages go (stage: ``"start"``, ``"twin"``, ``"search"``, ``"check"``)."""
-    if song.mix is None:
-        raise SongError(f"{song.name}: eami+refine needs the reference mix")
-    if song.num_samples < MIN_SAMPLES:
-        raise SongError(f"{song.name}: {song.num_samples / song.sample_rate:.3f} s is too short for eami+refine "
-                        f"(its loss needs at least {MIN_SAMPLES} samples)")
+    check_fittable(song, "eami+refine")
     t0 = time.perf_counter()
     deadline = t0 + config.budget_seconds
     report = progress or (lambda stage, distance: None)
@@ -251,7 +267,7 @@ def refine(
     p_twin = p_start
     if twin_budget > 1.0 and config.twin.steps > 0:
         twin_config = replace(config.twin, budget_seconds=min(twin_budget, config.twin.budget_seconds or np.inf))
-        fit = fit_twin(song.tracks, song.mix, song.sample_rate, _alive(p_start, free), twin_config,
+        fit = fit_twin(song.tracks, song.mix, song.sample_rate, _alive(p_start, free, song), twin_config,
                        free=free, excerpts=twin_excerpts, progress=lambda step, loss: report("twin", loss))
         p_twin = fit.p
         info.update(twin_steps=fit.steps, twin_stopped=fit.stopped, twin_loss_start=fit.start_loss,

@@ -120,6 +120,22 @@ def _band_share(power: np.ndarray, freqs: np.ndarray, lo_hz: float, hi_hz: float
     return float(power[(freqs >= lo_hz) & (freqs < hi_hz)].sum() / total)
 
 
+def pre_compressor_peak_db(
+    x: np.ndarray, sample_rate: int, values: np.ndarray, *, schema: ParamSchema = CONSOLE_V1
+) -> float:
+    """The peak level (dBFS) the compressor sees: track ``x`` after gain and EQ at ``values``."""
+    v = dict(zip(schema.names, (float(a) for a in values)))
+    board = pb.Pedalboard([
+        pb.Gain(gain_db=v["gain_db"]),
+        pb.LowShelfFilter(cutoff_frequency_hz=v["eq_low_shelf_cutoff_hz"], gain_db=v["eq_low_shelf_gain_db"], q=0.7071),
+        pb.PeakFilter(cutoff_frequency_hz=v["eq_peak_cutoff_hz"], gain_db=v["eq_peak_gain_db"], q=v["eq_peak_q"]),
+        pb.HighShelfFilter(cutoff_frequency_hz=v["eq_high_shelf_cutoff_hz"], gain_db=v["eq_high_shelf_gain_db"],
+                           q=0.7071),
+    ])
+    pre = board(np.ascontiguousarray(x, dtype=np.float32), sample_rate, reset=True)
+    return 20.0 * np.log10(max(float(np.max(np.abs(pre))), 1e-12))
+
+
 def undetermined_settings(
     tracks: Sequence[np.ndarray],
     sample_rate: int,
@@ -142,17 +158,7 @@ def undetermined_settings(
         if peak == 0.0:
             out.append({name: "the track is silent" for name in schema.names})
             continue
-        # what the compressor sees: the track after gain and EQ (peak level, dBFS)
-        board = pb.Pedalboard([
-            pb.Gain(gain_db=v["gain_db"]),
-            pb.LowShelfFilter(cutoff_frequency_hz=v["eq_low_shelf_cutoff_hz"], gain_db=v["eq_low_shelf_gain_db"],
-                              q=0.7071),
-            pb.PeakFilter(cutoff_frequency_hz=v["eq_peak_cutoff_hz"], gain_db=v["eq_peak_gain_db"], q=v["eq_peak_q"]),
-            pb.HighShelfFilter(cutoff_frequency_hz=v["eq_high_shelf_cutoff_hz"], gain_db=v["eq_high_shelf_gain_db"],
-                               q=0.7071),
-        ])
-        pre = board(np.ascontiguousarray(x), sample_rate, reset=True)
-        level_db = 20.0 * np.log10(max(float(np.max(np.abs(pre))), 1e-12))
+        level_db = pre_compressor_peak_db(x, sample_rate, values[i], schema=schema)
         if v["comp_ratio"] < NEUTRAL_RATIO:
             why = f"the compressor's ratio is about 1:1 ({v['comp_ratio']:.2f}:1), so it barely acts"
             for name in ("comp_threshold_db", "comp_attack_ms", "comp_release_ms"):
