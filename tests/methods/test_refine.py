@@ -160,7 +160,7 @@ def test_refine_config_and_input_errors(song):
 
 
 def test_the_method_writes_uncertainty_into_params_json(song, tmp_path, one_torch_thread):
-    assert best_method() == "eami+refine"
+    assert best_method(options=("budget_seconds", "model")) == "eami+refine"
     assert set(get_method("eami+refine").options) == {"model", "budget_seconds", "steps"}
     d = write_song(tmp_path / "song", dict(zip(song.track_names, song.tracks)), song.mix)
     res = invert(d / "tracks", d / "mix.wav", tmp_path / "out", method="eami+refine",
@@ -179,3 +179,13 @@ def test_the_method_writes_uncertainty_into_params_json(song, tmp_path, one_torc
     np.testing.assert_allclose(back.values, res.estimate.params.values)
     assert back.track_extra[0]["uncertainty"]["gain_db"] == gain
     assert res.scores.mrsd <= doc["method_info"][f"mrsd_{doc['method_info']['start']}"] + 1e-3
+
+
+def test_refine_handles_a_silent_track(song, one_torch_thread):
+    tracks = [*song.tracks[:2], np.zeros_like(song.tracks[2])]
+    mix = Console(tracks, SR).render(song.params.values)
+    quiet = Song("q", song.track_names, tracks, SR, mix)
+    res = refine(quiet, FAST, seed=0)
+    assert np.isfinite(res.p).all() and np.isfinite(res.mix).all()
+    assert set(res.undetermined[2]) == set(S.names) and "silent" in res.undetermined[2]["pan"]
+    assert res.candidates[res.chosen] <= res.candidates[res.info["start"]]

@@ -5,10 +5,11 @@ per song but start from nothing and stop at its model of the processors. This me
 chains the strengths (every stage keeps the best settings it has seen, so the result is
 never worse than where it started):
 
-1. **Start.** The EAMI network's estimate, Barchiesi & Reiss's closed-form least-squares
-   settings (:mod:`mixinvert.methods.barchiesi_reiss`; it has no reverb, so also with the
-   network's reverb settings) and the neutral console (a plain sum) are all scored
-   through the real console; the best one is the start.
+1. **Start.** The EAMI network's estimate and the neutral console (a plain sum) are
+   scored through the real console; the better one is the start (optionally also
+   Barchiesi & Reiss's closed-form settings, ``use_least_squares``). Settings without a
+   gradient there (reverb fully dry, a compressor that does nothing) are moved to an
+   equivalent point where they have one.
 2. **Warm start on the twin.** Adam on the differentiable twin of console v1
    (:func:`~mixinvert.methods.colonel_reiss.fit_twin`), most of the time budget, until it
    stops improving.
@@ -25,8 +26,8 @@ never worse than where it started):
    (:mod:`mixinvert.methods.uncertainty`); ``invert`` writes both into params.json beside
    the values.
 
-Fitting and searching use excerpts of the song chosen so that every track is heard
-(:func:`~mixinvert.dsp.excerpts.choose_excerpts_covering`), not only the loudest ones.
+Fitting and searching use the loudest excerpts of the song plus windows for tracks not
+heard in them (:func:`~mixinvert.dsp.excerpts.choose_excerpts_covering`).
 
 Time: ``budget_seconds`` (default 60) covers everything; the twin gets
 ``twin_share`` of what is left after the start, the search the rest, less a reserve for
