@@ -61,14 +61,8 @@ class TwinFitConfig:
     patience: int = 3
     min_improvement: float = 0.01
     budget_seconds: float | None = 120.0
-    #: ``"constant"`` (Colonel & Reiss) or ``"cosine"``: the learning rate falls to 0 along a
-    #: half cosine of the progress (the larger of steps done / ``steps`` and time spent /
-    #: ``budget_seconds``), so that the last steps settle instead of hovering.
-    schedule: str = "constant"
 
     def __post_init__(self) -> None:
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         if self.steps < 0:
             raise ValueError("steps must be at least 0")
         if self.eval_every < 1 or self.patience < 1 or self.excerpts < 1:
@@ -163,12 +157,6 @@ def fit_twin(
     history = [(0, best)]
     stale, step, stopped = 0, 0, "steps"
     for step in range(1, config.steps + 1):
-        if config.schedule == "cosine":
-            done = (step - 1) / max(1, config.steps)
-            if config.budget_seconds is not None:
-                done = max(done, (time.perf_counter() - t_start) / config.budget_seconds)
-            for group in optimizer.param_groups:
-                group["lr"] = config.learning_rate * 0.5 * (1.0 + np.cos(np.pi * min(1.0, done)))
         optimizer.zero_grad()
         loss = excerpt_loss((step - 1) % len(excerpts), settings())
         if not torch.isfinite(loss):

@@ -45,7 +45,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -213,7 +213,7 @@ def refine(
     *,
     seed: int = 0,
     model: str | os.PathLike | None = None,
-    progress: "callable | None" = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> RefineResult:
     """Refine console settings for ``song`` (see the module doc). ``progress(stage, distance)``
     is called as the stages go (stage: ``"start"``, ``"twin"``, ``"search"``, ``"check"``)."""

@@ -45,10 +45,6 @@ class Intervals:
     high: np.ndarray
     tolerance: float
 
-    @property
-    def half_width(self) -> np.ndarray:
-        return (self.high - self.low) / 2.0
-
 
 def parabola_interval(l_minus: float, l0: float, l_plus: float, h: float, tolerance: float) -> tuple[float, float]:
     """Offsets ``(d_low, d_high)`` around 0 where ``l(d) - l0 <= tolerance`` for the parabola
