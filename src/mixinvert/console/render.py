@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pedalboard as pb
@@ -48,20 +48,26 @@ from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 _SHELF_Q = 0.7071
 
 
+def gain_eq_processors(v: Mapping[str, float]) -> list:
+    """Console v1's gain and three EQ sections for settings ``{name: value}``, as pedalboard
+    processors: everything before the compressor (what its detector sees)."""
+    return [
+        pb.Gain(gain_db=v["gain_db"]),
+        pb.LowShelfFilter(
+            cutoff_frequency_hz=v["eq_low_shelf_cutoff_hz"], gain_db=v["eq_low_shelf_gain_db"], q=_SHELF_Q
+        ),
+        pb.PeakFilter(cutoff_frequency_hz=v["eq_peak_cutoff_hz"], gain_db=v["eq_peak_gain_db"], q=v["eq_peak_q"]),
+        pb.HighShelfFilter(
+            cutoff_frequency_hz=v["eq_high_shelf_cutoff_hz"], gain_db=v["eq_high_shelf_gain_db"], q=_SHELF_Q
+        ),
+    ]
+
+
 def _chain_v1(values: np.ndarray, names: Sequence[str]) -> tuple[pb.Pedalboard, float, pb.Reverb | None]:
     v = dict(zip(names, (float(x) for x in values)))
     board = pb.Pedalboard(
         [
-            pb.Gain(gain_db=v["gain_db"]),
-            pb.LowShelfFilter(
-                cutoff_frequency_hz=v["eq_low_shelf_cutoff_hz"], gain_db=v["eq_low_shelf_gain_db"], q=_SHELF_Q
-            ),
-            pb.PeakFilter(
-                cutoff_frequency_hz=v["eq_peak_cutoff_hz"], gain_db=v["eq_peak_gain_db"], q=v["eq_peak_q"]
-            ),
-            pb.HighShelfFilter(
-                cutoff_frequency_hz=v["eq_high_shelf_cutoff_hz"], gain_db=v["eq_high_shelf_gain_db"], q=_SHELF_Q
-            ),
+            *gain_eq_processors(v),
             pb.Compressor(
                 threshold_db=v["comp_threshold_db"],
                 ratio=v["comp_ratio"],

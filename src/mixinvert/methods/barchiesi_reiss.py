@@ -37,7 +37,7 @@ from scipy.optimize import least_squares
 
 from mixinvert.console.ballistics import peak_envelope_numpy, time_constant
 from mixinvert.console.params_io import MixParams
-from mixinvert.console.render import Console
+from mixinvert.console.render import Console, gain_eq_processors
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from mixinvert.data.song import Song, SongError
 from mixinvert.methods.base import Estimate, register
@@ -379,12 +379,7 @@ def console_settings(song: Song, fit: FilterFit) -> np.ndarray:
         weights_grid = np.interp(grid, bins, weights)
         row.update(fit_gain_eq(target, weights_grid, grid, sr))
         if loud.any() and np.quantile(-reduction_db[loud], 0.9) > MIN_REDUCTION_DB:
-            pre = pb.Pedalboard([
-                pb.Gain(row["gain_db"]),
-                pb.LowShelfFilter(row["eq_low_shelf_cutoff_hz"], row["eq_low_shelf_gain_db"], 0.7071),
-                pb.PeakFilter(row["eq_peak_cutoff_hz"], row["eq_peak_gain_db"], row["eq_peak_q"]),
-                pb.HighShelfFilter(row["eq_high_shelf_cutoff_hz"], row["eq_high_shelf_gain_db"], 0.7071),
-            ])(np.ascontiguousarray(x, dtype=np.float32), sr, reset=True)
+            pre = pb.Pedalboard(gain_eq_processors(row))(np.ascontiguousarray(x, dtype=np.float32), sr, reset=True)
             row.update(fit_compressor(pre, reduction_db, loud, sr))
         rows.append(CONSOLE_V1.from_dict({k: float(np.clip(v, CONSOLE_V1.spec(k).lo, CONSOLE_V1.spec(k).hi))
                                           for k, v in row.items()}))

@@ -25,6 +25,7 @@ import numpy as np
 import pedalboard as pb
 
 from mixinvert.console.objective import ExcerptObjective
+from mixinvert.console.render import gain_eq_processors
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 
 #: Below these, a setting's partners cannot be heard.
@@ -120,14 +121,7 @@ def pre_compressor_peak_db(
     x: np.ndarray, sample_rate: int, values: np.ndarray, *, schema: ParamSchema = CONSOLE_V1
 ) -> float:
     """The peak level (dBFS) the compressor sees: track ``x`` after gain and EQ at ``values``."""
-    v = dict(zip(schema.names, (float(a) for a in values)))
-    board = pb.Pedalboard([
-        pb.Gain(gain_db=v["gain_db"]),
-        pb.LowShelfFilter(cutoff_frequency_hz=v["eq_low_shelf_cutoff_hz"], gain_db=v["eq_low_shelf_gain_db"], q=0.7071),
-        pb.PeakFilter(cutoff_frequency_hz=v["eq_peak_cutoff_hz"], gain_db=v["eq_peak_gain_db"], q=v["eq_peak_q"]),
-        pb.HighShelfFilter(cutoff_frequency_hz=v["eq_high_shelf_cutoff_hz"], gain_db=v["eq_high_shelf_gain_db"],
-                           q=0.7071),
-    ])
+    board = pb.Pedalboard(gain_eq_processors(dict(zip(schema.names, (float(a) for a in values)))))
     pre = board(np.ascontiguousarray(x, dtype=np.float32), sample_rate, reset=True)
     return 20.0 * np.log10(max(float(np.max(np.abs(pre))), 1e-12))
 
