@@ -3,6 +3,8 @@
 #   - Debian packages: fluidsynth and the FluidR3_GM soundfont (for the synthetic corpus),
 #     installed with apt-get when run as root, otherwise named so you can install them;
 #   - a virtual environment in .venv with mixinvert and its test dependencies.
+#   - with `test` (what the README's test command and CI use): also Debian's chromium and
+#     chromium-driver, for the headless-browser test of report.html.
 # Idempotent: a second run only checks. Extra pip extras may be given: scripts/setup.sh bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,10 @@ for extra in "$@"; do extras="$extras,$extra"; done
 missing=()
 command -v fluidsynth >/dev/null 2>&1 || missing+=(fluidsynth)
 [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing+=(fluid-soundfont-gm)
+if [[ ",$extras," == *",test,"* ]]; then
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "setup: installing Debian packages: ${missing[*]}"

@@ -11,6 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from mixinvert.audio import write_audio, write_text_atomic
 from mixinvert.console.params_io import MixParams, read_params, write_params
 from mixinvert.console.render import Console
 from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, list_track_files, load_tracks_and_mix
+from mixinvert.errors import MixinvertError
 from mixinvert.methods.base import EXTRA_MIX_NAMES, Estimate, best_method, get_method
 from mixinvert.metrics.audio import MixScores, compare_mixes
 from mixinvert.metrics.params import param_errors
@@ -60,55 +62,132 @@ def render(
     return out_path, song
 
 
+#: What ``invert`` writes into its output folder besides the extra mixes.
+PARAMS_FILE, MIX_FILE, REPORT_FILE, DAWPROJECT_FILE = "params.json", "mix.wav", "report.html", "session.dawproject"
+
+
 @dataclass
 class InvertResult:
+    """What :func:`invert` found for one song.
+
+    ``params`` are the settings with everything params.json records (method, scores,
+    uncertainty, ...); ``mix`` the re-rendered estimate ``(2, samples)``; ``scores`` its
+    distance to the reference. ``params_path`` / ``mix_path`` (and ``report_path``,
+    ``dawproject_path``) are where it was written, or None while it is only in memory:
+    :meth:`save` writes it.
+    """
+
     song: Song
     method: str
     estimate: Estimate
     scores: MixScores
-    params_path: Path
-    mix_path: Path
+    params_path: Path | None = None
+    mix_path: Path | None = None
     #: The extra keys written to params.json (method, scores, mix_wav, other_mixes, ...).
     params_extra: dict = field(default_factory=dict)
+    report_path: Path | None = None
+    dawproject_path: Path | None = None
+    #: Other renderings worth keeping (file name -> ``(2, samples)``), e.g. ``mix_console.wav``.
+    extra_mixes: dict[str, np.ndarray] = field(default_factory=dict)
+    track_files: tuple[Path, ...] = ()
+
+    @property
+    def params(self) -> MixParams:
+        """The settings as params.json holds them (track order of the loaded song)."""
+        est = self.estimate.params
+        return MixParams(est.schema, est.track_names, est.values, self.song.sample_rate, self.params_extra,
+                         tuple(self.estimate.track_details))
+
+    @property
+    def mix(self) -> np.ndarray:
+        return self.estimate.mix
+
+    def save(self, out_dir: str | os.PathLike, *, overwrite: bool = False, report: bool = False,
+             dawproject: bool = False) -> "InvertResult":
+        """Write params.json and mix.wav (and the extra mixes) into ``out_dir``; with
+        ``report``, report.html; with ``dawproject``, session.dawproject. Refuses to replace
+        existing files unless ``overwrite``; never writes over an input. Returns ``self``
+        with the paths filled in."""
+        out_dir = Path(out_dir)
+        inputs = list(self.track_files) + [Path(p) for p in [self.params_extra.get("inputs", {}).get("mix")] if p]
+        _guard_outputs(output_paths(out_dir, report=report, dawproject=dawproject), inputs, overwrite)
+        sr = self.song.sample_rate
+        params_out, mix_out = out_dir / PARAMS_FILE, out_dir / MIX_FILE
+        write_audio(mix_out, self.mix, sr, overwrite=overwrite)
+        for name, other in self.extra_mixes.items():
+            write_audio(out_dir / name, other, sr, overwrite=overwrite)
+        for stale in output_paths(out_dir)[2:]:  # only reachable with overwrite: an earlier run's extra mix
+            if stale.name not in self.extra_mixes and stale.exists():
+                stale.unlink()
+        write_params(params_out, self.params, overwrite=overwrite)
+        self.params_path, self.mix_path = params_out, mix_out
+        if report:
+            from mixinvert.report import build_report
+
+            self.report_path = build_report(out_dir, overwrite=overwrite)
+        if dawproject:
+            self.dawproject_path = export(out_dir, tracks=self.track_files, overwrite=overwrite)
+        return self
+
+
+def output_paths(out_dir: str | os.PathLike, *, report: bool = False, dawproject: bool = False) -> list[Path]:
+    """Every file ``invert`` may write into ``out_dir`` with these options."""
+    out_dir = Path(out_dir)
+    paths = [out_dir / PARAMS_FILE, out_dir / MIX_FILE, *(out_dir / f"mix_{n}.wav" for n in EXTRA_MIX_NAMES)]
+    if report:
+        paths.append(out_dir / REPORT_FILE)
+    if dawproject:
+        paths.append(out_dir / DAWPROJECT_FILE)
+    return paths
+
+
+def _track_files(tracks: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    if isinstance(tracks, (str, os.PathLike)):
+        return list_track_files(tracks)
+    files = [Path(t) for t in tracks]
+    if not files:
+        raise ValueError("no track files given")
+    return files
 
 
 def invert(
-    tracks_dir: str | os.PathLike,
-    mix_path: str | os.PathLike,
-    out_dir: str | os.PathLike,
+    tracks: str | os.PathLike | Sequence[str | os.PathLike],
+    mix: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
     *,
     method: str = "auto",
     seed: int = 0,
     overwrite: bool = False,
     max_tracks: int | None = DEFAULT_MAX_TRACKS,
     options: dict | None = None,
+    report: bool = False,
+    dawproject: bool = False,
 ) -> InvertResult:
-    """Estimate console settings for ``tracks_dir`` that recreate ``mix_path``.
+    """Estimate console settings for the tracks that recreate the reference ``mix``.
 
-    Writes ``out_dir/params.json`` (the settings, plus ``"method"`` and the scores) and
-    ``out_dir/mix.wav`` (the re-rendered estimate; ``"mix_wav"`` in params.json says which
-    renderer made it). A method whose ``mix.wav`` is not the console rendering of its
-    settings (``barchiesi-reiss``) also writes ``mix_console.wav``, scored under
-    ``"other_mixes"``; with ``overwrite``, such a file left by an earlier run into the
-    same folder is removed when the new method does not write it (it would no longer
-    match params.json). ``method="auto"`` takes the best
-    method available. ``options`` go to the method (e.g. ``{"model": "run/model.pt"}``
-    for ``eami``).
+    ``tracks`` is a folder of track files or a list of files; ``mix`` the stereo mixdown.
+    With ``out_dir``, writes ``out_dir/params.json`` (the settings, plus ``"method"``, the
+    scores and where the inputs were) and ``out_dir/mix.wav`` (the re-rendered estimate;
+    ``"mix_wav"`` in params.json says which renderer made it); with ``report`` also
+    ``report.html``, with ``dawproject`` also ``session.dawproject``. Without ``out_dir``
+    nothing is written: call :meth:`InvertResult.save` later. A method whose ``mix.wav``
+    is not the console rendering of its settings (``barchiesi-reiss``) also writes
+    ``mix_console.wav``, scored under ``"other_mixes"``; with ``overwrite``, such a file
+    left by an earlier run into the same folder is removed when the new method does not
+    write it (it would no longer match params.json). ``method="auto"`` takes the best
+    method available. ``options`` go to the method (e.g. ``{"model": "run/model.pt"}`` for
+    ``eami``, ``{"budget_seconds": 120}`` for ``eami+refine``).
     """
     options = dict(options or {})
-    if method == "auto":
-        name = best_method(options=tuple(options))
-    else:
-        name = method
+    name = best_method(options=tuple(options)) if method == "auto" else method
     entry = get_method(name)
     entry.check_options(options)
-    files = list_track_files(tracks_dir)
-    out_dir = Path(out_dir)
-    params_out, mix_out = out_dir / "params.json", out_dir / "mix.wav"
-    # every mix.wav-like file a method may write (mix_console.wav, ...) is guarded up front
-    possible = [out_dir / f"mix_{n}.wav" for n in EXTRA_MIX_NAMES]
-    _guard_outputs([params_out, mix_out, *possible], files + [Path(mix_path)], overwrite)
-    song = load_tracks_and_mix(files, mix_path, name=Path(tracks_dir).resolve().parent.name, max_tracks=max_tracks)
+    files = _track_files(tracks)
+    if out_dir is not None:  # fail before the work, not after
+        _guard_outputs(output_paths(out_dir, report=report, dawproject=dawproject), files + [Path(mix)], overwrite)
+    if report or dawproject:
+        _check_optional_outputs(report, dawproject)
+    song = load_tracks_and_mix(files, mix, name=files[0].resolve().parent.parent.name, max_tracks=max_tracks)
     start = time.perf_counter()
     est = entry.fn(song, rng=np.random.default_rng(seed), **options)
     seconds = time.perf_counter() - start
@@ -121,11 +200,14 @@ def invert(
         "scores": {"mae": scores.mae, "mrsd": scores.mrsd},
         "mix_wav": info.get("mix_source", "console v1"),
         "notes": song.notes,
+        # where the inputs were, so that `mixinvert report` / `export` can find them again
+        "inputs": {"tracks_dir": str(files[0].resolve().parent), "tracks": [str(f.resolve()) for f in files],
+                   "mix": str(Path(mix).resolve())},
     }
     details = {k: v for k, v in info.items() if k not in ("seconds", "mix_source")}
     if details:
         extra["method_info"] = details
-    extra_paths = []
+    extra_mixes = {}
     for key, other in est.extra_mixes.items():
         if key not in EXTRA_MIX_NAMES:
             raise ValueError(f"method {name!r} returned an unknown extra mix {key!r}")
@@ -133,18 +215,80 @@ def invert(
         extra.setdefault("other_mixes", {})[f"mix_{key}.wav"] = {
             "source": EXTRA_MIX_NAMES[key], "mae": other_scores.mae, "mrsd": other_scores.mrsd,
         }
-        extra_paths.append((out_dir / f"mix_{key}.wav", other))
-    params = MixParams(est.params.schema, est.params.track_names, est.params.values, song.sample_rate, extra,
-                       tuple(est.track_details))
-    write_audio(mix_out, est.mix, song.sample_rate, overwrite=overwrite)
-    for path, other in extra_paths:
-        write_audio(path, other, song.sample_rate, overwrite=overwrite)
-    written = {p for p, _ in extra_paths}
-    for stale in possible:  # only reachable with overwrite: an earlier invert's extra mix, now out of date
-        if stale not in written and stale.exists():
-            stale.unlink()
-    write_params(params_out, params, overwrite=overwrite)
-    return InvertResult(song, name, est, scores, params_out, mix_out, extra)
+        extra_mixes[f"mix_{key}.wav"] = other
+    result = InvertResult(song, name, est, scores, params_extra=extra, extra_mixes=extra_mixes,
+                          track_files=tuple(files))
+    if out_dir is not None:
+        result.save(out_dir, overwrite=overwrite, report=report, dawproject=dawproject)
+    return result
+
+
+def _check_optional_outputs(report: bool, dawproject: bool) -> None:
+    """Fail before the work if an optional output cannot be made here."""
+    if report:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise MixinvertError("the report needs matplotlib: pip install matplotlib, or run without the report "
+                               "(--no-report)") from None
+
+
+def _inputs_of(out_dir: Path, tracks: str | os.PathLike | Sequence[str | os.PathLike] | None) -> tuple[MixParams, list[Path]]:
+    """params.json of an ``invert`` output folder and the track files it was made from."""
+    params = read_params(out_dir / PARAMS_FILE)
+    if tracks is not None:
+        files = _track_files(tracks)
+    else:
+        recorded = params.extra.get("inputs", {}).get("tracks")
+        if not recorded:
+            raise ValueError(f"{out_dir / PARAMS_FILE} does not say where its tracks are; pass them (--tracks DIR)")
+        files = [Path(f) for f in recorded]
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{missing[0]}: track recorded in {out_dir / PARAMS_FILE} is gone; "
+                                    "pass the tracks' folder (--tracks DIR)")
+    return params, files
+
+
+def export(
+    out_dir: str | os.PathLike,
+    *,
+    tracks: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    out_path: str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write the session of an ``invert`` output folder as a DAWproject file.
+
+    The settings come from ``out_dir/params.json``, the audio from the tracks it records
+    (or ``tracks``: a folder or a list of files). Writes ``out_path`` (default
+    ``out_dir/session.dawproject``) and returns it.
+    """
+    from mixinvert.export.dawproject import export_dawproject
+
+    out_dir = Path(out_dir)
+    params, files = _inputs_of(out_dir, tracks)
+    by_name = {f.name: f for f in files}
+    missing = [n for n in params.track_names if n not in by_name]
+    if missing:
+        raise ValueError(f"{out_dir / PARAMS_FILE} has track(s) {', '.join(missing)} that are not among the tracks "
+                         f"given ({', '.join(by_name)})")
+    out_path = Path(out_path) if out_path is not None else out_dir / DAWPROJECT_FILE
+    _guard_outputs([out_path], files + [out_dir / PARAMS_FILE], overwrite)
+    return export_dawproject(params, [by_name[n] for n in params.track_names], out_path, overwrite=overwrite,
+                             title=params.extra.get("song") or out_dir.name)
+
+
+def report(
+    out_dir: str | os.PathLike,
+    *,
+    tracks: str | os.PathLike | None = None,
+    mix: str | os.PathLike | None = None,
+    overwrite: bool = True,
+) -> Path:
+    """(Re)build ``out_dir/report.html`` from what ``invert`` left in ``out_dir``."""
+    from mixinvert.report import build_report
+
+    return build_report(out_dir, tracks_dir=tracks, mix_path=mix, overwrite=overwrite)
 
 
 @dataclass
@@ -162,6 +306,7 @@ def demo(
     seconds: float = 8.0,
     seed: int = 0,
     method: str = "auto",
+    report: bool = False,
 ) -> DemoResult:
     """Make a small song with the corpus code, invert it, and score the result.
 
@@ -182,7 +327,8 @@ def demo(
     inv_dir = out_dir / "inverted"
     if inv_dir.exists() and not marker.exists():
         raise FileExistsError(f"{inv_dir} exists and was not made by the demo; refusing to overwrite it")
-    result = invert(song_dir / "tracks", song_dir / "mix.wav", inv_dir, method=method, seed=seed, overwrite=True)
+    result = invert(song_dir / "tracks", song_dir / "mix.wav", inv_dir, method=method, seed=seed, overwrite=True,
+                    report=report)
     write_text_atomic(marker, "made by mixinvert demo\n", overwrite=True)
     baseline = None
     if result.method != "sum":

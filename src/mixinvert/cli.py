@@ -1,7 +1,11 @@
 """The ``mixinvert`` command line: parses arguments and calls one function of :mod:`mixinvert.api`.
 
-Errors that come from the user's input (bad files, clashing outputs) are printed as one
-line, ``mixinvert: error: ...``, with exit status 2; nothing half-written is left behind.
+Errors that come from the user's input (bad files, clashing outputs, missing programs)
+are printed as one line, ``mixinvert: error: ...``, with exit status 2; nothing
+half-written is left behind. Anything else is an internal error (exit status 1).
+``--debug`` shows the traceback; ``--quiet`` prints only errors; ``--json`` prints one
+JSON object per line (progress, notes, the result, errors) for scripts. Exit status 130
+after an interruption (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -9,8 +13,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
+
+from mixinvert.errors import MixinvertError
+from mixinvert.progress import emit_json, progress_bar, progress_mode
 
 EXAMPLES = """\
 examples:
@@ -25,30 +33,72 @@ examples:
   mixinvert invert SONG/tracks SONG/mix.wav --method eami --out inverted/
   mixinvert invert SONG/tracks SONG/mix.wav --method eami --model runs/small/model.pt --out inverted/
   mixinvert render SONG/tracks --params inverted/params.json --out remix.wav
+  mixinvert report inverted/
+  mixinvert export inverted/ --out session.dawproject
+  mixinvert --json invert SONG/tracks SONG/mix.wav --out inverted/ > events.jsonl
+
+exit status: 0 done, 1 internal error, 2 bad input or set-up, 130 interrupted
 """
 
 
-def _tqdm(total: int, desc: str, unit: str):
-    from tqdm import tqdm
+class Ui:
+    """How a command talks: ``human`` (text, progress bars on a terminal), ``quiet`` (only
+    errors) or ``json`` (one JSON object per line on stdout: ``progress``, ``note``,
+    ``result`` and ``error`` events, for scripts)."""
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=None, leave=True)
+    def __init__(self, mode: str = "human") -> None:
+        self.mode = mode
+
+    @property
+    def progress(self) -> str:
+        return {"human": "auto", "quiet": "off", "json": "json"}[self.mode]
+
+    def say(self, text: str) -> None:
+        """A line of human-readable output (stdout); nothing in quiet or json mode."""
+        if self.mode == "human":
+            print(text)
+
+    def note(self, text: str) -> None:
+        """Something the user should know that is not an error (stderr, or a ``note`` event)."""
+        if self.mode == "human":
+            print(f"note: {text}", file=sys.stderr)
+        elif self.mode == "json":
+            emit_json("note", message=text)
+
+    def notes(self, notes: Sequence[str]) -> None:
+        for note in notes:
+            self.note(note)
+
+    def result(self, command: str, **fields: Any) -> None:
+        """The command's outcome as data: a ``result`` event in json mode."""
+        if self.mode == "json":
+            emit_json("result", command=command, **fields)
+
+    def error(self, message: str, code: int) -> None:
+        print(f"mixinvert: error: {message}", file=sys.stderr)
+        if self.mode == "json":
+            emit_json("error", message=message, exit_code=code)
 
 
-def _print_notes(notes: Sequence[str]) -> None:
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+#: The methods, for help texts (the registry itself loads lazily).
+METHOD_NAMES = "eami+refine, eami, colonel-reiss, barchiesi-reiss, sum, random"
 
 
-def cmd_render(args: argparse.Namespace) -> int:
+def _bar(total: int | None, desc: str, unit: str):
+    return progress_bar(total, desc, unit, leave=True)
+
+
+def cmd_render(args: argparse.Namespace, ui: Ui) -> int:
     from mixinvert.api import render
 
     out, song = render(args.tracks_dir, args.params, args.out, overwrite=args.overwrite, max_tracks=args.max_tracks)
-    _print_notes(song.notes)
-    print(f"rendered {song.num_tracks} tracks ({song.duration_s:.1f} s) to {out}")
+    ui.notes(song.notes)
+    ui.say(f"rendered {song.num_tracks} tracks ({song.duration_s:.1f} s) to {out}")
+    ui.result("render", out=str(out), tracks=song.num_tracks, seconds=song.duration_s)
     return 0
 
 
-def cmd_corpus(args: argparse.Namespace) -> int:
+def cmd_corpus(args: argparse.Namespace, ui: Ui) -> int:
     from mixinvert.data.corpus import CorpusConfig, make_corpus
 
     config = CorpusConfig(
@@ -57,14 +107,15 @@ def cmd_corpus(args: argparse.Namespace) -> int:
         soundfont=str(args.soundfont) if args.soundfont else None,
     )
     if args.preset == "songs" and args.kit is None:
-        print("note: no --kit given, so the songs have no drums", file=sys.stderr)
-    with _tqdm(args.songs, f"corpus ({args.preset})", "song") as bar:
+        ui.note("no --kit given, so the songs have no drums")
+    with _bar(args.songs, f"corpus ({args.preset})", "song") as bar:
         make_corpus(args.out_dir, config, jobs=args.jobs, progress=bar.update)
-    print(f"made {args.songs} songs in {args.out_dir} (splits in {Path(args.out_dir) / 'splits.json'})")
+    ui.say(f"made {args.songs} songs in {args.out_dir} (splits in {Path(args.out_dir) / 'splits.json'})")
+    ui.result("corpus", out=str(args.out_dir), songs=args.songs, splits=str(Path(args.out_dir) / "splits.json"))
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def cmd_evaluate(args: argparse.Namespace, ui: Ui) -> int:
     from mixinvert.data.dataset import list_song_dirs
     from mixinvert.evaluation import evaluate, results_paths, write_results
 
@@ -73,19 +124,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.limit is not None:
         n = min(n, max(args.limit, 0))
     if args.out:
-        results_paths(args.out, overwrite=args.overwrite)  # fail before the work, not after
-    with _tqdm(n, "evaluate", "song") as bar:
+        results_paths(args.out, overwrite=args.overwrite, html=args.report)  # fail before the work, not after
+    with _bar(n, "evaluate", "song") as bar:
         results = evaluate(args.dataset_dir, methods, split=args.split, seed=args.seed,
                            max_tracks=args.max_tracks, progress=bar.update,
                            options=_method_options(args), limit=args.limit)
-    print(results.to_markdown())
+    ui.say(results.to_markdown())
+    written = []
     if args.out:
-        md, js = write_results(results, args.out, overwrite=args.overwrite)
-        print(f"wrote {md} and {js}")
+        written = write_results(results, args.out, overwrite=args.overwrite, html=args.report)
+        ui.say(f"wrote {', '.join(str(p) for p in written)}")
+    ui.result("evaluate", mean=results.to_json()["mean"], songs=len({r.song for r in results.rows}),
+              written=[str(p) for p in written])
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
     from mixinvert.train.essl import TrainConfig, train
 
     defaults = TrainConfig()
@@ -107,15 +161,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     config = TrainConfig(**{**defaults.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
     try:
-        result = train(args.corpus_dirs, args.out, config, workers=args.workers, progress=not args.quiet)
+        result = train(args.corpus_dirs, args.out, config, workers=args.workers, progress=ui.mode != "quiet")
     except KeyboardInterrupt:
         print(f"mixinvert: interrupted; {args.out} keeps every finished iteration: run the same command "
               "to resume", file=sys.stderr)
         return 130
     if result.history:
         last = result.history[-1]
-        print(f"trained {last['iteration']} iterations; last validation MRSD {last['valid_mrsd']:.3f}")
-    print(f"model: {result.model_path} (best validation MRSD); log: {result.run_dir / 'log.csv'}")
+        ui.say(f"trained {last['iteration']} iterations; last validation MRSD {last['valid_mrsd']:.3f}")
+    ui.say(f"model: {result.model_path} (best validation MRSD); log: {result.run_dir / 'log.csv'}")
+    ui.result("train", model=str(result.model_path), log=str(result.run_dir / "log.csv"),
+              history=result.history)
     return 0
 
 
@@ -135,44 +191,88 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
                         "colonel-reiss: default 120)")
 
 
-def cmd_invert(args: argparse.Namespace) -> int:
+def _invert_summary(result: Any) -> dict:
+    """What ``invert`` found, as data (the json ``result`` event)."""
+    params = result.params
+    return {
+        "method": result.method,
+        "seconds": result.params_extra.get("seconds"),
+        "scores": {"mae": result.scores.mae, "mrsd": result.scores.mrsd},
+        "params": str(result.params_path) if result.params_path else None,
+        "mix": str(result.mix_path) if result.mix_path else None,
+        "report": str(result.report_path) if result.report_path else None,
+        "dawproject": str(result.dawproject_path) if result.dawproject_path else None,
+        "tracks": [{"name": n, **params.schema.to_dict(v)} for n, v in zip(params.track_names, params.values)],
+    }
+
+
+def cmd_invert(args: argparse.Namespace, ui: Ui) -> int:
     from mixinvert.api import invert
 
     options = _method_options(args)
     result = invert(args.tracks_dir, args.mix, args.out, method=args.method, seed=args.seed,
-                    overwrite=args.overwrite, max_tracks=args.max_tracks, options=options)
-    _print_notes(result.song.notes)
-    print(f"method {result.method}: MAE {result.scores.mae:.4f}, MRSD {result.scores.mrsd:.3f} against {args.mix}")
+                    overwrite=args.overwrite, max_tracks=args.max_tracks, options=options,
+                    report=args.report, dawproject=args.export_dawproject)
+    ui.notes(result.song.notes)
+    ui.say(f"method {result.method}: MAE {result.scores.mae:.4f}, MRSD {result.scores.mrsd:.3f} against {args.mix}")
     for name, other in result.params_extra.get("other_mixes", {}).items():
-        print(f"also {name} ({other['source']}): MAE {other['mae']:.4f}, MRSD {other['mrsd']:.3f}")
+        ui.say(f"also {name} ({other['source']}): MAE {other['mae']:.4f}, MRSD {other['mrsd']:.3f}")
     details = result.estimate.track_details
     if details and any("uncertainty" in d for d in details):
         n_iv = sum(len(d.get("uncertainty", {})) for d in details)
         n_un = sum(len(d.get("undetermined", {})) for d in details)
-        print(f"uncertainty: an interval for each of {n_iv} settings; {n_un} settings the audio does not determine "
-              f"(\"uncertainty\" and \"undetermined\" beside each track's values in params.json)")
-    print(f"wrote {result.params_path} and {result.mix_path} ({result.params_extra.get('mix_wav', 'console v1')})")
+        ui.say(f"uncertainty: an interval for each of {n_iv} settings; {n_un} settings the audio does not determine "
+               f"(\"uncertainty\" and \"undetermined\" beside each track's values in params.json)")
+    ui.say(f"wrote {result.params_path} and {result.mix_path} ({result.params_extra.get('mix_wav', 'console v1')})")
+    if result.report_path:
+        ui.say(f"report: {result.report_path} (open it in a browser)")
+    if result.dawproject_path:
+        ui.say(f"DAW session: {result.dawproject_path}")
+    ui.result("invert", **_invert_summary(result))
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_report(args: argparse.Namespace, ui: Ui) -> int:
+    from mixinvert.api import report
+
+    path = report(args.out_dir, tracks=args.tracks, mix=args.mix)
+    ui.say(f"report: {path} (open it in a browser)")
+    ui.result("report", report=str(path))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, ui: Ui) -> int:
+    from mixinvert.api import export
+
+    path = export(args.out_dir, tracks=args.tracks, out_path=args.out, overwrite=args.overwrite)
+    ui.say(f"DAW session: {path}")
+    ui.result("export", dawproject=str(path))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, ui: Ui) -> int:
     from mixinvert.api import demo
 
-    print(f"making a {args.seconds:g} s song in {args.out} (music21 score rendered with fluidsynth"
-          f"{', drums from ' + str(args.kit) if args.kit else ', no drums: pass --kit for drums'}) ...")
-    res = demo(args.out, kit_dir=args.kit, seconds=args.seconds, seed=args.seed, method=args.method)
+    ui.say(f"making a {args.seconds:g} s song in {args.out} (music21 score rendered with fluidsynth"
+           f"{', drums from ' + str(args.kit) if args.kit else ', no drums: pass --kit for drums'}) ...")
+    res = demo(args.out, kit_dir=args.kit, seconds=args.seconds, seed=args.seed, method=args.method,
+               report=args.report)
     inv = res.inverted
-    print(f"song: {res.song_dir} ({inv.song.num_tracks} tracks: {', '.join(inv.song.track_names)})")
-    print(f"method: {inv.method} ({inv.estimate.info.get('seconds', 0):.2f} s)")
-    print(f"  MAE  {inv.scores.mae:.4f}   MRSD {inv.scores.mrsd:.3f}   (reference: {res.song_dir / 'mix.wav'})")
+    ui.say(f"song: {res.song_dir} ({inv.song.num_tracks} tracks: {', '.join(inv.song.track_names)})")
+    ui.say(f"method: {inv.method} ({inv.estimate.info.get('seconds', 0):.2f} s)")
+    ui.say(f"  MAE  {inv.scores.mae:.4f}   MRSD {inv.scores.mrsd:.3f}   (reference: {res.song_dir / 'mix.wav'})")
     if res.baseline is not None:
-        print(f"  sum baseline: MAE {res.baseline.mae:.4f}   MRSD {res.baseline.mrsd:.3f}")
+        ui.say(f"  sum baseline: MAE {res.baseline.mae:.4f}   MRSD {res.baseline.mrsd:.3f}")
     if res.param_errors:
         e = res.param_errors
-        print(f"  parameter error vs truth: {e['normalized_mae']:.3f} (normalized MAE), "
-              f"gain {e['gain_db']:.2f} dB, pan {e['pan']:.3f}")
-    print(f"outputs: {inv.params_path} (settings), {inv.mix_path} (re-rendered mix)")
-    print(f"re-render: mixinvert render {res.song_dir / 'tracks'} --params {inv.params_path} --out remix.wav")
+        ui.say(f"  parameter error vs truth: {e['normalized_mae']:.3f} (normalized MAE), "
+               f"gain {e['gain_db']:.2f} dB, pan {e['pan']:.3f}")
+    ui.say(f"outputs: {inv.params_path} (settings), {inv.mix_path} (re-rendered mix)")
+    if inv.report_path:
+        ui.say(f"report: {inv.report_path} (open it in a browser)")
+    ui.say(f"re-render: mixinvert render {res.song_dir / 'tracks'} --params {inv.params_path} --out remix.wav")
+    ui.result("demo", song=str(res.song_dir), baseline=vars(res.baseline) if res.baseline else None,
+              param_errors=res.param_errors, **_invert_summary(inv))
     return 0
 
 
@@ -187,11 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mixinvert {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
+    _add_output_options(parser, argparse.ArgumentParser(add_help=False))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # the same options after the command name (`mixinvert invert ... --quiet`); SUPPRESS keeps
+    # a subcommand from resetting what was given before it
+    common = argparse.ArgumentParser(add_help=False)
+    _add_output_options(common, common, suppress=True)
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_, description=help_)
+        return sub.add_parser(name, help=help_, description=help_, parents=[common])
 
     def max_tracks(p: argparse.ArgumentParser, default: int | None) -> None:
         p.add_argument("--max-tracks", type=int, default=default,
@@ -220,11 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("evaluate", "run methods on every song of a dataset and print the paper's Table 1")
     p.add_argument("dataset_dir", type=Path, help="folder of song folders (e.g. a corpus)")
-    p.add_argument("--methods", default="sum,random", help="comma-separated methods (default sum,random)")
+    p.add_argument("--methods", default="sum,random",
+                   help=f"comma-separated methods among {METHOD_NAMES} (default sum,random)")
     p.add_argument("--split", choices=("train", "valid", "test"), help="only this split (needs splits.json)")
     p.add_argument("--limit", type=int, default=None, help="only the first N songs (by name) of the split")
     _add_method_options(p)
-    p.add_argument("--out", type=Path, help="markdown file to write; the JSON goes beside it")
+    p.add_argument("--out", type=Path,
+                   help="markdown file to write; the JSON and an HTML report (results.html) go beside it")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="with --out, no HTML report beside the markdown")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     max_tracks(p, 16)
@@ -253,45 +361,95 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-songs", type=int, help="validation songs scored per iteration (default 16)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--workers", type=int, default=None, help="render threads (default: all cores)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("--max-tracks", type=int, default=None, help="refuse songs with more tracks (default 16)")
     p.set_defaults(func=cmd_train)
 
     p = add("invert", "estimate the settings that turn the tracks into the mix")
     p.add_argument("tracks_dir", type=Path, help="folder of raw track files")
     p.add_argument("mix", type=Path, help="the stereo mixdown")
-    p.add_argument("--method", default="auto", help="inversion method (default: the best available)")
+    p.add_argument("--method", default="auto", help=f"inversion method: {METHOD_NAMES} (default: auto, the best "
+                   "available)")
     _add_method_options(p)
-    p.add_argument("--out", type=Path, required=True, help="folder for params.json and mix.wav")
+    p.add_argument("--out", type=Path, required=True, help="folder for params.json, mix.wav and report.html")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="no report.html (the report takes a few seconds: plots and audio)")
+    p.add_argument("--export-dawproject", action="store_true",
+                   help="also write the session as OUT/session.dawproject, for a DAW")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     max_tracks(p, 16)
     p.set_defaults(func=cmd_invert)
+
+    p = add("report", "(re)build report.html in an invert output folder: settings, plots, audio")
+    p.add_argument("out_dir", type=Path, help="folder that invert wrote (params.json, mix.wav)")
+    p.add_argument("--tracks", type=Path, help="folder of the raw tracks (default: where params.json says)")
+    p.add_argument("--mix", type=Path, help="the reference mix (default: where params.json says)")
+    p.set_defaults(func=cmd_report)
+
+    p = add("export", "write an invert output folder's session as a DAWproject file for a DAW")
+    p.add_argument("out_dir", type=Path, help="folder that invert wrote (params.json)")
+    p.add_argument("--tracks", type=Path, help="folder of the raw tracks (default: where params.json says)")
+    p.add_argument("--out", type=Path, help="file to write (default: OUT_DIR/session.dawproject)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_export)
 
     p = add("demo", "make a small song, invert it, and print the scores")
     p.add_argument("--out", type=Path, default=Path("mixinvert-demo"), help="folder (default ./mixinvert-demo)")
     p.add_argument("--kit", type=Path, help="multi-mic drum kit folder, for drums in the song")
     p.add_argument("--seconds", type=float, default=8.0, help="song length (default 8)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--method", default="auto", help="inversion method (default: the best available)")
+    p.add_argument("--method", default="auto", help=f"inversion method: {METHOD_NAMES} (default: auto)")
+    p.add_argument("--no-report", dest="report", action="store_false", help="no report.html")
     p.set_defaults(func=cmd_demo)
     return parser
+
+
+def _add_output_options(p: argparse.ArgumentParser, group_owner: argparse.ArgumentParser,
+                        suppress: bool = False) -> None:
+    kw = {"default": argparse.SUPPRESS} if suppress else {}
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("-q", "--quiet", action="store_true", help="print only errors (no progress bars)", **kw)
+    mode.add_argument("--json", action="store_true",
+                      help="print JSON lines on stdout (progress, note, result and error events) for scripts", **kw)
+    p.add_argument("-v", "--verbose", action="store_true", help="log what is done (stderr)", **kw)
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error", **kw)
+
+
+#: Errors that come from the input or the set-up: one line and exit status 2.
+BAD_INPUT = (ValueError, OSError, MixinvertError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    ui = Ui("json" if args.json else "quiet" if args.quiet else "human")
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(name)s: %(message)s")
+    logging.getLogger("mixinvert").setLevel(level)
     try:
-        return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
-        if args.verbose:
-            raise
-        print(f"mixinvert: error: {err}", file=sys.stderr)
+        with progress_mode(ui.progress):
+            return args.func(args, ui)
+    except BAD_INPUT as err:
+        if args.debug:
+            traceback.print_exc()
+        ui.error(_one_line(err), 2)
         return 2
     except KeyboardInterrupt:
         print("mixinvert: interrupted; finished outputs are kept, nothing half-written is left", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug: still one line, with the way to the traceback
+        if args.debug:
+            traceback.print_exc()
+        ui.error(f"internal error: {type(err).__name__}: {_one_line(err)} "
+                 "(run again with --debug for the traceback, and please report it)", 1)
+        return 1
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, OSError) and err.filename and str(err.filename) not in text:
+        text = f"{err.filename}: {text}"
+    return text
 
 
 if __name__ == "__main__":

@@ -203,25 +203,34 @@ def evaluate(
     return results
 
 
-def results_paths(out_md: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, Path]:
-    """The markdown and JSON paths for ``out_md``; an error if either exists (unless ``overwrite``).
+def results_paths(out_md: str | os.PathLike, *, overwrite: bool = False, html: bool = False) -> list[Path]:
+    """The markdown and JSON paths for ``out_md`` (and, with ``html``, the report's: same
+    name, ``.html``); an error if any exists (unless ``overwrite``).
 
     Call it before a long evaluation so that a clash is found before any work is done.
     """
     out_md = Path(out_md)
-    out_json = out_md.with_suffix(".json")
+    paths = [out_md, out_md.with_suffix(".json")] + ([out_md.with_suffix(".html")] if html else [])
+    if out_md.suffix in (".json", ".html"):
+        raise ValueError(f"{out_md}: give the markdown file's name (e.g. results.md); the JSON and HTML go beside it")
     if not overwrite:
-        for path in (out_md, out_json):
+        for path in paths:
             if path.exists():
                 raise FileExistsError(f"{path} exists; refusing to overwrite it (use --overwrite)")
-    return out_md, out_json
+    return paths
 
 
-def write_results(results: Results, out_md: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, Path]:
-    """Write the markdown table and, beside it, the JSON (same name, ``.json``)."""
+def write_results(results: Results, out_md: str | os.PathLike, *, overwrite: bool = False,
+                  html: bool = False) -> list[Path]:
+    """Write the markdown table and, beside it, the JSON (same name, ``.json``) and with
+    ``html`` a report with per-song plots (``.html``). Returns the written paths."""
     from mixinvert.audio import write_text_atomic
 
-    out_md, out_json = results_paths(out_md, overwrite=overwrite)
-    write_text_atomic(out_json, json.dumps(results.to_json(), indent=2) + "\n", overwrite=overwrite)
-    write_text_atomic(out_md, results.to_markdown(), overwrite=overwrite)
-    return out_md, out_json
+    paths = results_paths(out_md, overwrite=overwrite, html=html)
+    write_text_atomic(paths[1], json.dumps(results.to_json(), indent=2) + "\n", overwrite=overwrite)
+    write_text_atomic(paths[0], results.to_markdown(), overwrite=overwrite)
+    if html:
+        from mixinvert.report import write_evaluation_report
+
+        write_evaluation_report(results, paths[2], overwrite=overwrite)
+    return paths

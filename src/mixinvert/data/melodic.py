@@ -50,6 +50,7 @@ import numpy as np
 import soundfile as sf
 
 from mixinvert.data.gm_programs import ENSEMBLES, ROLES, GMInstrument
+from mixinvert.errors import MixinvertError
 
 DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 INSTALL_HINT = "install them with: apt-get install fluidsynth fluid-soundfont-gm"
@@ -91,11 +92,11 @@ MIN_COVERAGE = 0.2  #: preferred least fraction of the excerpt each part sounds
 ENSEMBLE_P, PAD_P = 0.2, 0.5  #: chance of a whole ensemble; of a pad among the extras
 
 
-class SynthUnavailable(RuntimeError):
+class SynthUnavailable(MixinvertError, RuntimeError):
     """fluidsynth or the soundfont is missing; the message names what to install."""
 
 
-class SynthError(RuntimeError):
+class SynthError(MixinvertError, RuntimeError):
     """fluidsynth failed or rendered silence; the message holds its stderr."""
 
 

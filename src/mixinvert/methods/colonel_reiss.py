@@ -213,10 +213,10 @@ def estimate_colonel_reiss(
         config = replace(config, steps=int(steps))
     if budget_seconds is not None:
         config = replace(config, budget_seconds=float(budget_seconds))
-    from tqdm import tqdm
+    from mixinvert.progress import progress_bar
 
     # a progress bar on a terminal (none when output is piped or in tests): fits take a minute or two
-    with tqdm(total=config.steps, desc=f"colonel-reiss {song.name}", unit="step", leave=False, disable=None) as bar:
+    with progress_bar(config.steps, f"colonel-reiss {song.name}", "step") as bar:
 
         def progress(step: int, best: float) -> None:
             bar.update(step - bar.n)

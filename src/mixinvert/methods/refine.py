@@ -331,11 +331,10 @@ def estimate_eami_refine(
     if steps is not None:
         config = replace(config, twin=replace(config.twin, steps=int(steps)))
     seed = int(rng.integers(0, 2**31 - 1))
-    from tqdm import tqdm
+    from mixinvert.progress import progress_bar
 
     # a progress bar on a terminal (none when piped or in tests), showing the current distance
-    with tqdm(total=None, desc=f"eami+refine {song.name}", unit=" stage", leave=False, disable=None,
-              bar_format="{desc}: {postfix} [{elapsed}]") as bar:
+    with progress_bar(None, f"eami+refine {song.name}", "stage", bar_format="{desc}: {postfix} [{elapsed}]") as bar:
 
         def progress(stage: str, distance: float) -> None:
             bar.set_postfix_str(f"{stage}, distance {distance:.3f}")

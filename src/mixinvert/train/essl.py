@@ -46,7 +46,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mixinvert.audio import write_text_atomic
 from mixinvert.console.render import Console
@@ -65,6 +64,7 @@ from mixinvert.models.checkpoint import (
 )
 from mixinvert.models.inverter import Inverter, get_model_config
 from mixinvert.models.predict import predict_features, song_features
+from mixinvert.progress import progress_bar, progress_iter
 
 SAMPLING_MODES = ("exp", "fixed", "none", "random")
 RUN_FILE = "run.json"
@@ -316,7 +316,7 @@ def sampling_step(
 
     data = PairedData(track_feats, [], [], [])
     n_workers = workers or os.cpu_count() or 1
-    bar = tqdm(total=len(samples), desc=f"iteration {t + 1}: sampling", unit="mix", disable=not progress, leave=False)
+    bar = progress_bar(len(samples), f"iteration {t + 1}: sampling", "mix", enabled=progress)
     chunk = 64
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
         for a in range(0, len(samples), chunk):
@@ -349,8 +349,7 @@ def training_step(
     gen = torch.Generator().manual_seed(config.seed * 1_000_003 + t)
     n = len(data)
     steps_per_epoch = -(-n // config.batch_size)
-    bar = tqdm(total=steps_per_epoch * config.epochs, desc=f"iteration {t + 1}: training", unit="batch",
-               disable=not progress, leave=False)
+    bar = progress_bar(steps_per_epoch * config.epochs, f"iteration {t + 1}: training", "batch", enabled=progress)
     last = float("nan")
     for _ in range(config.epochs):
         order = torch.randperm(n, generator=gen).tolist()
@@ -396,8 +395,8 @@ def validate(
         return sc.mae, sc.mrsd
 
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        scores = list(tqdm(pool.map(_score, range(len(songs))), total=len(songs), desc="validation",
-                           unit="song", disable=not progress, leave=False))
+        scores = list(progress_iter(pool.map(_score, range(len(songs))), len(songs), "validation", "song",
+                                    enabled=progress))
     errs = [np.abs(p - s.truth).mean() for p, s in zip(preds, songs) if s.truth is not None]
     return {
         "valid_mae": float(np.mean([m for m, _ in scores])),
