@@ -122,7 +122,7 @@ class InvertResult:
         write_params(params_out, self.params, overwrite=overwrite)
         self.params_path, self.mix_path = params_out, mix_out
         if report:
-            from mixinvert.report import build_report
+            from mixinvert.reporting import build_report
 
             self.report_path = build_report(out_dir, overwrite=overwrite)
         if dawproject:
@@ -263,7 +263,7 @@ def export(
     (or ``tracks``: a folder or a list of files). Writes ``out_path`` (default
     ``out_dir/session.dawproject``) and returns it.
     """
-    from mixinvert.export.dawproject import export_dawproject
+    from mixinvert.daw.dawproject import export_dawproject
 
     out_dir = Path(out_dir)
     params, files = _inputs_of(out_dir, tracks)
@@ -286,7 +286,7 @@ def report(
     overwrite: bool = True,
 ) -> Path:
     """(Re)build ``out_dir/report.html`` from what ``invert`` left in ``out_dir``."""
-    from mixinvert.report import build_report
+    from mixinvert.reporting import build_report
 
     return build_report(out_dir, tracks_dir=tracks, mix_path=mix, overwrite=overwrite)
 

@@ -161,7 +161,8 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
     }
     config = TrainConfig(**{**defaults.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
     try:
-        result = train(args.corpus_dirs, args.out, config, workers=args.workers, progress=ui.mode != "quiet")
+        result = train(args.corpus_dirs, args.out, config, workers=args.workers, progress=ui.mode != "quiet",
+                       log=ui.say if ui.mode != "json" else ui.note)
     except KeyboardInterrupt:
         print(f"mixinvert: interrupted; {args.out} keeps every finished iteration: run the same command "
               "to resume", file=sys.stderr)

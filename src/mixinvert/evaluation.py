@@ -230,7 +230,7 @@ def write_results(results: Results, out_md: str | os.PathLike, *, overwrite: boo
     write_text_atomic(paths[1], json.dumps(results.to_json(), indent=2) + "\n", overwrite=overwrite)
     write_text_atomic(paths[0], results.to_markdown(), overwrite=overwrite)
     if html:
-        from mixinvert.report import write_evaluation_report
+        from mixinvert.reporting import write_evaluation_report
 
         write_evaluation_report(results, paths[2], overwrite=overwrite)
     return paths

@@ -122,10 +122,14 @@ def test_cli_invert_and_evaluate_with_a_model(corpus, model_file, tmp_path, caps
 def test_cli_train_then_invert_with_the_run_model(corpus, tmp_path, capsys):
     run = tmp_path / "run"
     argv = ["train", str(corpus), "--out", str(run), "--iterations", "1", "--samples", "1", "--epochs", "1",
-            "--excerpt-seconds", "0.5", "--quiet"]
+            "--excerpt-seconds", "0.5"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
+    assert "iteration 1/1" in printed
     assert "trained 1 iterations" in printed and str(run / "model.pt") in printed
+    # --quiet: nothing but errors; asking again for the same iterations does no work
+    assert main(argv + ["--quiet"]) == 0
+    assert capsys.readouterr().out == ""
     stored = json.loads((run / "run.json").read_text())
     assert stored["config"]["iterations"] == 1 and stored["config"]["samples_per_song"] == 1
     song = corpus / "song_0001"
@@ -139,7 +143,7 @@ def test_cli_train_then_invert_with_the_run_model(corpus, tmp_path, capsys):
     assert doc["method"] == "eami+refine" and doc["method_info"]["model"] == str(run / "model.pt")
     assert "uncertainty" in doc["tracks"][0] and "uncertainty" in capsys.readouterr().out
     # a changed setting on the same run folder: one line, exit 2
-    assert main([*argv[:-1], "--sigma-init", "0.2"]) == 2
+    assert main([*argv, "--sigma-init", "0.2"]) == 2
     assert "sigma_init" in capsys.readouterr().err
 
 
