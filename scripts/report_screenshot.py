@@ -1,7 +1,7 @@
 """Screenshot an inversion's report.html in headless Chromium (for the README's docs/report.png).
 
-    .venv/bin/mixinvert demo --kit ../shared/data/muldjordkit
-    .venv/bin/python scripts/report_screenshot.py mixinvert-demo/inverted docs/report.png
+    .venv/bin/mixinvert demo --kit ../shared/data/muldjordkit --method barchiesi-reiss --out /tmp/demo
+    .venv/bin/python scripts/report_screenshot.py /tmp/demo/inverted docs/report.png
 
 Builds OUT_DIR/report.html first if it is not there. Needs the `test` set-up
 (``bash scripts/setup.sh test``: selenium, Debian's chromium and chromium-driver).
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1400, help="window width in px (default 1400)")
     parser.add_argument("--height", type=int, default=None,
                         help="keep only the top HEIGHT px (default: the whole page)")
+    parser.add_argument("--colors", type=int, default=128,
+                        help="palette size of the saved PNG (default 128: a third of the size; 0 keeps full colour)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild report.html even if it exists")
     args = parser.parse_args(argv)
 
@@ -44,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrowserUnavailable as err:
         print(f"report_screenshot: {err}", file=sys.stderr)
         return 2
+    if args.colors:
+        from PIL import Image
+
+        with Image.open(args.png) as shot:
+            image = shot.convert("RGB")
+        image.quantize(colors=args.colors, method=Image.Quantize.MEDIANCUT).save(args.png, optimize=True)
     print(args.png)
     return 0
 

@@ -1,9 +1,11 @@
+import os
+import stat
 import time
 
 import numpy as np
 import pytest
 
-from mixinvert.audio import AudioError, read_audio, write_audio
+from mixinvert.audio import AudioError, read_audio, write_audio, write_text_atomic
 from tests.conftest import SR, noise_track
 
 
@@ -30,6 +32,21 @@ def test_write_refuses_overwrite_and_nan(tmp_path, rng):
         write_audio(path, bad, SR, overwrite=True)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["a.wav"]  # no temporary left behind
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path, rng):
+    """Not mkstemp's owner-only 0600: what open() would give under the current umask."""
+    old = os.umask(0o022)
+    try:
+        wav = write_audio(tmp_path / "a.wav", noise_track(rng, 1, 0.05), SR)
+        txt = write_text_atomic(tmp_path / "a.txt", "hello")
+        os.umask(0o077)
+        private = write_text_atomic(tmp_path / "b.txt", "hello")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(wav.stat().st_mode) == 0o644
+    assert stat.S_IMODE(txt.stat().st_mode) == 0o644
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
 
 
 def test_read_errors(tmp_path):

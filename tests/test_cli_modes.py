@@ -96,8 +96,22 @@ def test_every_command_and_option_is_documented():
         assert p.description, name
         for action in p._actions:
             assert action.help and action.help != argparse.SUPPRESS, (name, action.dest)
-        assert "--json" in p.format_help() and "--debug" in p.format_help()
+        text = p.format_help()
+        assert "--json" in text and "--debug" in text
+        # each command's help ends with examples of it, taken from the top-level list
+        assert f"examples:\n  mixinvert {name} " in text or f"examples:\n  mixinvert --json {name} " in text, name
+        # metavars say what goes there, not the option's name again
+        assert "--max-tracks MAX_TRACKS" not in text and "--seed SEED" not in text, name
     assert set(METHOD_NAMES.split(", ")) == set(PREFERENCE)
+
+
+def test_report_switch_is_on_by_default():
+    parser = build_parser()
+    base = ["invert", "t", "m.wav", "--out", "o"]
+    assert parser.parse_args(base).report is True
+    assert parser.parse_args(base + ["--report"]).report is True
+    assert parser.parse_args(base + ["--no-report"]).report is False
+    assert parser.parse_args(["demo", "--no-report"]).report is False
 
 
 def test_progress_modes(capsys):

@@ -64,3 +64,13 @@ def test_walk_through_runs(tmp_path, kit_dir, monkeypatch, capsys):
     for path in ("inverted/params.json", "inverted/report.html", "session.dawproject", "remix.wav",
                  "results.md", "results.json", "results.html", "runs/tiny/model.pt", "inverted-1/params.json"):
         assert (tmp_path / path).is_file(), path
+
+
+def test_dawproject_limits_quoted_verbatim():
+    """The README quotes describe_dawproject_limits() (also in every session's notes)."""
+    from mixinvert.daw import describe_dawproject_limits
+
+    quoted = "\n".join(line[2:] if line.startswith("> ") else "" for line in README.splitlines()
+                       if line.startswith(">"))
+    body = describe_dawproject_limits().strip().split("\n", 2)[2].strip()
+    assert body and body in quoted

@@ -66,8 +66,7 @@ def write_audio(
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; refusing to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = temp_file_beside(path, path.suffix)
     try:
         with sf.SoundFile(tmp, "w", int(sample_rate), x.shape[0], subtype=subtype) as fh:
             _no_peak_chunk(fh)
@@ -77,6 +76,20 @@ def write_audio(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def temp_file_beside(path: Path, suffix: str) -> str:
+    """A new empty temporary file in ``path``'s folder, for an atomic write then ``os.replace``.
+
+    ``mkstemp`` makes it readable by its owner only; the file gets the permissions a plain
+    ``open(path, "w")`` would give (0666 less the umask), so outputs are not left private.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return tmp
 
 
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050
@@ -103,9 +116,9 @@ def write_text_atomic(path: str | os.PathLike, text: str, *, overwrite: bool = F
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; refusing to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = temp_file_beside(path, ".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:

@@ -183,11 +183,11 @@ def _method_options(args: argparse.Namespace) -> dict:
 
 
 def _add_method_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=Path, default=None,
+    p.add_argument("--model", type=Path, default=None, metavar="MODEL.pt",
                    help="EAMI model file for eami and eami+refine (default: the shipped model)")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--steps", type=int, default=None, metavar="N",
                    help="most gradient steps on the twin per song (colonel-reiss: default 200; eami+refine: 400)")
-    p.add_argument("--budget-seconds", type=float, default=None,
+    p.add_argument("--budget-seconds", type=float, default=None, metavar="S",
                    help="time budget per song in seconds (eami+refine: default 60, everything included; "
                         "colonel-reiss: default 120)")
 
@@ -296,45 +296,51 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(common, common, suppress=True)
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_, description=help_, parents=[common])
+        examples = [line for line in EXAMPLES.splitlines() if line.strip().startswith(f"mixinvert {name} ")
+                    or line.strip().startswith(f"mixinvert --json {name} ")]
+        epilog = "examples:\n" + "\n".join(examples) if examples else None
+        return sub.add_parser(name, help=help_, description=help_, parents=[common], epilog=epilog,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
 
     def max_tracks(p: argparse.ArgumentParser, default: int | None) -> None:
-        p.add_argument("--max-tracks", type=int, default=default,
+        p.add_argument("--max-tracks", type=int, default=default, metavar="N",
                        help=f"refuse songs with more tracks than this (default: {default or 'no limit'})")
 
     p = add("render", "render tracks through console v1 with the settings of a params.json")
-    p.add_argument("tracks_dir", type=Path, help="folder of track files (names must match params.json)")
-    p.add_argument("--params", type=Path, required=True, help="params.json with the settings")
-    p.add_argument("--out", type=Path, required=True, help="mix file to write (32-bit float WAV)")
+    p.add_argument("tracks_dir", type=Path, metavar="TRACKS_DIR",
+                   help="folder of track files (names must match params.json)")
+    p.add_argument("--params", type=Path, required=True, metavar="FILE", help="params.json with the settings")
+    p.add_argument("--out", type=Path, required=True, metavar="MIX.wav", help="mix file to write (32-bit float WAV)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     max_tracks(p, None)
     p.set_defaults(func=cmd_render)
 
     p = add("corpus", "make a synthetic multitrack corpus with known mixing settings")
-    p.add_argument("out_dir", type=Path, help="folder to create (an unfinished corpus there is resumed)")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR",
+                   help="folder to create (an unfinished corpus there is resumed)")
     p.add_argument("--preset", choices=("drums", "songs"), default="songs",
                    help="drums: ENST-Drums-like kit mics; songs: MedleyDB-like songs (default)")
-    p.add_argument("--songs", type=int, default=10, help="number of songs (default 10)")
-    p.add_argument("--seconds", type=float, default=10.0, help="length of each song (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--kit", type=Path, help="multi-mic drum kit folder (MuldjordKit layout)")
-    p.add_argument("--midi", type=Path, help="drum performance MIDI file to play (half the drum songs)")
-    p.add_argument("--soundfont", type=Path, help="General MIDI soundfont (default: FluidR3_GM)")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--songs", type=int, default=10, metavar="N", help="number of songs (default 10)")
+    p.add_argument("--seconds", type=float, default=10.0, metavar="S", help="length of each song (default 10)")
+    p.add_argument("--seed", type=int, default=0, metavar="K", help="random seed (default 0)")
+    p.add_argument("--kit", type=Path, metavar="KIT_DIR", help="multi-mic drum kit folder (MuldjordKit layout)")
+    p.add_argument("--midi", type=Path, metavar="FILE", help="drum performance MIDI file to play (half the drum songs)")
+    p.add_argument("--soundfont", type=Path, metavar="FILE.sf2", help="General MIDI soundfont (default: FluidR3_GM)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
     p.set_defaults(func=cmd_corpus)
 
     p = add("evaluate", "run methods on every song of a dataset and print the paper's Table 1")
-    p.add_argument("dataset_dir", type=Path, help="folder of song folders (e.g. a corpus)")
-    p.add_argument("--methods", default="sum,random",
+    p.add_argument("dataset_dir", type=Path, metavar="DATASET_DIR", help="folder of song folders (e.g. a corpus)")
+    p.add_argument("--methods", default="sum,random", metavar="M1,M2,...",
                    help=f"comma-separated methods among {METHOD_NAMES} (default sum,random)")
     p.add_argument("--split", choices=("train", "valid", "test"), help="only this split (needs splits.json)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N songs (by name) of the split")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N songs (by name) of the split")
     _add_method_options(p)
-    p.add_argument("--out", type=Path,
+    p.add_argument("--out", type=Path, metavar="RESULTS.md",
                    help="markdown file to write; the JSON and an HTML report (results.html) go beside it")
-    p.add_argument("--no-report", dest="report", action="store_false",
-                   help="with --out, no HTML report beside the markdown")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --out, an HTML report beside the markdown (default: yes)")
+    p.add_argument("--seed", type=int, default=0, metavar="K", help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     max_tracks(p, 16)
     p.set_defaults(func=cmd_evaluate)
@@ -342,65 +348,72 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", "train an EAMI network by embodied self-supervised learning")
     p.add_argument("corpus_dirs", type=Path, nargs="+", metavar="CORPUS_DIR",
                    help="corpus folders (their train split trains, valid validates)")
-    p.add_argument("--out", type=Path, required=True,
+    p.add_argument("--out", type=Path, required=True, metavar="RUN_DIR",
                    help="run folder (an existing run with the same settings is resumed)")
     p.add_argument("--config", choices=("small", "paper"), default=None,
                    help="network size: small (2-core CPU, default) or paper (the paper's sizes)")
-    p.add_argument("--iterations", type=int, help="sampling/training iterations T (default 30)")
+    p.add_argument("--iterations", type=int, metavar="T", help="sampling/training iterations T (default 30)")
     p.add_argument("--sampling", choices=("exp", "fixed", "none", "random"),
                    help="exp: sigma_init*gamma^t (default); fixed: sigma_init; none: no noise; "
                         "random: uniform settings (paper Table 2)")
-    p.add_argument("--sigma-init", type=float, help="initial noise sigma, normalized units (default 0.5)")
-    p.add_argument("--gamma", type=float, help="sigma decay per iteration (default 0.92)")
-    p.add_argument("--samples", type=int, help="samples K per song and iteration (default 2)")
-    p.add_argument("--epochs", type=int, help="epochs E per training step (default 8; paper 10)")
-    p.add_argument("--batch-size", type=int, help="batch size in songs (default 4)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (default 5e-4)")
-    p.add_argument("--excerpt-seconds", type=float, help="seconds of each song per iteration (default 3)")
-    p.add_argument("--songs-per-iteration", type=int,
+    p.add_argument("--sigma-init", type=float, metavar="SIGMA", help="initial noise sigma, normalized units (default 0.5)")
+    p.add_argument("--gamma", type=float, metavar="GAMMA", help="sigma decay per iteration (default 0.92)")
+    p.add_argument("--samples", type=int, metavar="K", help="samples K per song and iteration (default 2)")
+    p.add_argument("--epochs", type=int, metavar="E", help="epochs E per training step (default 8; paper 10)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="batch size in songs (default 4)")
+    p.add_argument("--lr", type=float, metavar="LR", help="Adam learning rate (default 5e-4)")
+    p.add_argument("--excerpt-seconds", type=float, metavar="S", help="seconds of each song per iteration (default 3)")
+    p.add_argument("--songs-per-iteration", type=int, metavar="N",
                    help="random subset of training songs per iteration (default: all)")
-    p.add_argument("--valid-songs", type=int, help="validation songs scored per iteration (default 16)")
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--workers", type=int, default=None, help="render threads (default: all cores)")
-    p.add_argument("--max-tracks", type=int, default=None, help="refuse songs with more tracks (default 16)")
+    p.add_argument("--valid-songs", type=int, metavar="N", help="validation songs scored per iteration (default 16)")
+    p.add_argument("--seed", type=int, metavar="K", help="random seed (default 0)")
+    p.add_argument("--workers", type=int, metavar="N", default=None, help="render threads (default: all cores)")
+    p.add_argument("--max-tracks", type=int, default=None, metavar="N", help="refuse songs with more tracks (default 16)")
     p.set_defaults(func=cmd_train)
 
     p = add("invert", "estimate the settings that turn the tracks into the mix")
-    p.add_argument("tracks_dir", type=Path, help="folder of raw track files")
-    p.add_argument("mix", type=Path, help="the stereo mixdown")
-    p.add_argument("--method", default="auto", help=f"inversion method: {METHOD_NAMES} (default: auto, the best "
+    p.add_argument("tracks_dir", type=Path, metavar="TRACKS_DIR", help="folder of raw track files")
+    p.add_argument("mix", type=Path, metavar="MIX.wav", help="the stereo mixdown")
+    p.add_argument("--method", default="auto", metavar="METHOD", help=f"inversion method: {METHOD_NAMES} (default: auto, the best "
                    "available)")
     _add_method_options(p)
-    p.add_argument("--out", type=Path, required=True, help="folder for params.json, mix.wav and report.html")
-    p.add_argument("--no-report", dest="report", action="store_false",
-                   help="no report.html (the report takes a few seconds: plots and audio)")
+    p.add_argument("--out", type=Path, required=True, metavar="OUT_DIR",
+                   help="folder for params.json, mix.wav and report.html")
+    p.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
+                   help="write OUT_DIR/report.html: settings, plots, audio (default: yes; it takes a few seconds)")
     p.add_argument("--export-dawproject", action="store_true",
                    help="also write the session as OUT/session.dawproject, for a DAW")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, metavar="K", help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     max_tracks(p, 16)
     p.set_defaults(func=cmd_invert)
 
     p = add("report", "(re)build report.html in an invert output folder: settings, plots, audio")
-    p.add_argument("out_dir", type=Path, help="folder that invert wrote (params.json, mix.wav)")
-    p.add_argument("--tracks", type=Path, help="folder of the raw tracks (default: where params.json says)")
-    p.add_argument("--mix", type=Path, help="the reference mix (default: where params.json says)")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder that invert wrote (params.json, mix.wav)")
+    p.add_argument("--tracks", type=Path, metavar="TRACKS_DIR",
+                   help="folder of the raw tracks (default: where params.json says)")
+    p.add_argument("--mix", type=Path, metavar="MIX.wav", help="the reference mix (default: where params.json says)")
     p.set_defaults(func=cmd_report)
 
     p = add("export", "write an invert output folder's session as a DAWproject file for a DAW")
-    p.add_argument("out_dir", type=Path, help="folder that invert wrote (params.json)")
-    p.add_argument("--tracks", type=Path, help="folder of the raw tracks (default: where params.json says)")
-    p.add_argument("--out", type=Path, help="file to write (default: OUT_DIR/session.dawproject)")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder that invert wrote (params.json)")
+    p.add_argument("--tracks", type=Path, metavar="TRACKS_DIR",
+                   help="folder of the raw tracks (default: where params.json says)")
+    p.add_argument("--out", type=Path, metavar="FILE.dawproject",
+                   help="file to write (default: OUT_DIR/session.dawproject)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=cmd_export)
 
     p = add("demo", "make a small song, invert it, and print the scores")
-    p.add_argument("--out", type=Path, default=Path("mixinvert-demo"), help="folder (default ./mixinvert-demo)")
-    p.add_argument("--kit", type=Path, help="multi-mic drum kit folder, for drums in the song")
-    p.add_argument("--seconds", type=float, default=8.0, help="song length (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--method", default="auto", help=f"inversion method: {METHOD_NAMES} (default: auto)")
-    p.add_argument("--no-report", dest="report", action="store_false", help="no report.html")
+    p.add_argument("--out", type=Path, default=Path("mixinvert-demo"), metavar="DIR",
+                   help="folder (default ./mixinvert-demo)")
+    p.add_argument("--kit", type=Path, metavar="KIT_DIR", help="multi-mic drum kit folder, for drums in the song")
+    p.add_argument("--seconds", type=float, default=8.0, metavar="S", help="song length (default 8)")
+    p.add_argument("--seed", type=int, default=0, metavar="K", help="random seed (default 0)")
+    p.add_argument("--method", default="auto", metavar="METHOD",
+                   help=f"inversion method: {METHOD_NAMES} (default: auto)")
+    p.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
+                   help="write report.html beside the settings (default: yes)")
     p.set_defaults(func=cmd_demo)
     return parser
 

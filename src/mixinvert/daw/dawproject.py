@@ -48,7 +48,7 @@ from typing import Iterator, Mapping, Sequence
 
 import soundfile as sf
 
-from mixinvert.audio import read_audio, write_audio
+from mixinvert.audio import read_audio, temp_file_beside, write_audio
 from mixinvert.console.params_io import MixParams
 
 #: DAWproject format version written.
@@ -458,8 +458,7 @@ def export_dawproject(
     notes = _notes(params, entries, title, method, sample_rate)
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    os.close(fd)
+    tmp = temp_file_beside(out_path, ".tmp")
     try:
         with zipfile.ZipFile(tmp, "w") as zf, tempfile.TemporaryDirectory(prefix="mixinvert-dawproject-") as scratch:
             zf.writestr(_zip_info("project.xml", True), _xml_bytes(project))
