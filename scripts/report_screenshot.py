@@ -1,6 +1,6 @@
 """Screenshot an inversion's report.html in headless Chromium (for the README's docs/report.png).
 
-    .venv/bin/mixinvert demo --kit ../shared/data/muldjordkit --method barchiesi-reiss --out /tmp/demo
+    .venv/bin/mixinvert demo --kit ../shared/data/muldjordkit --method eami+refine --out /tmp/demo
     .venv/bin/python scripts/report_screenshot.py /tmp/demo/inverted docs/report.png
 
 Builds OUT_DIR/report.html first if it is not there. Needs the `test` set-up

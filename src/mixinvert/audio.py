@@ -7,8 +7,10 @@ interrupted run never leaves a half-written file and never clobbers the user's a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -65,31 +67,33 @@ def write_audio(
         raise AudioError(f"{path}: refusing to write NaN or infinite samples")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; refusing to overwrite it")
+    with atomic_output(path, path.suffix) as tmp, \
+            sf.SoundFile(tmp, "w", int(sample_rate), x.shape[0], subtype=subtype) as fh:
+        _no_peak_chunk(fh)
+        fh.write(x.T)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, suffix: str = ".tmp") -> Iterator[str]:
+    """Write to the temporary file this yields, beside ``path``; it replaces ``path`` when
+    the block ends without an error and is deleted otherwise (Ctrl-C included).
+
+    ``mkstemp`` makes files readable by their owner only; this one gets the permissions a
+    plain ``open(path, "w")`` would give (0666 less the umask), so outputs are not private.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file_beside(path, path.suffix)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with sf.SoundFile(tmp, "w", int(sample_rate), x.shape[0], subtype=subtype) as fh:
-            _no_peak_chunk(fh)
-            fh.write(x.T)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
-
-
-def temp_file_beside(path: Path, suffix: str) -> str:
-    """A new empty temporary file in ``path``'s folder, for an atomic write then ``os.replace``.
-
-    ``mkstemp`` makes it readable by its owner only; the file gets the permissions a plain
-    ``open(path, "w")`` would give (0666 less the umask), so outputs are not left private.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return tmp
 
 
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050
@@ -115,13 +119,6 @@ def write_text_atomic(path: str | os.PathLike, text: str, *, overwrite: bool = F
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; refusing to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file_beside(path, ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
     return path

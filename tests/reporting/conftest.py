@@ -63,6 +63,7 @@ def make_inverted(root: Path, *, seconds: float = SECONDS, n_tracks: int = 3, se
     scores = compare_mixes(mix, reference, SR)  # what invert records
     extra = {"method": "eami+refine", "seed": 0, "seconds": 12.5, "scores": {"mae": scores.mae, "mrsd": scores.mrsd},
              "mix_wav": "console v1", "notes": ["a note about <loading> & such"],
+             "method_info": {"twin_steps": 105, "twin_loss": 0.02275569550693035, "chosen": "search"},
              "inputs": {"tracks_dir": str((song / "tracks").resolve()), "mix": str((song / "mix.wav").resolve())}}
     write_params(out / "params.json", MixParams(CONSOLE_V1, tuple(order), estimate, SR, extra, tuple(details)))
     return out

@@ -86,6 +86,8 @@ def test_summary_scores_the_recreated_mix_and_the_plain_sum(built):
     assert f"&times;{scores.mrsd / plain.mrsd:.2f}" in text
     assert scores.mrsd < plain.mrsd  # the test song's estimate is near the truth
     assert "<td>eami+refine</td>" in text and "<td>12.5 s</td>" in text and params.extra["method"] == "eami+refine"
+    # the method's own record, readable: floats to 4 significant digits
+    assert "<td>twin_steps 105; twin_loss 0.02276; chosen search</td>" in text
 
 
 def test_scores_are_measured_again_when_the_inputs_are_given(out):

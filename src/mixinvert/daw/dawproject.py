@@ -48,7 +48,7 @@ from typing import Iterator, Mapping, Sequence
 
 import soundfile as sf
 
-from mixinvert.audio import read_audio, temp_file_beside, write_audio
+from mixinvert.audio import atomic_output, read_audio, write_audio
 from mixinvert.console.params_io import MixParams
 
 #: DAWproject format version written.
@@ -457,20 +457,14 @@ def export_dawproject(
     metadata = build_metadata(title, comment)
     notes = _notes(params, entries, title, method, sample_rate)
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file_beside(out_path, ".tmp")
-    try:
-        with zipfile.ZipFile(tmp, "w") as zf, tempfile.TemporaryDirectory(prefix="mixinvert-dawproject-") as scratch:
-            zf.writestr(_zip_info("project.xml", True), _xml_bytes(project))
-            zf.writestr(_zip_info("metadata.xml", True), _xml_bytes(metadata))
-            zf.writestr(_zip_info(NOTES_FILE, True), notes.encode("utf-8"))
-            for entry, source in _audio_sources(entries, Path(scratch)):
-                with open(source, "rb") as src, zf.open(_zip_info(entry.archive_path, False), "w",
-                                                         force_zip64=True) as dst:
-                    while chunk := src.read(1 << 20):
-                        dst.write(chunk)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(out_path) as tmp, zipfile.ZipFile(tmp, "w") as zf, \
+            tempfile.TemporaryDirectory(prefix="mixinvert-dawproject-") as scratch:
+        zf.writestr(_zip_info("project.xml", True), _xml_bytes(project))
+        zf.writestr(_zip_info("metadata.xml", True), _xml_bytes(metadata))
+        zf.writestr(_zip_info(NOTES_FILE, True), notes.encode("utf-8"))
+        for entry, source in _audio_sources(entries, Path(scratch)):
+            with open(source, "rb") as src, zf.open(_zip_info(entry.archive_path, False), "w",
+                                                     force_zip64=True) as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
     return out_path

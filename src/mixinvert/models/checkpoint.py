@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from mixinvert.audio import atomic_output
 from mixinvert.console.schema import ParamSchema, get_schema
 from mixinvert.models.inverter import Inverter, ModelConfig
 
@@ -36,15 +37,11 @@ class CheckpointError(ValueError):
 
 
 def save_atomic(obj: dict, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename over it."""
+    """``torch.save`` to a temporary file beside ``path``, then rename over it (see
+    :func:`mixinvert.audio.atomic_output`)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_output(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

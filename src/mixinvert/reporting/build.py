@@ -136,6 +136,13 @@ def _strip(name: str, values: dict[str, float], row: Mapping[str, Any], sample_r
     )
 
 
+def _short(value: object) -> str:
+    """A method detail as a person reads it: floats to 4 significant digits."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def build_report(
     out_dir: str | os.PathLike,
     *,
@@ -240,7 +247,7 @@ def build_report(
         facts.insert(3, ("seed", str(extra["seed"])))
     info = extra.get("method_info")
     if isinstance(info, Mapping) and info:
-        facts.append(("method details", ", ".join(f"{k} = {v}" for k, v in info.items())))
+        facts.append(("method details", "; ".join(f"{k} {_short(v)}" for k, v in info.items())))
     audio_caption = (f"Players: the first {n_audio / sr:.1f} s of {song.duration_s:.1f} s" if n_audio < song.num_samples
                      else f"Players: all {song.duration_s:.1f} s")
     audio_caption += ", Ogg Vorbis" + (f", every player {20 * np.log10(scale):.1f} dB down to avoid clipping."

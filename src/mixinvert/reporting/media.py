@@ -7,11 +7,13 @@ Size trade-off: the audio is nearly all of a report. Vorbis at ``compression_lev
 0.5 (about 160 kbit/s for dense stereo material, ~20 KiB/s) keeps the two mixes
 transparent enough to compare by ear; the track solos use 0.7 (about 110 kbit/s,
 ~14 KiB/s), which is plenty to hear what each channel strip does. Base64 adds a third.
-So a report weighs about ``(2 x 27 + n_tracks x 19) KiB`` per second of audio, e.g.
-~5 MB for 8 tracks x 30 s, and a few hundred KiB of pictures on top; a 16-track,
-4-minute song would be ~80 MB, which is why :func:`mixinvert.reporting.build_report`
-embeds at most ``max_audio_seconds`` of each clip. WAV would be ~10x larger; Opus
-would be ~30 % smaller but only runs at 48 kHz (a resampling step for 44.1 kHz songs).
+So a report of dense material weighs up to about ``(2 x 27 + n_tracks x 19) KiB`` per
+second of audio; tracks that rest part of the time compress further (measured by
+``bench/bench_report.py`` on 15 synthetic tracks: about 12 kB per clip-second, 12 MB for
+a 60 s song). A 16-track, 4-minute song could reach ~80 MB, which is why
+:func:`mixinvert.reporting.build_report` embeds at most ``max_audio_seconds`` of each clip.
+WAV would be ~10x larger; Opus would be ~30 % smaller but only runs at 48 kHz (a
+resampling step for 44.1 kHz songs).
 """
 
 from __future__ import annotations
