@@ -125,10 +125,22 @@ def cmd_evaluate(args: argparse.Namespace, ui: Ui) -> int:
         n = min(n, max(args.limit, 0))
     if args.out:
         results_paths(args.out, overwrite=args.overwrite, html=args.report)  # fail before the work, not after
-    with _bar(n, "evaluate", "song") as bar:
-        results = evaluate(args.dataset_dir, methods, split=args.split, seed=args.seed,
-                           max_tracks=args.max_tracks, progress=bar.update,
-                           options=_method_options(args), limit=args.limit)
+    executor = None
+    if args.ray or args.songs_at_once:
+        from mixinvert.executors import make_executor
+
+        cpus = args.cpus_per_song or 1
+        executor = make_executor(args.ray, None if args.ray else args.songs_at_once * cpus)
+        ui.note(f"songs run as parallel tasks on {executor.describe()}, {cpus} core(s) each")
+    try:
+        with _bar(n, "evaluate", "song") as bar:
+            results = evaluate(args.dataset_dir, methods, split=args.split, seed=args.seed,
+                               max_tracks=args.max_tracks, progress=bar.update,
+                               options=_method_options(args), limit=args.limit, executor=executor,
+                               cpus_per_song=args.cpus_per_song or 1)
+    finally:
+        if executor is not None:
+            executor.close()
     ui.say(results.to_markdown())
     written = []
     if args.out:
@@ -140,6 +152,7 @@ def cmd_evaluate(args: argparse.Namespace, ui: Ui) -> int:
 
 
 def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
+    from mixinvert.executors import make_executor
     from mixinvert.train.essl import TrainConfig, train
 
     defaults = TrainConfig()
@@ -160,13 +173,18 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
         "max_tracks": args.max_tracks,
     }
     config = TrainConfig(**{**defaults.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
+    executor = make_executor(args.ray, args.workers)
+    if args.ray:
+        ui.note(f"renders run on {executor.describe()}")
     try:
         result = train(args.corpus_dirs, args.out, config, workers=args.workers, progress=ui.mode != "quiet",
-                       log=ui.say if ui.mode != "json" else ui.note)
+                       log=ui.say if ui.mode != "json" else ui.note, executor=executor)
     except KeyboardInterrupt:
         print(f"mixinvert: interrupted; {args.out} keeps every finished iteration: run the same command "
               "to resume", file=sys.stderr)
         return 130
+    finally:
+        executor.close()
     if result.history:
         last = result.history[-1]
         ui.say(f"trained {last['iteration']} iterations; last validation MRSD {last['valid_mrsd']:.3f}")
@@ -190,6 +208,12 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget-seconds", type=float, default=None, metavar="S",
                    help="time budget per song in seconds (eami+refine: default 60, everything included; "
                         "colonel-reiss: default 120)")
+
+
+def _add_ray_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help='run the renders on Ray (pip install "mixinvert[ray]"): "local" starts Ray here, "auto" '
+                        'joins the cluster `ray start` runs here, HOST:PORT or ray://HOST:PORT a remote one')
 
 
 def _invert_summary(result: Any) -> dict:
@@ -343,6 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, metavar="K", help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     max_tracks(p, 16)
+    _add_ray_option(p)
+    p.add_argument("--songs-at-once", type=int, default=None, metavar="N",
+                   help="without --ray: N songs in parallel on this machine (default: one after another)")
+    p.add_argument("--cpus-per-song", type=int, default=None, metavar="N",
+                   help="with --ray or --songs-at-once: cores reserved per song (default 1; give time-budgeted "
+                        "methods the cores they would have alone)")
     p.set_defaults(func=cmd_evaluate)
 
     p = add("train", "train an EAMI network by embodied self-supervised learning")
@@ -367,7 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random subset of training songs per iteration (default: all)")
     p.add_argument("--valid-songs", type=int, metavar="N", help="validation songs scored per iteration (default 16)")
     p.add_argument("--seed", type=int, metavar="K", help="random seed (default 0)")
-    p.add_argument("--workers", type=int, metavar="N", default=None, help="render threads (default: all cores)")
+    p.add_argument("--workers", type=int, metavar="N", default=None,
+                   help="render threads (default: all cores); with --ray local: the CPUs Ray may use")
+    _add_ray_option(p)
     p.add_argument("--max-tracks", type=int, default=None, metavar="N", help="refuse songs with more tracks (default 16)")
     p.set_defaults(func=cmd_train)
 

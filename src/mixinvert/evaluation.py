@@ -14,7 +14,7 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from mixinvert.data.song import DEFAULT_MAX_TRACKS, load_song
 from mixinvert.methods.base import get_method
 from mixinvert.metrics.audio import compare_mixes
 from mixinvert.metrics.params import error_unit, param_errors
+
+if TYPE_CHECKING:
+    from mixinvert.executors import Executor
 
 #: Parameter errors shown in the markdown table (all are in the JSON).
 TABLE_PARAMS = ("gain_db", "pan", "eq_low_shelf_gain_db", "eq_peak_gain_db", "eq_high_shelf_gain_db", "reverb_wet")
@@ -141,6 +144,38 @@ def method_rng(seed: int, song: str, method: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), zlib.crc32(song.encode()), zlib.crc32(method.encode())])
 
 
+def evaluate_song(song_dir: str, methods: Sequence[str], seed: int, options: dict,
+                  max_tracks: int | None = DEFAULT_MAX_TRACKS) -> list[SongResult]:
+    """Every method on one song: its rows of the table (a task of :func:`evaluate`).
+
+    A method that also returns other renderings (e.g. the console rendering of
+    ``barchiesi-reiss``, whose own mix is its FIR rendering) gets a row per rendering,
+    named ``method:rendering``.
+    """
+    song = load_song(song_dir, require_mix=True, max_tracks=max_tracks)
+    rows: list[SongResult] = []
+    for entry in (get_method(m) for m in methods):
+        own = {k: v for k, v in options.items() if k in entry.options}
+        est = entry.fn(song, rng=method_rng(seed, song.name, entry.name), **own)
+        scores = compare_mixes(est.mix, song.mix, song.sample_rate)
+        errors = track_errors = None
+        if song.params is not None:
+            errors = param_errors(est.params.values, song.params.values)
+            track_errors = {
+                name: np.abs(est.params.values[:, i] - song.params.values[:, i]).tolist()
+                for name in MEDIAN_PARAMS
+                for i in [CONSOLE_V1.index(name)]
+            }
+        seconds = float(est.info.get("seconds", 0.0))
+        hits = interval_hits(est.track_details, song.params.values) if song.params is not None else None
+        rows.append(SongResult(song.name, entry.name, scores.mae, scores.mrsd, seconds, errors, track_errors, hits))
+        for key, other in est.extra_mixes.items():
+            other_scores = compare_mixes(other, song.mix, song.sample_rate)
+            rows.append(SongResult(song.name, f"{entry.name}:{key}", other_scores.mae, other_scores.mrsd, seconds,
+                                   errors, track_errors))
+    return rows
+
+
 def evaluate(
     dataset_dir: str | os.PathLike,
     methods: Sequence[str],
@@ -151,6 +186,8 @@ def evaluate(
     progress: Callable[[int], None] | None = None,
     options: dict | None = None,
     limit: int | None = None,
+    executor: Executor | None = None,
+    cpus_per_song: int = 1,
 ) -> Results:
     """Run ``methods`` on the songs of ``dataset_dir`` (optionally one split).
 
@@ -159,6 +196,13 @@ def evaluate(
     (in name order) of the split. A method that also returns other renderings (e.g. the
     console rendering of ``barchiesi-reiss``, whose own mix is its FIR rendering) gets a
     row per rendering, named ``method:rendering``.
+
+    With an ``executor`` (e.g. a :class:`~mixinvert.executors.RayExecutor`) the songs run
+    as parallel tasks (:func:`evaluate_song`), each read from its folder by the worker
+    (on a cluster, the dataset must be at the same path on every node), ``cpus_per_song``
+    cores each (give time-budgeted methods, colonel-reiss and eami+refine, the cores they
+    would have alone, or their budgets buy less); without, one after another here. The
+    table is the same either way, but for the seconds per song.
     """
     entries = [get_method(m) for m in methods]  # unknown names fail before any work
     if not entries:
@@ -173,31 +217,17 @@ def evaluate(
             raise ValueError("limit must be at least 1")
         song_dirs = song_dirs[:limit]
     results = Results(str(dataset_dir), split, list(methods))
-    for song_dir in song_dirs:
-        song = load_song(song_dir, require_mix=True, max_tracks=max_tracks)
-        for entry in entries:
-            own = {k: v for k, v in options.items() if k in entry.options}
-            est = entry.fn(song, rng=method_rng(seed, song.name, entry.name), **own)
-            scores = compare_mixes(est.mix, song.mix, song.sample_rate)
-            errors = track_errors = None
-            if song.params is not None:
-                errors = param_errors(est.params.values, song.params.values)
-                track_errors = {
-                    name: np.abs(est.params.values[:, i] - song.params.values[:, i]).tolist()
-                    for name in MEDIAN_PARAMS
-                    for i in [CONSOLE_V1.index(name)]
-                }
-            seconds = float(est.info.get("seconds", 0.0))
-            hits = interval_hits(est.track_details, song.params.values) if song.params is not None else None
-            results.rows.append(SongResult(song.name, entry.name, scores.mae, scores.mrsd, seconds, errors, track_errors,
-                                           hits))
-            for key, other in est.extra_mixes.items():  # e.g. barchiesi-reiss:console
-                variant = f"{entry.name}:{key}"
-                if variant not in results.methods:
-                    results.methods.append(variant)
-                other_scores = compare_mixes(other, song.mix, song.sample_rate)
-                results.rows.append(SongResult(song.name, variant, other_scores.mae, other_scores.mrsd, seconds,
-                                               errors, track_errors))
+    jobs = ((str(Path(d).resolve()), tuple(methods), seed, options, max_tracks) for d in song_dirs)
+    # whole songs are the tasks: each method already uses every core of the machine it runs on
+    if executor is not None:
+        rows_per_song = executor.map(evaluate_song, jobs, cpus_per_task=cpus_per_song)
+    else:
+        rows_per_song = (evaluate_song(*job) for job in jobs)
+    for rows in rows_per_song:
+        for row in rows:
+            if row.method not in results.methods:  # e.g. barchiesi-reiss:console
+                results.methods.append(row.method)
+            results.rows.append(row)
         if progress is not None:
             progress(1)
     return results

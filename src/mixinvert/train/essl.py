@@ -39,7 +39,6 @@ import json
 import math
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Sequence
@@ -48,11 +47,11 @@ import numpy as np
 import torch
 
 from mixinvert.audio import write_text_atomic
-from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 from mixinvert.data.dataset import list_song_dirs
 from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, SongError, load_song
-from mixinvert.dsp.features import MIN_SAMPLE_RATE, log_mel
+from mixinvert.dsp.features import MIN_SAMPLE_RATE
+from mixinvert.executors import Executor, LocalExecutor, SongAudio, render_log_mel, render_scores
 from mixinvert.methods.baseline import plain_sum
 from mixinvert.metrics.audio import compare_mixes
 from mixinvert.models.checkpoint import (
@@ -282,23 +281,28 @@ def sampling_step(
     schema: ParamSchema = CONSOLE_V1,
     workers: int | None = None,
     progress: bool = False,
+    executor: Executor | None = None,
 ) -> PairedData:
-    """Predict, perturb and render: the paired data of iteration ``t`` (see module doc)."""
+    """Predict, perturb and render: the paired data of iteration ``t`` (see module doc).
+
+    The renders run on ``executor`` (default: local threads, ``workers`` of them): each
+    song's excerpt is put there once, and each render sends back the mix's features.
+    """
     rng = np.random.default_rng([config.seed, t, 0])
     if config.songs_per_iteration is not None and config.songs_per_iteration < len(songs):
         chosen = np.sort(rng.choice(len(songs), config.songs_per_iteration, replace=False))
     else:
         chosen = np.arange(len(songs))
     sigma = config.sigma(t)
-    excerpts = []
     track_feats = []
     samples: list[tuple[int, np.ndarray]] = []
+    excerpts: list[SongAudio] = []
     for j, i in enumerate(chosen):
         song = songs[i]
         length = int(round(config.excerpt_seconds * song.sample_rate))
         tracks, mix = _excerpt(song, length, rng)
         tf, mf = song_features(tracks, mix, song.sample_rate)
-        excerpts.append((tracks, song.sample_rate))
+        excerpts.append(SongAudio(list(tracks), song.sample_rate))
         track_feats.append(tf)
         if config.sampling == "random":
             for _ in range(config.samples_per_song):
@@ -309,26 +313,22 @@ def sampling_step(
             noise = rng.normal(0.0, sigma, size=p_hat.shape) if sigma > 0 else 0.0
             samples.append((j, np.clip(p_hat + noise, -1.0, 1.0)))
 
-    def _render(item: tuple[int, np.ndarray]) -> np.ndarray:
-        j, p = item
-        tracks, sr = excerpts[j]
-        return Console(tracks, sr, schema=schema, workers=1).render(schema.denormalize(p))
-
     data = PairedData(track_feats, [], [], [])
-    n_workers = workers or os.cpu_count() or 1
+    own = executor is None
+    executor = executor or LocalExecutor(workers)
     bar = progress_bar(len(samples), f"iteration {t + 1}: sampling", "mix", enabled=progress)
-    chunk = 64
-    with ThreadPoolExecutor(max_workers=n_workers) as pool:
-        for a in range(0, len(samples), chunk):
-            items = samples[a : a + chunk]
-            mixes = list(pool.map(_render, items))
-            for (j, p), mix in zip(items, mixes):
-                sr = excerpts[j][1]
-                data.pair_song.append(j)
-                data.pair_mix.append(log_mel(mix, sr))
-                data.pair_p.append(torch.as_tensor(p, dtype=torch.float32))
-            bar.update(len(items))
-    bar.close()
+    try:
+        handles = [executor.put(e) for e in excerpts]  # each song's audio goes out once
+        jobs = ((handles[j], p, schema.version) for j, p in samples)
+        for (j, p), feats in zip(samples, executor.map(render_log_mel, jobs)):
+            data.pair_song.append(j)
+            data.pair_mix.append(torch.from_numpy(feats if feats.flags.writeable else feats.copy()))
+            data.pair_p.append(torch.as_tensor(p, dtype=torch.float32))
+            bar.update(1)
+    finally:
+        bar.close()
+        if own:
+            executor.close()
     return data
 
 
@@ -382,21 +382,22 @@ def validate(
     schema: ParamSchema = CONSOLE_V1,
     workers: int | None = None,
     progress: bool = False,
+    executor: Executor | None = None,
 ) -> dict[str, float]:
     """Mean MAE/MRSD of rendered predictions against the reference mixes (whole songs)."""
     if not songs:
         return {"valid_mae": float("nan"), "valid_mrsd": float("nan"), "valid_param_mae": float("nan")}
     preds = [predict_features(model, *s.features) for s in songs]
-
-    def _score(k: int) -> tuple[float, float]:
-        s = songs[k]
-        mix = Console(s.tracks, s.sample_rate, schema=schema, workers=1).render(schema.denormalize(preds[k]))
-        sc = compare_mixes(mix, s.mix, s.sample_rate)
-        return sc.mae, sc.mrsd
-
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        scores = list(progress_iter(pool.map(_score, range(len(songs))), len(songs), "validation", "song",
+    own = executor is None
+    executor = executor or LocalExecutor(workers)
+    try:
+        jobs = ((executor.put(SongAudio(list(s.tracks), s.sample_rate, s.mix)), p, schema.version)
+                for s, p in zip(songs, preds))
+        scores = list(progress_iter(executor.map(render_scores, jobs), len(songs), "validation", "song",
                                     enabled=progress))
+    finally:
+        if own:
+            executor.close()
     errs = [np.abs(p - s.truth).mean() for p, s in zip(preds, songs) if s.truth is not None]
     return {
         "valid_mae": float(np.mean([m for m, _ in scores])),
@@ -512,6 +513,7 @@ def train(
     workers: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
 ) -> TrainResult:
     """Train (or resume training) an EAMI network on the corpora's train splits.
 
@@ -524,6 +526,9 @@ def train(
     workers : render threads (default: all cores)
     progress : show progress bars
     log : called with one line per finished iteration (default: print)
+    executor : where the renders of the sampling step and validation run (default: local
+        threads, ``workers`` of them; e.g. a :class:`~mixinvert.executors.RayExecutor`);
+        the same seed gives the same run on any executor
     """
     if isinstance(corpus_dirs, (str, os.PathLike)):
         corpus_dirs = [corpus_dirs]
@@ -574,14 +579,27 @@ def train(
         log(f"{len(train_songs)} training songs, {len(valid_songs)} validation songs "
             f"(plain sum on them: MRSD {sum_baseline_mrsd(valid_songs):.3f}, for scale)")
 
+    own = executor is None
+    executor = executor or LocalExecutor(workers)
+    try:
+        return _iterate(model, optimizer, config, settings, run_dir, train_songs, valid_songs, start_t, history,
+                        best, executor, progress, log)
+    finally:
+        if own:
+            executor.close()
+
+
+def _iterate(model: Inverter, optimizer: torch.optim.Optimizer, config: TrainConfig, settings: dict, run_dir: Path,
+             train_songs: list[TrainSong], valid_songs: list[TrainSong], start_t: int, history: list[dict],
+             best: float, executor: Executor, progress: bool, log: Callable[[str], None]) -> TrainResult:
     for t in range(start_t, config.iterations):
         _seed_torch(config, t)
         t0 = time.perf_counter()
-        data = sampling_step(model, train_songs, config, t, workers=workers, progress=progress)
+        data = sampling_step(model, train_songs, config, t, progress=progress, executor=executor)
         t1 = time.perf_counter()
         loss = training_step(model, optimizer, data, config, t, progress=progress)
         t2 = time.perf_counter()
-        scores = validate(model, valid_songs, workers=workers, progress=progress)
+        scores = validate(model, valid_songs, progress=progress, executor=executor)
         t3 = time.perf_counter()
         row = {
             "iteration": t + 1,
