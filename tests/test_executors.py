@@ -76,7 +76,13 @@ class CountingExecutor(LocalExecutor):
 
 
 def test_local_executor_keeps_order_and_checks_workers():
+    from threadpoolctl import threadpool_info
+
+    before = (torch.get_num_threads(), [i["num_threads"] for i in threadpool_info()])
     with LocalExecutor(2) as ex:
+        # the caller's own work between results runs with the thread counts it had
+        assert [(torch.get_num_threads(), [i["num_threads"] for i in threadpool_info()])
+                for _ in ex.map(pow, [(k, 2) for k in range(20)])] == [before] * 20
         assert list(ex.map(pow, [(k, 2) for k in range(20)])) == [k * k for k in range(20)]
         assert list(ex.map(pow, [(k, 3) for k in range(5)], cpus_per_task=2)) == [k**3 for k in range(5)]
     with pytest.raises(ValueError, match="workers"):
@@ -87,9 +93,14 @@ def test_each_song_is_put_once_and_renders_return_features(songs):
     config = TrainConfig(samples_per_song=3, excerpt_seconds=0.5, seed=3)
     ex = CountingExecutor(2)
     data = sampling_step(_model(), songs, config, 0, executor=ex)
-    assert ex.puts == len(songs)  # the audio goes out once per song, not once per render
-    assert len(ex.returned) == len(data) == 3 * len(songs)
-    for feats in ex.returned:  # log-mel features, not audio
+    # each song's audio goes out once, not once per render; the network's weights once
+    assert ex.puts == len(songs) + 1
+    # per song, one task for the network's input features and its prediction, then K renders
+    inputs, mixes = ex.returned[:len(songs)], ex.returned[len(songs):]
+    assert len(mixes) == len(data) == 3 * len(songs)
+    for (tf, p_hat), song in zip(inputs, songs):
+        assert tf.shape[:2] == (len(song.tracks), 2) and p_hat.shape == (len(song.tracks), 16)
+    for feats in mixes:  # log-mel features, not audio
         assert feats.dtype == np.float32 and feats.ndim == 3 and feats.shape[0] == 2 and feats.shape[2] == 80
 
 
@@ -153,4 +164,6 @@ def test_local_songs_at_once_matches_one_after_another(corpus):
     plain = evaluate(corpus, ["sum", "random"], seed=2)
     with LocalExecutor(2) as ex:
         parallel = evaluate(corpus, ["sum", "random"], seed=2, executor=ex)
-    assert [(r.song, r.method, r.mrsd) for r in parallel.rows] == [(r.song, r.method, r.mrsd) for r in plain.rows]
+    assert [(r.song, r.method, r.param_errors) for r in parallel.rows] == \
+        [(r.song, r.method, r.param_errors) for r in plain.rows]
+    assert [r.mrsd for r in parallel.rows] == pytest.approx([r.mrsd for r in plain.rows], rel=1e-12)

@@ -1,7 +1,7 @@
 """Where bulk renders run: a local thread pool (the default) or a Ray cluster.
 
-Every bulk render of the project (the sampling step and the validation of ``train``, the
-songs of ``evaluate``) is a *task*: a pure function at module level whose inputs are
+Every bulk job of the project (the renders and features of the sampling step, the
+validation of ``train``, the songs of ``evaluate``) is a *task*: a pure function at module level whose inputs are
 data, never shared state. An :class:`Executor` runs tasks and returns their results in
 the order given, so the same seed gives the same numbers whichever executor runs them:
 every random draw happens in the caller, before the tasks go out.
@@ -23,7 +23,9 @@ Ray is driven through its public API (``ray.init``, ``ray.put``, ``ray.remote``,
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -79,6 +81,66 @@ def render_log_mel(song: SongAudio, p_normalized: np.ndarray, schema_version: st
     mix = Console(song.tracks, song.sample_rate, schema=schema, workers=1).render(schema.denormalize(p_normalized))
     with torch.no_grad():
         return log_mel(mix, song.sample_rate).numpy().astype(np.float32, copy=False)
+
+
+def excerpt_features(song: SongAudio) -> tuple[np.ndarray, np.ndarray]:
+    """The network's inputs for one song: ``(n_tracks, 2, N, 80)`` and ``(1, 2, N, 80)``
+    log-mel features of its tracks and of ``song.mix``, float32 (the sampling step's
+    other task: the driver keeps only the network's forward pass)."""
+    import torch
+
+    from mixinvert.models.predict import song_features
+
+    if song.mix is None:
+        raise ValueError("excerpt_features needs the song's reference mix")
+    with torch.no_grad():
+        tf, mf = song_features(song.tracks, song.mix, song.sample_rate)
+    return tf.numpy(), mf.numpy()
+
+
+#: Networks rebuilt from a payload, per payload key, in this process (a worker rebuilds a
+#: network once per sampling step, not once per task). Small: old keys are dropped.
+_NETWORKS: dict[str, Any] = {}
+_NETWORKS_LOCK = threading.Lock()
+
+
+def network_payload(model: Any, key: str) -> dict:
+    """What :func:`predict_excerpt` needs of a network: its checkpoint payload (config,
+    schema, float32 weights) under a ``key`` that names this version of the weights."""
+    from mixinvert.console.schema import CONSOLE_V1
+    from mixinvert.models.checkpoint import model_payload
+
+    return {"key": key, "payload": model_payload(model, CONSOLE_V1)}
+
+
+def _network(net: dict) -> Any:
+    with _NETWORKS_LOCK:
+        model = _NETWORKS.get(net["key"])
+        if model is None:
+            from mixinvert.models.checkpoint import build_model
+
+            model, _ = build_model(net["payload"], where="network payload")  # in eval mode
+            _NETWORKS.clear()
+            _NETWORKS[net["key"]] = model
+        return model
+
+
+def predict_excerpt(song: SongAudio, net: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The sampling step's first task: the network's input features for one song and its
+    prediction, ``(track features (n_tracks, 2, N, 80) float32, p_hat (n_tracks, 16))``.
+
+    ``net`` is a :func:`network_payload`, put once per step: the forward pass runs where
+    the task runs, so the driver does no per-song work of its own.
+    """
+    import torch
+
+    from mixinvert.models.predict import predict_features
+
+    tf, mf = excerpt_features(song)
+    model = _network(net)
+    with torch.no_grad():
+        p_hat = predict_features(model, torch.from_numpy(tf), torch.from_numpy(mf))
+    return tf, p_hat
 
 
 def render_scores(song: SongAudio, p_normalized: np.ndarray, schema_version: str = "v1") -> tuple[float, float]:
@@ -146,23 +208,31 @@ class LocalExecutor(Executor):
         self._pools: dict[int, ThreadPoolExecutor] = {}
 
     def map(self, fn: Callable[..., Any], jobs: Iterable[Sequence[Any]], *, cpus_per_task: int = 1) -> Iterator[Any]:
+        from threadpoolctl import threadpool_limits
+
         from mixinvert.console.objective import single_threaded_torch
 
         jobs = list(jobs)
         threads = max(1, self.workers // max(1, cpus_per_task))
-        if threads == 1 or len(jobs) <= 1:
-            for job in jobs:
-                yield fn(*job)
-            return
-        if threads not in self._pools:
+        if threads > 1 and threads not in self._pools:
             self._pools[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mixinvert")
-        results = self._pools[threads].map(lambda job: fn(*job), jobs)
-        if cpus_per_task == 1:
-            # the pool is the parallelism: one torch thread per task, not cores x cores
-            with single_threaded_torch():
-                yield from results
-        else:
-            yield from results
+        pool = self._pools.get(threads)
+        chunk = 4 * threads
+        for a in range(0, len(jobs), chunk):
+            # a task is one worker: one torch and one BLAS thread each, as on Ray (and not
+            # cores x cores; BLAS sums in an order that depends on its thread count). The
+            # limits are process-wide, so they hold only while a chunk runs, never while
+            # the caller works on what is yielded.
+            limits = ((single_threaded_torch(), threadpool_limits(limits=1, user_api="blas"))
+                      if cpus_per_task == 1 else ())
+            with contextlib.ExitStack() as stack:
+                for limit in limits:
+                    stack.enter_context(limit)
+                if pool is None:
+                    out = [fn(*job) for job in jobs[a : a + chunk]]
+                else:
+                    out = list(pool.map(lambda job: fn(*job), jobs[a : a + chunk]))
+            yield from out
 
     def close(self) -> None:
         for pool in self._pools.values():

@@ -39,6 +39,7 @@ import json
 import math
 import os
 import time
+import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Sequence
@@ -51,7 +52,16 @@ from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 from mixinvert.data.dataset import list_song_dirs
 from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, SongError, load_song
 from mixinvert.dsp.features import MIN_SAMPLE_RATE
-from mixinvert.executors import Executor, LocalExecutor, SongAudio, render_log_mel, render_scores
+from mixinvert.executors import (
+    Executor,
+    LocalExecutor,
+    SongAudio,
+    excerpt_features,
+    network_payload,
+    predict_excerpt,
+    render_log_mel,
+    render_scores,
+)
 from mixinvert.methods.baseline import plain_sum
 from mixinvert.metrics.audio import compare_mixes
 from mixinvert.models.checkpoint import (
@@ -294,31 +304,43 @@ def sampling_step(
     else:
         chosen = np.arange(len(songs))
     sigma = config.sigma(t)
-    track_feats = []
-    samples: list[tuple[int, np.ndarray]] = []
+    # every random draw first, here and in a fixed order (the excerpt, then its K draws,
+    # song by song): the tasks below only compute, so any executor gives the same pairs
     excerpts: list[SongAudio] = []
-    for j, i in enumerate(chosen):
+    draws: list[list[np.ndarray]] = []
+    for i in chosen:
         song = songs[i]
         length = int(round(config.excerpt_seconds * song.sample_rate))
         tracks, mix = _excerpt(song, length, rng)
-        tf, mf = song_features(tracks, mix, song.sample_rate)
-        excerpts.append(SongAudio(list(tracks), song.sample_rate))
-        track_feats.append(tf)
+        excerpts.append(SongAudio(list(tracks), song.sample_rate, mix))
+        shape = (len(tracks), schema.size)
         if config.sampling == "random":
-            for _ in range(config.samples_per_song):
-                samples.append((j, rng.uniform(-1.0, 1.0, size=(len(tracks), schema.size))))
-            continue
-        p_hat = predict_features(model, tf, mf)
-        for _ in range(config.samples_per_song):
-            noise = rng.normal(0.0, sigma, size=p_hat.shape) if sigma > 0 else 0.0
-            samples.append((j, np.clip(p_hat + noise, -1.0, 1.0)))
+            draws.append([rng.uniform(-1.0, 1.0, size=shape) for _ in range(config.samples_per_song)])
+        else:
+            draws.append([rng.normal(0.0, sigma, size=shape) if sigma > 0 else np.zeros(shape)
+                          for _ in range(config.samples_per_song)])
 
-    data = PairedData(track_feats, [], [], [])
     own = executor is None
     executor = executor or LocalExecutor(workers)
-    bar = progress_bar(len(samples), f"iteration {t + 1}: sampling", "mix", enabled=progress)
+    n_renders = len(excerpts) * config.samples_per_song
+    bar = progress_bar(len(excerpts) + n_renders, f"iteration {t + 1}: sampling", "task", enabled=progress)
     try:
         handles = [executor.put(e) for e in excerpts]  # each song's audio goes out once
+        track_feats: list[torch.Tensor] = []
+        samples: list[tuple[int, np.ndarray]] = []
+        if config.sampling == "random":  # the network plays no part
+            first = executor.map(excerpt_features, ((h,) for h in handles))
+        else:  # features and the forward pass where the tasks run; the weights go out once
+            net = executor.put(network_payload(model, f"{uuid.uuid4().hex}-{t}"))
+            first = executor.map(predict_excerpt, ((h, net) for h in handles))
+        for j, (tf, out) in enumerate(first):
+            track_feats.append(torch.from_numpy(np.array(tf)))
+            if config.sampling == "random":
+                samples += [(j, p) for p in draws[j]]
+            else:
+                samples += [(j, np.clip(out + noise, -1.0, 1.0)) for noise in draws[j]]
+            bar.update(1)
+        data = PairedData(track_feats, [], [], [])
         jobs = ((handles[j], p, schema.version) for j, p in samples)
         for (j, p), feats in zip(samples, executor.map(render_log_mel, jobs)):
             data.pair_song.append(j)
