@@ -153,6 +153,7 @@ def cmd_evaluate(args: argparse.Namespace, ui: Ui) -> int:
 
 def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
     from mixinvert.executors import make_executor
+    from mixinvert.train.distributed import init_from_env, shutdown
     from mixinvert.train.essl import TrainConfig, train
 
     defaults = TrainConfig()
@@ -173,6 +174,11 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
         "max_tracks": args.max_tracks,
     }
     config = TrainConfig(**{**defaults.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
+    ranks = init_from_env()  # launched by torchrun: DistributedDataParallel over its processes
+    if ranks is not None:
+        if not ranks.is_main:
+            ui = Ui("quiet")  # one voice: rank 0's
+        ui.note(f"distributed training: {ranks.world} processes (DistributedDataParallel, gloo)")
     executor = make_executor(args.ray, args.workers)
     if args.ray:
         ui.note(f"renders run on {executor.describe()}")
@@ -180,11 +186,13 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
         result = train(args.corpus_dirs, args.out, config, workers=args.workers, progress=ui.mode != "quiet",
                        log=ui.say if ui.mode != "json" else ui.note, executor=executor)
     except KeyboardInterrupt:
-        print(f"mixinvert: interrupted; {args.out} keeps every finished iteration: run the same command "
-              "to resume", file=sys.stderr)
+        if ranks is None or ranks.is_main:
+            print(f"mixinvert: interrupted; {args.out} keeps every finished iteration: run the same command "
+                  "to resume", file=sys.stderr)
         return 130
     finally:
         executor.close()
+        shutdown()
     if result.history:
         last = result.history[-1]
         ui.say(f"trained {last['iteration']} iterations; last validation MRSD {last['valid_mrsd']:.3f}")

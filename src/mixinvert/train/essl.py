@@ -32,6 +32,7 @@ nothing but the iteration number (the RNG states are stored as well, and restore
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -42,10 +43,11 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from torch.distributed.algorithms.join import Join
 
 from mixinvert.audio import write_text_atomic
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
@@ -74,6 +76,8 @@ from mixinvert.models.checkpoint import (
 from mixinvert.models.inverter import Inverter, get_model_config
 from mixinvert.models.predict import predict_features, song_features
 from mixinvert.progress import progress_bar, progress_iter
+from mixinvert.train.distributed import Dist
+from mixinvert.train.distributed import current as current_dist
 
 SAMPLING_MODES = ("exp", "fixed", "none", "random")
 RUN_FILE = "run.json"
@@ -292,11 +296,14 @@ def sampling_step(
     workers: int | None = None,
     progress: bool = False,
     executor: Executor | None = None,
+    shard: Dist | None = None,
 ) -> PairedData:
     """Predict, perturb and render: the paired data of iteration ``t`` (see module doc).
 
-    The renders run on ``executor`` (default: local threads, ``workers`` of them): each
-    song's excerpt is put there once, and each render sends back the mix's features.
+    The work runs on ``executor`` (default: local threads, ``workers`` of them): each
+    song's excerpt is put there once, and each task sends back features, never audio.
+    With ``shard`` (a rank of a distributed run) every draw is made as usual but only the
+    rank's songs are worked on: the ranks' pairs together are this step's pairs.
     """
     rng = np.random.default_rng([config.seed, t, 0])
     if config.songs_per_iteration is not None and config.songs_per_iteration < len(songs):
@@ -322,10 +329,13 @@ def sampling_step(
 
     own = executor is None
     executor = executor or LocalExecutor(workers)
-    n_renders = len(excerpts) * config.samples_per_song
-    bar = progress_bar(len(excerpts) + n_renders, f"iteration {t + 1}: sampling", "task", enabled=progress)
+    n_songs = sum(1 for j in range(len(excerpts)) if shard is None or shard.owns(j))
+    bar = progress_bar(n_songs * (1 + config.samples_per_song), f"iteration {t + 1}: sampling", "task",
+                       enabled=progress)
     try:
-        handles = [executor.put(e) for e in excerpts]  # each song's audio goes out once
+        mine = [j for j in range(len(excerpts)) if shard is None or shard.owns(j)]
+        draws = [draws[j] for j in mine]
+        handles = [executor.put(excerpts[j]) for j in mine]  # each song's audio goes out once
         track_feats: list[torch.Tensor] = []
         samples: list[tuple[int, np.ndarray]] = []
         if config.sampling == "random":  # the network plays no part
@@ -365,9 +375,16 @@ def training_step(
     t: int,
     *,
     progress: bool = False,
+    ddp: torch.nn.Module | None = None,
 ) -> float:
-    """``config.epochs`` epochs of MSE on the pairs; returns the mean loss of the last epoch."""
+    """``config.epochs`` epochs of MSE on the pairs; returns the mean loss of the last epoch.
+
+    ``ddp``: ``model`` wrapped in DistributedDataParallel (a distributed run): the pairs
+    are this rank's, the gradients are averaged over the ranks, and the loss returned is
+    the mean over all ranks' pairs.
+    """
     model.train()
+    net = ddp if ddp is not None else model
     gen = torch.Generator().manual_seed(config.seed * 1_000_003 + t)
     n = len(data)
     steps_per_epoch = -(-n // config.batch_size)
@@ -375,26 +392,38 @@ def training_step(
     last = float("nan")
     for _ in range(config.epochs):
         order = torch.randperm(n, generator=gen).tolist()
-        total, count = 0.0, 0
-        for a in range(0, n, config.batch_size):
-            idx = order[a : a + config.batch_size]
-            tf = torch.cat([data.track_feats[data.pair_song[i]] for i in idx])
-            mf = torch.stack([data.pair_mix[i] for i in idx])
-            si = torch.cat([torch.full((data.pair_p[i].shape[0],), k, dtype=torch.long) for k, i in enumerate(idx)])
-            target = torch.cat([data.pair_p[i] for i in idx])
-            loss = torch.nn.functional.mse_loss(model(tf, mf, si), target)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"iteration {t + 1}: the training loss is {loss.item()}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-            count += len(idx)
-            bar.update(1)
-            bar.set_postfix(loss=f"{total / count:.4f}")
+        # ranks with fewer pairs than others stop early without leaving the rest waiting
+        joined = Join([ddp]) if ddp is not None else contextlib.nullcontext()
+        with joined:
+            total, count = _epoch(net, optimizer, data, config, t, order, bar)
+        if ddp is not None:
+            total, count = current_dist().sum(total, count)
         last = total / max(count, 1)
     bar.close()
     return last
+
+
+def _epoch(net: torch.nn.Module, optimizer: torch.optim.Optimizer, data: PairedData, config: TrainConfig, t: int,
+           order: list[int], bar: Any) -> tuple[float, int]:
+    """One epoch over ``order`` (indices of this rank's pairs): ``(loss x pairs, pairs)``."""
+    total, count = 0.0, 0
+    for a in range(0, len(order), config.batch_size):
+        idx = order[a : a + config.batch_size]
+        tf = torch.cat([data.track_feats[data.pair_song[i]] for i in idx])
+        mf = torch.stack([data.pair_mix[i] for i in idx])
+        si = torch.cat([torch.full((data.pair_p[i].shape[0],), k, dtype=torch.long) for k, i in enumerate(idx)])
+        target = torch.cat([data.pair_p[i] for i in idx])
+        loss = torch.nn.functional.mse_loss(net(tf, mf, si), target)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"iteration {t + 1}: the training loss is {loss.item()}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(idx)
+        count += len(idx)
+        bar.update(1)
+        bar.set_postfix(loss=f"{total / count:.4f}")
+    return total, count
 
 
 def validate(
@@ -561,7 +590,13 @@ def train(
     log = log or print
     run_dir = Path(run_dir)
     settings = _run_settings(config, corpus_dirs)
+    d = current_dist()  # a rank of a torchrun launch, or None
+    main = d is None or d.is_main
+    if not main:
+        log, progress = (lambda _line: None), False
+        torch.distributed.barrier()  # rank 0 checks and prepares the run folder first
     ckpt = _load_resume(run_dir, settings)
+    done = False
 
     history: list[dict] = []
     start_t = 0
@@ -579,17 +614,23 @@ def train(
         best = min((h["valid_mrsd"] for h in history if not math.isnan(h["valid_mrsd"])), default=float("inf"))
         if start_t >= config.iterations:
             log(f"{run_dir}: already trained for {start_t} iterations (ask for more with --iterations)")
-            return TrainResult(run_dir, run_dir / MODEL_FILE, history, start_t)
-        log(f"resuming {run_dir} after iteration {start_t} of {config.iterations}")
-        # run.json says how far the run is meant to go (--iterations may have grown)
-        write_text_atomic(run_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n", overwrite=True)
+            done = True
+        else:
+            log(f"resuming {run_dir} after iteration {start_t} of {config.iterations}")
+            if main:  # run.json says how far the run is meant to go (--iterations may have grown)
+                write_text_atomic(run_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n", overwrite=True)
     else:
         _seed_torch(config, -1)
         model = Inverter(get_model_config(config.model))  # initial weights from the seed
         model.start_at(START_P)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n", overwrite=True)
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(run_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n", overwrite=True)
+    if d is not None and main:
+        torch.distributed.barrier()  # the others may read the run folder now
+    if done:
+        return TrainResult(run_dir, run_dir / MODEL_FILE, history, start_t)
 
     train_songs = load_split(corpus_dirs, "train", max_tracks=config.max_tracks)
     if not train_songs:
@@ -601,11 +642,13 @@ def train(
         log(f"{len(train_songs)} training songs, {len(valid_songs)} validation songs "
             f"(plain sum on them: MRSD {sum_baseline_mrsd(valid_songs):.3f}, for scale)")
 
+    # the ranks' weights stay identical: DDP averages the gradients of their shards
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if d is not None else None
     own = executor is None
     executor = executor or LocalExecutor(workers)
     try:
         return _iterate(model, optimizer, config, settings, run_dir, train_songs, valid_songs, start_t, history,
-                        best, executor, progress, log)
+                        best, executor, progress, log, d, ddp)
     finally:
         if own:
             executor.close()
@@ -613,20 +656,24 @@ def train(
 
 def _iterate(model: Inverter, optimizer: torch.optim.Optimizer, config: TrainConfig, settings: dict, run_dir: Path,
              train_songs: list[TrainSong], valid_songs: list[TrainSong], start_t: int, history: list[dict],
-             best: float, executor: Executor, progress: bool, log: Callable[[str], None]) -> TrainResult:
+             best: float, executor: Executor, progress: bool, log: Callable[[str], None], d: Dist | None = None,
+             ddp: torch.nn.Module | None = None) -> TrainResult:
     for t in range(start_t, config.iterations):
         _seed_torch(config, t)
         t0 = time.perf_counter()
-        data = sampling_step(model, train_songs, config, t, progress=progress, executor=executor)
+        data = sampling_step(model, train_songs, config, t, progress=progress, executor=executor, shard=d)
         t1 = time.perf_counter()
-        loss = training_step(model, optimizer, data, config, t, progress=progress)
+        loss = training_step(model, optimizer, data, config, t, progress=progress, ddp=ddp)
         t2 = time.perf_counter()
+        n_pairs = len(data) if d is None else int(d.sum(len(data))[0])
+        if d is not None and not d.is_main:
+            continue  # validation, checkpoints and the log are rank 0's
         scores = validate(model, valid_songs, progress=progress, executor=executor)
         t3 = time.perf_counter()
         row = {
             "iteration": t + 1,
             "sigma": config.sigma(t),
-            "pairs": len(data),
+            "pairs": n_pairs,
             "train_loss": loss,
             **scores,
             "sampling_s": t1 - t0,
@@ -662,7 +709,7 @@ def _iterate(model: Inverter, optimizer: torch.optim.Optimizer, config: TrainCon
         except Exception as exc:  # a plot must never stop a training run
             log(f"(could not draw {PLOT_FILE}: {exc})")
         log(
-            f"iteration {t + 1}/{config.iterations}: sigma {row['sigma']:.3f}, {len(data)} pairs, "
+            f"iteration {t + 1}/{config.iterations}: sigma {row['sigma']:.3f}, {n_pairs} pairs, "
             f"loss {loss:.4f}, valid MAE {scores['valid_mae']:.4f} MRSD {scores['valid_mrsd']:.3f} "
             f"param err {scores['valid_param_mae']:.3f} ({t3 - t0:.0f} s)"
         )
