@@ -160,3 +160,20 @@ def test_threaded_render_is_bit_identical_to_one_thread(rng):
     many = console.render_many(batch, workers=2)
     np.testing.assert_array_equal(many[0], one)
     np.testing.assert_array_equal(console.render_many(batch[:1], workers=2)[0], one)
+
+
+def test_block_render_is_bit_identical_to_whole_tracks(rng, monkeypatch):
+    """Long songs render in blocks (bounded memory); processor state carries across them."""
+    import mixinvert.console.render as render
+
+    tracks = [noise_track(rng, 1 + (i % 2), 0.5) for i in range(4)]
+    values = S.denormalize(rng.uniform(-0.9, 0.9, size=(4, S.size)))
+    values[:, S.index("reverb_wet")] = [0.0, 0.2, 0.5, 0.9]  # the dry shortcut and the reverb's tail
+    values[:, S.index("comp_threshold_db")] = -30.0  # the compressor acts, its envelope spans blocks
+    whole = np.zeros((2, tracks[0].shape[1]), np.float32)
+    for x, v in zip(tracks, values):
+        whole += render_track(x, SR, v)
+    monkeypatch.setattr(render, "RENDER_BLOCK", 1000)  # 0.5 s at 44.1 kHz: 23 blocks, the last short
+    console = Console(tracks, SR)
+    np.testing.assert_array_equal(console.render(values, workers=1), whole)
+    np.testing.assert_array_equal(console.render(values, workers=3), whole)

@@ -113,3 +113,33 @@ def test_results_report_interval_coverage_only_for_methods_with_intervals():
     assert "true value in interval" in md and "| 50 % |" in md
     sum_row = next(line for line in md.splitlines() if line.startswith("| sum |"))
     assert "| - |" in sum_row
+
+
+def _stft_distance_whole(estimate, reference, n_fft, hop, win):
+    """The definition, on whole STFTs at once (what the blockwise sums must reproduce)."""
+    from mixinvert.metrics.audio import stft_magnitude
+
+    Y, R = stft_magnitude(estimate, n_fft, hop, win), stft_magnitude(reference, n_fft, hop, win)
+    return sum(np.linalg.norm(R[c] - Y[c]) / np.linalg.norm(R[c])
+               + np.mean(np.abs(np.log(np.maximum(R[c], 1e-7)) - np.log(np.maximum(Y[c], 1e-7)))) for c in range(2))
+
+
+def test_blockwise_metrics_equal_the_whole_signal_definition(monkeypatch):
+    """Long mixes are scored block by block (bounded memory); the numbers do not change."""
+    import mixinvert.metrics.audio as audio
+
+    rng = np.random.default_rng(3)
+    n = 44100 * 2 + 123  # not a multiple of any hop or block
+    r = rng.standard_normal((2, n)) * np.linspace(0.1, 1, n)
+    y = 0.7 * r + 0.05 * rng.standard_normal((2, n))
+    want = [_stft_distance_whole(y, r, *res) for res in MRSD_RESOLUTIONS]
+    want_mae = float(np.abs(y - r).sum(axis=0).mean())
+    monkeypatch.setattr(audio, "BLOCK_VALUES", 97 * 512)  # 97 frames of 512, 24 of 2048
+    monkeypatch.setattr(audio, "BLOCK_SAMPLES", 1000)
+    got = [stft_distance(y, r, *res) for res in MRSD_RESOLUTIONS]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert mae(y, r) == pytest.approx(want_mae, rel=1e-12)
+    # the blocks really are blocks: several per resolution, frames in order, none lost
+    blocks = list(audio._stft_magnitude_blocks(r, 512, 50, 240))
+    assert len(blocks) > 10 and sum(b.shape[-1] for b in blocks) == 1 + n // 50
+    np.testing.assert_allclose(np.concatenate(blocks, axis=-1), audio.stft_magnitude(r, 512, 50, 240), atol=1e-9)
