@@ -189,3 +189,20 @@ def test_refine_handles_a_silent_track(song, one_torch_thread):
     assert np.isfinite(res.p).all() and np.isfinite(res.mix).all()
     assert set(res.undetermined[2]) == set(S.names) and "silent" in res.undetermined[2]["pan"]
     assert res.candidates[res.chosen] <= res.candidates[res.info["start"]]
+
+
+def test_whole_song_check_scores_long_songs_block_by_block(song, monkeypatch):
+    """Past CACHED_SPECTRA_SECONDS the reference's spectra are not kept; the score stays."""
+    import mixinvert.methods.refine as refine_module
+    from mixinvert.metrics.audio import compare_mixes
+
+    p = CONSOLE_V1.normalize(song.params.values) * 0.8
+    cached = refine_module.WholeSongCheck(song)
+    monkeypatch.setattr(refine_module, "CACHED_SPECTRA_SECONDS", 1.0)  # the song is 2 s
+    blockwise = refine_module.WholeSongCheck(song)
+    assert cached._cached and not blockwise._cached
+    mix = blockwise.render(p)
+    np.testing.assert_array_equal(mix, cached.render(p))
+    exact = compare_mixes(mix, song.mix, SR).mrsd
+    assert blockwise.mrsd_of(mix) == pytest.approx(exact, rel=1e-12)
+    assert cached.mrsd_of(mix) == pytest.approx(exact, rel=1e-5)  # float32 spectra

@@ -59,6 +59,7 @@ from mixinvert.methods.base import Estimate, register
 from mixinvert.methods.cma_search import CmaConfig, cma_search
 from mixinvert.methods.colonel_reiss import P_LIMIT, TwinFitConfig, check_fittable, fit_twin
 from mixinvert.methods.uncertainty import Intervals, sensitivity_intervals, undetermined_settings, uncertainty_rows
+from mixinvert.metrics.audio import mrsd
 from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ EFFECTS: dict[str, tuple[str, ...]] = {
     "reverb": ("reverb_room_size", "reverb_damping", "reverb_wet"),
 }
 ALL_EFFECTS = tuple(EFFECTS)
+#: Songs up to this long keep the reference's spectra for the whole-song check (fast);
+#: longer ones are scored block by block (bounded memory).
+CACHED_SPECTRA_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -154,21 +158,30 @@ def _alive(p: np.ndarray, free: np.ndarray, song: Song) -> np.ndarray:
 
 class WholeSongCheck:
     """The paper's MRSD (after loudness normalization) of whole-song renderings against the
-    reference, with the reference's spectra computed once; equals
-    :func:`mixinvert.metrics.audio.compare_mixes`'s MRSD to float32 precision."""
+    reference; equals :func:`mixinvert.metrics.audio.compare_mixes`'s MRSD to float32
+    precision.
+
+    Up to :data:`CACHED_SPECTRA_SECONDS`, the reference's spectra are computed once and
+    kept (about 0.6 GB per minute of song); longer songs are scored block by block with
+    :func:`mixinvert.metrics.audio.mrsd` (slower, bounded memory).
+    """
 
     def __init__(self, song: Song) -> None:
         from mixinvert.dsp.loudness import loudness_normalize
 
         self._normalize = lambda x: loudness_normalize(x, song.sample_rate)[0]
-        self.reference = ReferenceSpectra(self._normalize(song.mix))
+        reference = self._normalize(song.mix)
+        self._cached = song.num_samples <= CACHED_SPECTRA_SECONDS * song.sample_rate
+        self.reference = ReferenceSpectra(reference) if self._cached else reference
         self.console = Console(song.tracks, song.sample_rate)
 
     def render(self, p: np.ndarray) -> np.ndarray:
         return self.console.render(CONSOLE_V1.denormalize(p))
 
     def mrsd_of(self, mix: np.ndarray) -> float:
-        return self.reference.distance(self._normalize(mix))
+        if self._cached:
+            return self.reference.distance(self._normalize(mix))
+        return mrsd(self._normalize(mix), self.reference)
 
 
 def _joined_excerpts(song: Song, excerpts: Sequence[Excerpt]) -> Song:
@@ -288,8 +301,13 @@ def refine(
     t_check = time.perf_counter()
     check = WholeSongCheck(song)
     candidates: dict[str, np.ndarray] = {start_name: p_start, "twin": p_twin, "search": search.p}
-    mixes = {name: check.render(p) for name, p in candidates.items()}
-    scores = {name: check.mrsd_of(mix) for name, mix in mixes.items()}
+    scores: dict[str, float] = {}
+    best_mix = None
+    for name, p in candidates.items():  # one whole-song mix held at a time, besides the best
+        mix = check.render(p)
+        scores[name] = check.mrsd_of(mix)
+        if best_mix is None or scores[name] <= min(scores.values()):  # ties: the later stage, which fitted more
+            best_mix = mix
     # ties go to the later stage (listed last), which fitted more
     chosen = min(reversed(list(scores)), key=scores.get)
     p_final = candidates[chosen]
@@ -307,7 +325,7 @@ def refine(
     info["seconds_uncertainty"] = time.perf_counter() - t_unc
     info["chosen"] = chosen
     info.update({f"mrsd_{k}": v for k, v in scores.items()})
-    return RefineResult(p_final, chosen, scores, intervals, flags, info, mixes[chosen])
+    return RefineResult(p_final, chosen, scores, intervals, flags, info, best_mix)
 
 
 @register(
