@@ -81,6 +81,19 @@ def _save(name: str, obj: dict) -> Path:
     return path
 
 
+def run_or_render(doc: str, name: str, run, markdown, configure=None) -> None:
+    """The command line of a benchmark that stores its results: ``run`` computes them into
+    ``bench/results/NAME.json`` then prints the section; ``markdown`` only prints it.
+    ``configure(parser)`` may add options and return ``args -> run's keyword arguments``."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=("run", "markdown"))
+    kwargs_of = configure(ap) if configure is not None else (lambda args: {})
+    args = ap.parse_args()
+    if args.what == "run":
+        _save(name, run(**kwargs_of(args)))
+    print(markdown())
+
+
 def _load(name: str) -> dict | None:
     path = RESULTS / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None

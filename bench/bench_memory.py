@@ -119,15 +119,13 @@ def markdown() -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("run", "markdown"))
-    ap.add_argument("--minutes", default=",".join(f"{m:g}" for m in MINUTES))
-    ap.add_argument("--methods", default=",".join(METHODS))
-    args = ap.parse_args()
-    if args.what == "run":
-        bench_eami._save("memory", run(tuple(float(m) for m in args.minutes.split(",")),
-                                       tuple(args.methods.split(","))))
-    print(markdown())
+    def configure(ap: argparse.ArgumentParser):
+        ap.add_argument("--minutes", default=",".join(f"{m:g}" for m in MINUTES))
+        ap.add_argument("--methods", default=",".join(METHODS))
+        return lambda args: {"minutes": tuple(float(m) for m in args.minutes.split(",")),
+                             "methods": tuple(args.methods.split(","))}
+
+    bench_eami.run_or_render(__doc__, "memory", run, markdown, configure)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ renders them into BENCHMARKS.md without recomputing.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -106,12 +105,7 @@ def markdown() -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("run", "markdown"))
-    args = ap.parse_args()
-    if args.what == "run":
-        bench_eami._save("report_cost", run())
-    print(markdown())
+    bench_eami.run_or_render(__doc__, "report_cost", run, markdown)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ without recomputing.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -211,12 +210,7 @@ def markdown() -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("run", "markdown"))
-    args = ap.parse_args()
-    if args.what == "run":
-        bench_eami._save("scale", run())
-    print(markdown())
+    bench_eami.run_or_render(__doc__, "scale", run, markdown)
 
 
 if __name__ == "__main__":
