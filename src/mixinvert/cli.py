@@ -175,6 +175,10 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
     }
     config = TrainConfig(**{**defaults.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
     ranks = init_from_env()  # launched by torchrun: DistributedDataParallel over its processes
+    if ranks is not None and args.ray == "local":
+        shutdown()
+        raise ValueError('--ray local would start one Ray per torchrun process: start Ray once with `ray start '
+                         '--head` and pass --ray auto (or the cluster address)')
     if ranks is not None:
         if not ranks.is_main:
             ui = Ui("quiet")  # one voice: rank 0's

@@ -74,3 +74,10 @@ def test_torchrun_trains_on_two_processes_and_resumes(corpus, tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming" in again.stdout and "iteration 2/2" in again.stdout
     assert len(list(csv.DictReader((run / "log.csv").open()))) == 2
+
+
+def test_torchrun_with_ray_local_is_refused(corpus, tmp_path):
+    done = _torchrun(["train", str(corpus), "--out", str(tmp_path / "run"), "--iterations", "1", "--ray", "local"],
+                     tmp_path)
+    assert done.returncode != 0 and "--ray auto" in done.stderr
+    assert not (tmp_path / "run").exists()
