@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -191,18 +193,16 @@ def test_refine_handles_a_silent_track(song, one_torch_thread):
     assert res.candidates[res.chosen] <= res.candidates[res.info["start"]]
 
 
-def test_whole_song_check_scores_long_songs_block_by_block(song, monkeypatch):
-    """Past CACHED_SPECTRA_SECONDS the reference's spectra are not kept; the score stays."""
-    import mixinvert.methods.refine as refine_module
-    from mixinvert.metrics.audio import compare_mixes
-
-    p = CONSOLE_V1.normalize(song.params.values) * 0.8
-    cached = refine_module.WholeSongCheck(song)
-    monkeypatch.setattr(refine_module, "CACHED_SPECTRA_SECONDS", 1.0)  # the song is 2 s
-    blockwise = refine_module.WholeSongCheck(song)
-    assert cached._cached and not blockwise._cached
-    mix = blockwise.render(p)
-    np.testing.assert_array_equal(mix, cached.render(p))
-    exact = compare_mixes(mix, song.mix, SR).mrsd
-    assert blockwise.mrsd_of(mix) == pytest.approx(exact, rel=1e-12)
-    assert cached.mrsd_of(mix) == pytest.approx(exact, rel=1e-5)  # float32 spectra
+def test_long_songs_are_checked_on_excerpts_and_rendered_whole(song):
+    """Past long_song_seconds, the network and the check hear excerpts; the mix is whole."""
+    config = replace(FAST, long_song_seconds=1.0, check_excerpts=2, check_excerpt_seconds=0.4)  # the song is 2 s
+    result = refine(song, config, seed=0)
+    assert re.fullmatch(r"[2-4] excerpts, \d+ s", result.info["check"])  # the loudest 2, up to 2 for unheard tracks
+    assert result.mix.shape == song.mix.shape
+    expected = Console(song.tracks, SR).render(CONSOLE_V1.denormalize(result.p))
+    np.testing.assert_array_equal(result.mix, expected)
+    assert set(result.candidates) == {result.info["start"], "twin", "search"}
+    short = refine(song, FAST, seed=0)
+    assert short.info["check"] == "whole song"
+    with pytest.raises(ValueError, match="check_excerpts"):
+        replace(FAST, check_excerpts=0)

@@ -20,7 +20,10 @@ never worse than where it started):
    regions).
 4. **Final check on the whole song.** The start, the twin's and the search's settings
    are rendered over the whole song and scored with the paper's MRSD (after loudness
-   normalization, as ``evaluate`` does); the best is returned.
+   normalization, as ``evaluate`` does); the best is returned. Songs longer than
+   ``long_song_seconds`` (default 2 minutes) are checked on ``check_excerpts`` windows
+   instead (the loudest, plus windows for tracks not heard in them), which is also what
+   the network hears for its start: both would otherwise cost more than the budget.
 5. **Uncertainty.** An interval for every setting from the real console's local
    sensitivity, and the settings the audio does not determine, with the reason
    (:mod:`mixinvert.methods.uncertainty`); ``invert`` writes both into params.json beside
@@ -29,7 +32,8 @@ never worse than where it started):
 Fitting and searching use the loudest excerpts of the song plus windows for tracks not
 heard in them (:func:`~mixinvert.dsp.excerpts.choose_excerpts_covering`).
 
-Time: ``budget_seconds`` (default 60) covers everything; the twin gets
+Time: ``budget_seconds`` (default 60) covers everything but, on long songs, the network's
+features and the one whole-song render of the result (BENCHMARKS.md); the twin gets
 ``twin_share`` of what is left after the start, the search the rest, less a reserve for
 the final check and the uncertainty (estimated from a timed evaluation). The result is deterministic given the song and the
 seed when no stage is cut short by the budget (``steps`` caps the twin's steps).
@@ -59,7 +63,6 @@ from mixinvert.methods.base import Estimate, register
 from mixinvert.methods.cma_search import CmaConfig, cma_search
 from mixinvert.methods.colonel_reiss import P_LIMIT, TwinFitConfig, check_fittable, fit_twin
 from mixinvert.methods.uncertainty import Intervals, sensitivity_intervals, undetermined_settings, uncertainty_rows
-from mixinvert.metrics.audio import mrsd
 from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
 
 log = logging.getLogger(__name__)
@@ -74,9 +77,6 @@ EFFECTS: dict[str, tuple[str, ...]] = {
     "reverb": ("reverb_room_size", "reverb_damping", "reverb_wet"),
 }
 ALL_EFFECTS = tuple(EFFECTS)
-#: Songs up to this long keep the reference's spectra for the whole-song check (fast);
-#: longer ones are scored block by block (bounded memory).
-CACHED_SPECTRA_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,11 @@ class RefineConfig:
     search_excerpts: int = 3
     search_excerpt_seconds: float = 1.5
     preroll_seconds: float = 0.5
+    #: Songs longer than this (seconds): the network's start and the final check use
+    #: ``check_excerpts`` windows of ``check_excerpt_seconds`` instead of the whole song.
+    long_song_seconds: float = 120.0
+    check_excerpts: int = 6
+    check_excerpt_seconds: float = 10.0
     #: Uncertainty: the interval is where the distance stays within this share of its value.
     uncertainty_tolerance: float = 0.05
     uncertainty_step: float = 0.05
@@ -108,6 +113,8 @@ class RefineConfig:
             raise ValueError("budget_seconds must be positive")
         if not 0.0 <= self.twin_share <= 1.0:
             raise ValueError("twin_share must be between 0 and 1")
+        if self.long_song_seconds <= 0 or self.check_excerpt_seconds <= 0 or self.check_excerpts < 1:
+            raise ValueError("long_song_seconds and check_excerpt_seconds must be positive, check_excerpts at least 1")
         unknown = sorted(set(self.effects) - set(EFFECTS))
         if unknown or not self.effects:
             raise ValueError(f"effects must be a non-empty subset of {', '.join(EFFECTS)} (got {', '.join(unknown)})")
@@ -158,30 +165,22 @@ def _alive(p: np.ndarray, free: np.ndarray, song: Song) -> np.ndarray:
 
 class WholeSongCheck:
     """The paper's MRSD (after loudness normalization) of whole-song renderings against the
-    reference; equals :func:`mixinvert.metrics.audio.compare_mixes`'s MRSD to float32
-    precision.
-
-    Up to :data:`CACHED_SPECTRA_SECONDS`, the reference's spectra are computed once and
-    kept (about 0.6 GB per minute of song); longer songs are scored block by block with
-    :func:`mixinvert.metrics.audio.mrsd` (slower, bounded memory).
-    """
+    reference, with the reference's spectra computed once (about 0.6 GB per minute of
+    audio: :func:`refine` gives it at most ``long_song_seconds``); equals
+    :func:`mixinvert.metrics.audio.compare_mixes`'s MRSD to float32 precision."""
 
     def __init__(self, song: Song) -> None:
         from mixinvert.dsp.loudness import loudness_normalize
 
         self._normalize = lambda x: loudness_normalize(x, song.sample_rate)[0]
-        reference = self._normalize(song.mix)
-        self._cached = song.num_samples <= CACHED_SPECTRA_SECONDS * song.sample_rate
-        self.reference = ReferenceSpectra(reference) if self._cached else reference
+        self.reference = ReferenceSpectra(self._normalize(song.mix))
         self.console = Console(song.tracks, song.sample_rate)
 
     def render(self, p: np.ndarray) -> np.ndarray:
         return self.console.render(CONSOLE_V1.denormalize(p))
 
     def mrsd_of(self, mix: np.ndarray) -> float:
-        if self._cached:
-            return self.reference.distance(self._normalize(mix))
-        return mrsd(self._normalize(mix), self.reference)
+        return self.reference.distance(self._normalize(mix))
 
 
 def _joined_excerpts(song: Song, excerpts: Sequence[Excerpt]) -> Song:
@@ -192,16 +191,29 @@ def _joined_excerpts(song: Song, excerpts: Sequence[Excerpt]) -> Song:
     return Song(song.name, song.track_names, tracks, song.sample_rate, mix)
 
 
-def _reserve_seconds(objective: ExcerptObjective, song: Song, free_per_track: int, config: RefineConfig) -> float:
-    """Seconds to keep for the final check and the uncertainty, from a timed evaluation."""
+def _reserve_seconds(objective: ExcerptObjective, song: Song, heard: Song, free_per_track: int,
+                     config: RefineConfig) -> float:
+    """Seconds to keep for the final check (three renders of ``heard`` and their scores, and
+    one render of the whole song when that is longer) and the uncertainty, from timed work."""
     batch = [objective.values[0]] * (2 * objective.workers)
     objective.track_losses(0, batch, [0])  # warm-up (first calls pay for thread and window set-up)
     t = time.perf_counter()
     objective.track_losses(0, batch, [0])
     per_eval = (time.perf_counter() - t) / len(batch)  # one track on one excerpt, amortized over threads
     uncertainty = song.num_tracks * (2 * free_per_track + 2) * per_eval
-    excerpt_seconds = config.search_excerpt_seconds + config.preroll_seconds
-    check = 3 * song.num_tracks * (song.num_samples / song.sample_rate) / excerpt_seconds * per_eval
+    # the check, timed on a slice of what it hears: a render of every track, and a score
+    sr = song.sample_rate
+    n = min(heard.num_samples, 2 * sr)
+    piece = [x[:, :n] for x in heard.tracks]
+    t = time.perf_counter()
+    mix = Console(piece, sr).render(objective.values)
+    render_per_s = (time.perf_counter() - t) / (n / sr)
+    t = time.perf_counter()
+    ReferenceSpectra(heard.mix[:, :n]).distance(mix)
+    score_per_s = (time.perf_counter() - t) / (n / sr)
+    heard_s = heard.num_samples / sr
+    whole_s = song.num_samples / sr if heard is not song else 0.0
+    check = render_per_s * (3 * heard_s + whole_s) + score_per_s * 2 * heard_s
     return 1.2 * (uncertainty + check) + 0.3  # with a margin: the budget is a promise
 
 
@@ -244,12 +256,24 @@ def refine(
         seconds=config.twin_excerpt_seconds, preroll_seconds=config.preroll_seconds)
     neutral = neutral_normalized(song)
     starts = {"sum": neutral}
+    # what the network hears and the final check scores: the whole song, or on a long song
+    # its check excerpts joined end to end (bounded time and memory)
+    long_song = song.num_samples > config.long_song_seconds * song.sample_rate
+    heard = song
+    if long_song:
+        check_excerpts = choose_excerpts_covering(
+            song.mix, song.tracks, song.sample_rate, count=config.check_excerpts,
+            seconds=config.check_excerpt_seconds, preroll_seconds=config.preroll_seconds)
+        heard = _joined_excerpts(song, check_excerpts)
+        info["check"] = f"{len(check_excerpts)} excerpts, {heard.num_samples / song.sample_rate:.0f} s"
+    else:
+        info["check"] = "whole song"
     if config.use_network:
         from mixinvert.models.checkpoint import load_model
         from mixinvert.models.predict import predict_song
 
         net, _, _ = load_model(model)
-        starts["eami"] = np.where(free, predict_song(net, song.tracks, song.mix, song.sample_rate), neutral)
+        starts["eami"] = np.where(free, predict_song(net, heard.tracks, heard.mix, song.sample_rate), neutral)
     if config.use_least_squares:
         from mixinvert.methods.barchiesi_reiss import console_settings, fit_filters
 
@@ -268,7 +292,7 @@ def refine(
     for name, p in starts.items():
         objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts, schema.denormalize(p))
         start_losses[name] = objective.loss()
-    reserve = _reserve_seconds(objective, song, int(free.sum()), config)
+    reserve = _reserve_seconds(objective, song, heard, int(free.sum()), config)
     info["reserve_seconds"] = reserve
     start_name = min(start_losses, key=start_losses.get)
     p_start = starts[start_name]
@@ -297,9 +321,10 @@ def refine(
                 search_stopped=search.stopped)
     info["seconds_search"] = time.perf_counter() - t_search
 
-    # 4. the whole song: the best of the start, the twin's and the search's settings
+    # 4. the whole song (or a long song's check excerpts): the best of the start, the twin's
+    # and the search's settings
     t_check = time.perf_counter()
-    check = WholeSongCheck(song)
+    check = WholeSongCheck(heard)
     candidates: dict[str, np.ndarray] = {start_name: p_start, "twin": p_twin, "search": search.p}
     scores: dict[str, float] = {}
     best_mix = None
@@ -311,6 +336,8 @@ def refine(
     # ties go to the later stage (listed last), which fitted more
     chosen = min(reversed(list(scores)), key=scores.get)
     p_final = candidates[chosen]
+    if long_song:  # the result over the whole song
+        best_mix = Console(song.tracks, song.sample_rate).render(schema.denormalize(p_final))
     report("check", scores[chosen])
     info["seconds_check"] = time.perf_counter() - t_check
 
