@@ -218,8 +218,8 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=None, metavar="N",
                    help="most gradient steps on the twin per song (colonel-reiss: default 200; eami+refine: 400)")
     p.add_argument("--budget-seconds", type=float, default=None, metavar="S",
-                   help="time budget per song in seconds (eami+refine: default 60, everything included for songs of "
-                        "a few minutes; longer songs take longer; colonel-reiss: default 120)")
+                   help="time budget per song in seconds (eami+refine: default 60, everything but reading, scoring "
+                        "and, past two minutes, the final whole-song render; colonel-reiss: default 120)")
 
 
 def _add_ray_option(p: argparse.ArgumentParser) -> None:
