@@ -56,14 +56,16 @@ def make_song(root: Path, minutes: float, seed: int = 0) -> Path:
 
 def peak_rss_mb(cmd: list[str]) -> tuple[float, float, int]:
     """Run ``cmd``; its peak resident memory (MB), wall seconds and exit status."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.returncode != 0:
-        print(err[-2000:], file=sys.stderr)
-    return usage.ru_maxrss / 1024, time.perf_counter() - t0, proc.returncode
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a full pipe would stall the child
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            err.seek(0)
+            print(err.read().decode(errors="replace")[-2000:], file=sys.stderr)
+    return usage.ru_maxrss / 1024, wall, code
 
 
 def run(minutes: tuple[float, ...] = MINUTES, methods: tuple[str, ...] = METHODS) -> dict:

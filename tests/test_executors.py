@@ -167,3 +167,11 @@ def test_local_songs_at_once_matches_one_after_another(corpus):
     assert [(r.song, r.method, r.param_errors) for r in parallel.rows] == \
         [(r.song, r.method, r.param_errors) for r in plain.rows]
     assert [r.mrsd for r in parallel.rows] == pytest.approx([r.mrsd for r in plain.rows], rel=1e-12)
+
+
+@pytest.mark.parametrize("option", ["--songs-at-once", "--cpus-per-song"])
+def test_cli_parallel_settings_below_one_are_refused(corpus, option, capsys):
+    assert main(["evaluate", str(corpus), "--methods", "sum", option, "0"]) == 2
+    assert f"{option} must be at least 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="cpus_per_song"):
+        evaluate(corpus, ["sum"], cpus_per_song=0)

@@ -125,6 +125,9 @@ def cmd_evaluate(args: argparse.Namespace, ui: Ui) -> int:
         n = min(n, max(args.limit, 0))
     if args.out:
         results_paths(args.out, overwrite=args.overwrite, html=args.report)  # fail before the work, not after
+    for option, value in (("--songs-at-once", args.songs_at_once), ("--cpus-per-song", args.cpus_per_song)):
+        if value is not None and value < 1:
+            raise ValueError(f"{option} must be at least 1, got {value}")
     executor = None
     if args.ray or args.songs_at_once:
         from mixinvert.executors import make_executor

@@ -211,6 +211,8 @@ def evaluate(
     unused = sorted(k for k in options if not any(k in e.options for e in entries))
     if unused:
         raise ValueError(f"option {', '.join(unused)} applies to none of the methods {', '.join(methods)}")
+    if cpus_per_song < 1:
+        raise ValueError(f"cpus_per_song must be at least 1, got {cpus_per_song}")
     song_dirs = list_song_dirs(dataset_dir, split)
     if limit is not None:
         if limit < 1:

@@ -1,8 +1,8 @@
 """Where bulk renders run: a local thread pool (the default) or a Ray cluster.
 
 Every bulk job of the project (the renders and features of the sampling step, the
-validation of ``train``, the songs of ``evaluate``) is a *task*: a pure function at module level whose inputs are
-data, never shared state. An :class:`Executor` runs tasks and returns their results in
+validation of ``train``, the songs of ``evaluate``) is a *task*: a pure function at
+module level whose inputs are data, never shared state. An :class:`Executor` runs tasks and returns their results in
 the order given, so the same seed gives the same numbers whichever executor runs them:
 every random draw happens in the caller, before the tasks go out.
 
@@ -18,7 +18,7 @@ every random draw happens in the caller, before the tasks go out.
   sends back features or two scores, never audio.
 
 Ray is driven through its public API (``ray.init``, ``ray.put``, ``ray.remote``,
-``ray.wait``, ``ray.get``); nothing here schedules work itself.
+``ray.get``); nothing here schedules work itself.
 """
 
 from __future__ import annotations
@@ -35,9 +35,8 @@ import numpy as np
 
 from mixinvert.errors import MixinvertError
 
-#: What ``--ray`` takes besides a cluster address.
+#: What ``--ray`` takes to start Ray on this machine (besides ``"auto"`` and addresses).
 RAY_LOCAL = "local"
-RAY_AUTO = "auto"
 
 
 class ExecutorError(MixinvertError):
@@ -57,12 +56,17 @@ class SongAudio:
     sample_rate: int
     mix: np.ndarray | None = None
 
-    @property
-    def nbytes(self) -> int:
-        return sum(t.nbytes for t in self.tracks) + (self.mix.nbytes if self.mix is not None else 0)
-
 
 # --------------------------------------------------------------------------- the tasks
+
+
+def _render(song: SongAudio, p_normalized: np.ndarray, schema_version: str) -> np.ndarray:
+    """The song's mix through the console for normalized settings, on this worker's thread."""
+    from mixinvert.console.render import Console
+    from mixinvert.console.schema import get_schema
+
+    schema = get_schema(schema_version)
+    return Console(song.tracks, song.sample_rate, schema=schema, workers=1).render(schema.denormalize(p_normalized))
 
 
 def render_log_mel(song: SongAudio, p_normalized: np.ndarray, schema_version: str = "v1") -> np.ndarray:
@@ -73,12 +77,9 @@ def render_log_mel(song: SongAudio, p_normalized: np.ndarray, schema_version: st
     """
     import torch
 
-    from mixinvert.console.render import Console
-    from mixinvert.console.schema import get_schema
     from mixinvert.dsp.features import log_mel
 
-    schema = get_schema(schema_version)
-    mix = Console(song.tracks, song.sample_rate, schema=schema, workers=1).render(schema.denormalize(p_normalized))
+    mix = _render(song, p_normalized, schema_version)
     with torch.no_grad():
         return log_mel(mix, song.sample_rate).numpy().astype(np.float32, copy=False)
 
@@ -145,15 +146,11 @@ def predict_excerpt(song: SongAudio, net: dict) -> tuple[np.ndarray, np.ndarray]
 
 def render_scores(song: SongAudio, p_normalized: np.ndarray, schema_version: str = "v1") -> tuple[float, float]:
     """Render normalized settings and score the mix against ``song.mix``: ``(MAE, MRSD)``."""
-    from mixinvert.console.render import Console
-    from mixinvert.console.schema import get_schema
     from mixinvert.metrics.audio import compare_mixes
 
     if song.mix is None:
         raise ValueError("render_scores needs the song's reference mix")
-    schema = get_schema(schema_version)
-    mix = Console(song.tracks, song.sample_rate, schema=schema, workers=1).render(schema.denormalize(p_normalized))
-    scores = compare_mixes(mix, song.mix, song.sample_rate)
+    scores = compare_mixes(_render(song, p_normalized, schema_version), song.mix, song.sample_rate)
     return scores.mae, scores.mrsd
 
 

@@ -223,7 +223,8 @@ class Console:
                 def _one(i: int, a: int = a, b: int = b) -> np.ndarray:
                     return strips[i].process(self.tracks[i][:, a:b], self.sample_rate, a == 0)
 
-                parts = pool.map(_one, range(self.num_tracks)) if pool is not None else map(_one, range(self.num_tracks))
+                order = range(self.num_tracks)
+                parts = pool.map(_one, order) if pool is not None else map(_one, order)
                 for contribution in parts:
                     mix[:, a:b] += contribution
         finally:

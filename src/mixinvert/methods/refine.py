@@ -326,18 +326,14 @@ def refine(
     t_check = time.perf_counter()
     check = WholeSongCheck(heard)
     candidates: dict[str, np.ndarray] = {start_name: p_start, "twin": p_twin, "search": search.p}
-    scores: dict[str, float] = {}
-    best_mix = None
-    for name, p in candidates.items():  # one whole-song mix held at a time, besides the best
-        mix = check.render(p)
-        scores[name] = check.mrsd_of(mix)
-        if best_mix is None or scores[name] <= min(scores.values()):  # ties: the later stage, which fitted more
-            best_mix = mix
+    mixes = {name: check.render(p) for name, p in candidates.items()}  # at most long_song_seconds each
+    scores = {name: check.mrsd_of(mix) for name, mix in mixes.items()}
     # ties go to the later stage (listed last), which fitted more
     chosen = min(reversed(list(scores)), key=scores.get)
     p_final = candidates[chosen]
-    if long_song:  # the result over the whole song
-        best_mix = Console(song.tracks, song.sample_rate).render(schema.denormalize(p_final))
+    # the result over the whole song (a long song was checked on its excerpts)
+    best_mix = Console(song.tracks, song.sample_rate).render(schema.denormalize(p_final)) if long_song \
+        else mixes[chosen]
     report("check", scores[chosen])
     info["seconds_check"] = time.perf_counter() - t_check
 

@@ -286,6 +286,11 @@ def _excerpt(song: TrainSong, length: int, rng: np.random.Generator) -> tuple[li
     return [t[:, start : start + length] for t in song.tracks], song.mix[:, start : start + length]
 
 
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    """A task's array as a tensor: shared when writable, copied when read-only (Ray's are)."""
+    return torch.from_numpy(a if a.flags.writeable else a.copy())
+
+
 def sampling_step(
     model: Inverter,
     songs: Sequence[TrainSong],
@@ -327,14 +332,13 @@ def sampling_step(
             draws.append([rng.normal(0.0, sigma, size=shape) if sigma > 0 else np.zeros(shape)
                           for _ in range(config.samples_per_song)])
 
+    mine = [j for j in range(len(excerpts)) if shard is None or shard.owns(j)]
+    draws = [draws[j] for j in mine]
     own = executor is None
     executor = executor or LocalExecutor(workers)
-    n_songs = sum(1 for j in range(len(excerpts)) if shard is None or shard.owns(j))
-    bar = progress_bar(n_songs * (1 + config.samples_per_song), f"iteration {t + 1}: sampling", "task",
+    bar = progress_bar(len(mine) * (1 + config.samples_per_song), f"iteration {t + 1}: sampling", "task",
                        enabled=progress)
     try:
-        mine = [j for j in range(len(excerpts)) if shard is None or shard.owns(j)]
-        draws = [draws[j] for j in mine]
         handles = [executor.put(excerpts[j]) for j in mine]  # each song's audio goes out once
         track_feats: list[torch.Tensor] = []
         samples: list[tuple[int, np.ndarray]] = []
@@ -344,7 +348,7 @@ def sampling_step(
             net = executor.put(network_payload(model, f"{uuid.uuid4().hex}-{t}"))
             first = executor.map(predict_excerpt, ((h, net) for h in handles))
         for j, (tf, out) in enumerate(first):
-            track_feats.append(torch.from_numpy(np.array(tf)))
+            track_feats.append(_tensor(tf))
             if config.sampling == "random":
                 samples += [(j, p) for p in draws[j]]
             else:
@@ -354,7 +358,7 @@ def sampling_step(
         jobs = ((handles[j], p, schema.version) for j, p in samples)
         for (j, p), feats in zip(samples, executor.map(render_log_mel, jobs)):
             data.pair_song.append(j)
-            data.pair_mix.append(torch.from_numpy(feats if feats.flags.writeable else feats.copy()))
+            data.pair_mix.append(_tensor(feats))
             data.pair_p.append(torch.as_tensor(p, dtype=torch.float32))
             bar.update(1)
     finally:
