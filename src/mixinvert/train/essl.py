@@ -717,4 +717,7 @@ def _iterate(model: Inverter, optimizer: torch.optim.Optimizer, config: TrainCon
             f"loss {loss:.4f}, valid MAE {scores['valid_mae']:.4f} MRSD {scores['valid_mrsd']:.3f} "
             f"param err {scores['valid_param_mae']:.3f} ({t3 - t0:.0f} s)"
         )
+    if d is not None:
+        # no rank leaves (and takes the process group down) while rank 0 still validates and saves
+        torch.distributed.barrier()
     return TrainResult(run_dir, run_dir / MODEL_FILE, history, start_t)
