@@ -10,7 +10,7 @@ from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from mixinvert.data.song import Song, SongError
 from mixinvert.methods.base import get_method
 from mixinvert.methods.baseline import plain_sum, sum_params
-from mixinvert.methods.colonel_reiss import P_LIMIT, TwinFitConfig, fit_twin, start_point
+from mixinvert.methods.colonel_reiss import P_LIMIT, ReferenceLoss, TwinFitConfig, _mrstft_loss, fit_twin, start_point
 from mixinvert.metrics.audio import compare_mixes
 from tests.conftest import SR, noise_track
 
@@ -142,3 +142,18 @@ def test_fit_twin_takes_given_excerpts(song, one_torch_thread):
     fit = fit_twin(song.tracks, song.mix, SR, start_point(song), TwinFitConfig(steps=0), excerpts=whole)
     default = fit_twin(song.tracks, song.mix, SR, start_point(song), TwinFitConfig(steps=0, excerpt_seconds=0.5))
     assert fit.start_loss != default.start_loss  # scored on other audio
+
+
+def test_reference_loss_equals_auraloss_and_its_gradient():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    reference = torch.randn(1, 2, 9000, generator=g)
+    x = (0.5 * reference + 0.1 * torch.randn(1, 2, 9000, generator=g)).requires_grad_(True)
+    expected = _mrstft_loss()(x, reference)
+    (expected_grad,) = torch.autograd.grad(expected, x)
+    got = ReferenceLoss(reference)(x)
+    (got_grad,) = torch.autograd.grad(got, x)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert torch.allclose(got_grad, expected_grad, rtol=1e-4, atol=1e-4 * expected_grad.abs().max().item())
+    assert ReferenceLoss(reference)(reference).item() == pytest.approx(0.0, abs=1e-5)

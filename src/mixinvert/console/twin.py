@@ -41,7 +41,9 @@ import numpy as np
 import torch
 from dasp_pytorch.signal import biquad
 
+from mixinvert.console import responses
 from mixinvert.console.ballistics import peak_envelope, time_constant
+from mixinvert.console.responses import biquad_chain_response
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 
 _SHELF_Q = 0.7071
@@ -89,28 +91,21 @@ def gain(x: torch.Tensor, gain_db: torch.Tensor) -> torch.Tensor:
     return x * torch.pow(10.0, gain_db / 20.0).to(x.dtype)
 
 
-def _freqz(b: torch.Tensor, a: torch.Tensor, n_fft: int) -> torch.Tensor:
-    """A biquad's response on the rfft grid, ``(b0 + b1 z^-1 + b2 z^-2) / (a0 + a1 z^-1 + a2 z^-2)``."""
-    z1, z2 = _phasors64(n_fft)
-    b, a = b.to(torch.float64), a.to(torch.float64)
-    # float64: low cutoffs put poles next to z = 1, where float32 loses the response
-    return ((b[0] + b[1] * z1 + b[2] * z2) / (a[0] + a[1] * z1 + a[2] * z2)).to(torch.complex64)
-
-
 def eq_response(values: torch.Tensor, sample_rate: float, n_fft: int) -> torch.Tensor:
-    """Complex response ``(n_fft // 2 + 1,)`` of the low shelf, peak and high shelf in series."""
+    """Complex response ``(n_fft // 2 + 1,)`` of the low shelf, peak and high shelf in series
+    (float64 inside: low cutoffs put poles next to z = 1, where float32 loses the response)."""
     one = values.new_ones(1)
     sections = (
         ("low_shelf", values[_idx("eq_low_shelf_gain_db")], values[_idx("eq_low_shelf_cutoff_hz")], one * _SHELF_Q),
         ("peaking", values[_idx("eq_peak_gain_db")], values[_idx("eq_peak_cutoff_hz")], values[_idx("eq_peak_q")]),
         ("high_shelf", values[_idx("eq_high_shelf_gain_db")], values[_idx("eq_high_shelf_cutoff_hz")], one * _SHELF_Q),
     )
-    response = None
+    bs, as_ = [], []
     for kind, gain_db, cutoff_hz, q in sections:
         b, a = biquad(gain_db.reshape(1), cutoff_hz.reshape(1), q.reshape(1), float(sample_rate), kind)
-        h = _freqz(b[0], a[0], n_fft)
-        response = h if response is None else response * h
-    return response
+        bs.append(b[0])
+        as_.append(a[0])
+    return biquad_chain_response(torch.stack(bs), torch.stack(as_), _z1_grid(n_fft))
 
 
 def filter_fft(x: torch.Tensor, response: torch.Tensor, n_fft: int) -> torch.Tensor:
@@ -159,12 +154,10 @@ def _angular_grid(n_fft: int) -> torch.Tensor:
     return 2.0 * math.pi * torch.fft.rfftfreq(n_fft, dtype=torch.float64)
 
 
-@lru_cache(maxsize=2)
-def _phasors64(n_fft: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``z^-1`` and ``z^-2`` on the rfft grid, complex128."""
-    w = _angular_grid(n_fft)
-    z1 = torch.polar(torch.ones_like(w), -w)
-    return z1, z1 * z1
+@lru_cache(maxsize=4)
+def _z1_grid(n_fft: int) -> np.ndarray:
+    """``z^-1`` on the rfft grid, complex128."""
+    return np.exp(-1j * _angular_grid(n_fft).numpy())
 
 
 #: Time-aliasing guard of the reverb, in nepers over the FFT grid (40 dB): the response is
@@ -175,22 +168,22 @@ WRAP_GUARD_NEPERS = math.log(100.0)
 
 
 @lru_cache(maxsize=2)
-def _reverb_grid(n_fft: int, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _reverb_grid(n_fft: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """On ``|z| = r``: ``z^-N`` of every comb ``(2, 8, bins)``, the fixed allpass chain
-    ``(2, bins)`` and ``z^-1`` ``(bins,)``, complex64."""
-    w = _angular_grid(n_fft)
+    ``(2, bins)`` and ``z^-1`` ``(bins,)``, complex128 arrays."""
+    w = _angular_grid(n_fft).numpy()
     scale = sample_rate / 44100.0
     alpha = WRAP_GUARD_NEPERS / n_fft  # log r per sample
 
-    def phasor(delays: Sequence[int]) -> torch.Tensor:
-        d = torch.tensor([int(t * scale) for t in delays], dtype=torch.float64)
-        return torch.polar(torch.exp(-alpha * d)[:, None].expand(len(d), w.numel()), -d[:, None] * w[None, :])
+    def phasor(delays: Sequence[int]) -> np.ndarray:
+        d = np.array([int(t * scale) for t in delays], dtype=np.float64)[:, None]
+        return np.exp(-alpha * d - 1j * d * w[None, :])
 
-    combs = torch.stack([phasor(COMB_TUNINGS), phasor([t + STEREO_SPREAD for t in COMB_TUNINGS])])
-    allpasses = torch.stack([phasor(ALLPASS_TUNINGS), phasor([t + STEREO_SPREAD for t in ALLPASS_TUNINGS])])
-    chain = (allpasses / (1.0 - 0.5 * allpasses) - 1.0).prod(dim=1)
-    z1 = torch.polar(torch.full_like(w, math.exp(-alpha)), -w)
-    return combs.to(torch.complex64), chain.to(torch.complex64), z1.to(torch.complex64)
+    combs = np.stack([phasor(COMB_TUNINGS), phasor([t + STEREO_SPREAD for t in COMB_TUNINGS])])
+    allpasses = np.stack([phasor(ALLPASS_TUNINGS), phasor([t + STEREO_SPREAD for t in ALLPASS_TUNINGS])])
+    chain = (allpasses / (1.0 - 0.5 * allpasses) - 1.0).prod(axis=1)
+    z1 = np.exp(-alpha - 1j * w)
+    return combs, chain, z1
 
 
 def reverb_response(
@@ -201,14 +194,12 @@ def reverb_response(
 
     A comb of delay N, feedback f and damping d is ``z^-N (1 - d z^-1) / (1 - d z^-1 - f (1 - d) z^-N)``;
     an allpass of delay M is ``z^-M / (1 - z^-M / 2) - 1``; per channel, the 8 combs in
-    parallel, then the 4 allpasses in series (JUCE ``Reverb::processStereo``).
+    parallel, then the 4 allpasses in series (JUCE ``Reverb::processStereo``). Evaluated in
+    one fused loop (:mod:`mixinvert.console.responses`).
     """
-    combs, chain, z1 = _reverb_grid(int(n_fft), int(sample_rate))
-    feedback = (room_size * 0.28 + 0.7).to(torch.float32)
-    damp = (damping * 0.4).to(torch.float32)
-    lowpass = 1.0 - damp * z1  # (bins,)
-    comb_sum = (combs * lowpass / (lowpass - feedback * (1.0 - damp) * combs)).sum(dim=1)  # (2, bins)
-    return comb_sum * chain
+    feedback = torch.as_tensor(room_size, dtype=torch.float64) * 0.28 + 0.7
+    damp = torch.as_tensor(damping, dtype=torch.float64) * 0.4
+    return responses.reverb_response(feedback, damp, _reverb_grid(int(n_fft), int(sample_rate)))
 
 
 def reverb(
