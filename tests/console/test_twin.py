@@ -129,6 +129,21 @@ def test_render_matches_console_mix():
     np.testing.assert_allclose(ours.numpy(), parts, atol=1e-6)
 
 
+def test_prepared_tracks_give_the_per_track_gradients():
+    rng = np.random.default_rng(5)
+    tracks = twin.as_tensor_tracks([noise_track(rng, 1, 0.3), noise_track(rng, 2, 0.3)])
+    p = torch.tensor(rng.uniform(-0.8, 0.8, size=(2, S.size)))
+    grads = []
+    for render in (lambda v: twin.PreparedTracks(tracks, SR, tail_seconds=0.2).render(v),
+                   lambda v: sum(twin.render_track(x, SR, row, tail_seconds=0.2) for x, row in zip(tracks, v))):
+        q = p.clone().requires_grad_(True)
+        (render(twin.denormalize(q)) ** 2).sum().backward()
+        grads.append(q.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-4 * grads[1].abs().max().item())
+    with pytest.raises(ValueError, match="same length"):
+        twin.PreparedTracks([torch.zeros(1, 10), torch.zeros(1, 11)], SR)
+
+
 def test_render_rejects_mismatched_parameters():
     tracks = twin.as_tensor_tracks([np.zeros((1, 100), np.float32)] * 2)
     with pytest.raises(ValueError):

@@ -163,7 +163,8 @@ def fit_twin(
                                    preroll_seconds=config.preroll_seconds)
     excerpts = list(excerpts)
     audio = twin.as_tensor_tracks(tracks)
-    pieces = [([t[:, e.render_start:e.stop] for t in audio], ReferenceLoss(torch.from_numpy(
+    pieces = [(twin.PreparedTracks([t[:, e.render_start:e.stop] for t in audio], sample_rate,
+                                   tail_seconds=config.tail_seconds), ReferenceLoss(torch.from_numpy(
         np.ascontiguousarray(mix[None, :, e.start:e.stop], dtype=np.float32)))) for e in excerpts]
     z = torch.tensor(np.arctanh(p_start), requires_grad=True)
     mask = torch.ones(p_start.shape, dtype=torch.bool) if free is None else torch.from_numpy(
@@ -176,8 +177,8 @@ def fit_twin(
 
     def excerpt_loss(index: int, p: torch.Tensor) -> torch.Tensor:
         excerpt: Excerpt = excerpts[index]
-        segments, loss_against_reference = pieces[index]
-        out = twin.render(segments, sample_rate, twin.denormalize(p), tail_seconds=config.tail_seconds)
+        prepared, loss_against_reference = pieces[index]
+        out = prepared.render(twin.denormalize(p))
         return loss_against_reference(out[None, :, excerpt.preroll:])
 
     def evaluate(p: torch.Tensor) -> float:
