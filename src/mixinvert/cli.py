@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -156,7 +157,9 @@ def cmd_evaluate(args: argparse.Namespace, ui: Ui) -> int:
 
 def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
     from mixinvert.executors import make_executor
-    from mixinvert.train.distributed import init_from_env, shutdown
+    import torch
+
+    from mixinvert.train.distributed import backend_for, init_from_env, resolve_device, shutdown
     from mixinvert.train.essl import TrainConfig, train
 
     defaults = TrainConfig()
@@ -177,7 +180,8 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
         "max_tracks": args.max_tracks,
     }
     config = TrainConfig(**{**defaults.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
-    ranks = init_from_env()  # launched by torchrun: DistributedDataParallel over its processes
+    device = resolve_device(args.device, int(os.environ.get("LOCAL_RANK", "0")))  # a clear error before any work
+    ranks = init_from_env(args.device)  # launched by torchrun: DistributedDataParallel over its processes
     if ranks is not None and args.ray == "local":
         shutdown()
         raise ValueError('--ray local would start one Ray per torchrun process: start Ray once with `ray start '
@@ -185,13 +189,15 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
     if ranks is not None:
         if not ranks.is_main:
             ui = Ui("quiet")  # one voice: rank 0's
-        ui.note(f"distributed training: {ranks.world} processes (DistributedDataParallel, gloo)")
+        ui.note(f"distributed training: {ranks.world} processes (DistributedDataParallel, {backend_for(device)})")
+    if device.type == "cuda" and (ranks is None or ranks.is_main):
+        ui.note(f"training step on {device} ({torch.cuda.get_device_name(device)})")
     executor = make_executor(args.ray, args.workers)
     if args.ray:
         ui.note(f"renders run on {executor.describe()}")
     try:
         result = train(args.corpus_dirs, args.out, config, workers=args.workers, progress=ui.mode != "quiet",
-                       log=ui.say if ui.mode != "json" else ui.note, executor=executor)
+                       log=ui.say if ui.mode != "json" else ui.note, executor=executor, device=str(device))
     except KeyboardInterrupt:
         if ranks is None or ranks.is_main:
             print(f"mixinvert: interrupted; {args.out} keeps every finished iteration: run the same command "
@@ -415,6 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N", default=None,
                    help="render threads (default: all cores); with --ray local: the CPUs Ray may use")
     _add_ray_option(p)
+    p.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="where the training step runs: auto (a GPU when torch sees one, else the CPU; default), "
+                        "cpu, cuda or cuda:N; under torchrun each process takes the GPU of its LOCAL_RANK. "
+                        "Renders stay on CPUs")
     p.add_argument("--max-tracks", type=int, default=None, metavar="N", help="refuse songs with more tracks (default 16)")
     p.set_defaults(func=cmd_train)
 

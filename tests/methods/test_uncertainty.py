@@ -13,6 +13,7 @@ from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from mixinvert.dsp.excerpts import Excerpt
 from mixinvert.methods.uncertainty import (
     Intervals,
+    measure_uncertainty,
     parabola_interval,
     sensitivity_intervals,
     undetermined_settings,
@@ -74,6 +75,30 @@ def test_sensitivity_intervals_track_what_the_mix_depends_on(fitted):
     assert width[0, room] == pytest.approx(2.0)
     # edges: wet sits at -1 (dry) and is still measured (stepped inward)
     assert iv.low[0, wet] == -1.0 and iv.high[0, wet] < 1.0
+
+
+def test_measure_uncertainty_skips_what_the_rules_settle(fitted, monkeypatch):
+    tracks, obj, start = fitted
+    p = S.normalize(start)
+    free = np.ones_like(p, dtype=bool)
+    counted = []
+    real = obj.track_losses
+    monkeypatch.setattr(obj, "track_losses", lambda track, rows, where: counted.append(len(rows)) or real(
+        track, rows, where))
+    iv, flags = measure_uncertainty(obj, p, free, tracks, SR, step=0.05, tolerance=0.05)
+    # both tracks are dry, with the compressor at 1:1 and the EQ flat: reverb room and
+    # damping, the compressor's threshold and timing, and the EQ cutoffs and Q are not
+    # measured (the whole range); the other 7 (gain, the three EQ gains, ratio, pan, wet)
+    # are, 2 or 3 evaluations each
+    room, threshold, g = S.index("reverb_room_size"), S.index("comp_threshold_db"), S.index("gain_db")
+    for i in range(2):
+        assert "reverb_room_size" in flags[i] and "comp_threshold_db" in flags[i]
+        assert (iv.low[i, room], iv.high[i, room]) == (-1.0, 1.0)
+        assert (iv.low[i, threshold], iv.high[i, threshold]) == (-1.0, 1.0)
+    assert 7 * 2 <= counted[0] <= 7 * 3 and 7 * 2 <= counted[1] <= 7 * 3
+    # what is measured matches a plain sensitivity measurement
+    plain = sensitivity_intervals(obj, p, free, step=0.05, tolerance=0.05)
+    assert iv.low[:, g] == pytest.approx(plain.low[:, g]) and iv.high[:, g] == pytest.approx(plain.high[:, g])
 
 
 def test_undetermined_rules():

@@ -14,7 +14,7 @@ import torch
 
 from mixinvert.models.checkpoint import load_model
 from mixinvert.models.inverter import Inverter, get_model_config
-from mixinvert.train.distributed import Dist, current, init_from_env, launched_by_torchrun
+from mixinvert.train.distributed import Dist, backend_for, current, init_from_env, launched_by_torchrun, resolve_device
 from mixinvert.train.essl import TrainConfig, load_split, sampling_step
 from tests.conftest import REPO, make_tiny_corpus
 
@@ -47,6 +47,39 @@ def test_the_ranks_shards_together_are_the_whole_step(corpus):
 def test_without_torchrun_nothing_is_distributed(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert not launched_by_torchrun() and init_from_env() is None and current() is None
+
+
+def test_device_resolution_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == resolve_device("cpu") == torch.device("cpu")
+    for asked in ("cuda", "cuda:0", "CUDA"):
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device(asked)
+    with pytest.raises(ValueError, match="expected auto, cpu, cuda"):
+        resolve_device("tpu")
+    assert backend_for(torch.device("cpu")) == "gloo"
+
+
+def test_device_resolution_with_gpus(monkeypatch):
+    # what a node with two GPUs resolves to (no GPU is needed: torch.device only names one)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("auto") == torch.device("cuda", 0)
+    assert resolve_device("cuda", local_rank=1) == torch.device("cuda", 1)
+    assert resolve_device("cuda", local_rank=3) == torch.device("cuda", 1)  # ranks beyond the GPUs share them
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(ValueError, match="only 2 GPU"):
+        resolve_device("cuda:2")
+    assert backend_for(resolve_device("cuda")) == "nccl"
+
+
+def test_train_refuses_a_gpu_it_does_not_have(corpus, tmp_path, monkeypatch):
+    from mixinvert.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    run = tmp_path / "run"
+    assert main(["train", str(corpus), "--out", str(run), "--iterations", "1", "--device", "cuda"]) != 0
+    assert not run.exists()
 
 
 def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:

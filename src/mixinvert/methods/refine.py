@@ -62,7 +62,7 @@ from mixinvert.dsp.excerpts import Excerpt, choose_excerpts_covering
 from mixinvert.methods.base import Estimate, register
 from mixinvert.methods.cma_search import CmaConfig, cma_search
 from mixinvert.methods.colonel_reiss import P_LIMIT, TwinFitConfig, check_fittable, fit_twin
-from mixinvert.methods.uncertainty import Intervals, sensitivity_intervals, undetermined_settings, uncertainty_rows
+from mixinvert.methods.uncertainty import Intervals, measure_uncertainty, uncertainty_rows
 from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
 
 log = logging.getLogger(__name__)
@@ -191,16 +191,36 @@ def _joined_excerpts(song: Song, excerpts: Sequence[Excerpt]) -> Song:
     return Song(song.name, song.track_names, tracks, song.sample_rate, mix)
 
 
-def _reserve_seconds(objective: ExcerptObjective, song: Song, heard: Song, free_per_track: int,
-                     config: RefineConfig) -> float:
-    """Seconds to keep for the final check (three renders of ``heard`` and their scores, and
-    one render of the whole song when that is longer) and the uncertainty, from timed work."""
+@dataclass(frozen=True)
+class _Reserve:
+    """The time kept back for the final check and the uncertainty, from timed work."""
+
+    per_evaluation: float  # one track on one excerpt, amortized over the threads
+    check: float  # the final check's renders and scores
+
+    def seconds(self, measured_settings: int) -> float:
+        """With ``measured_settings`` sensitivity measurements (two evaluations each, plus
+        one reference per track), and a margin: the budget is a promise."""
+        return 1.2 * (measured_settings * 2 * self.per_evaluation + self.check) + 0.3
+
+
+def _measured_settings(song: Song, p: np.ndarray, free: np.ndarray) -> int:
+    """How many settings the uncertainty will measure at ``p`` (the rest are undetermined
+    over their whole range), plus one reference evaluation per track."""
+    from mixinvert.methods.uncertainty import undetermined_everywhere
+
+    skip = undetermined_everywhere(song.tracks, song.sample_rate, CONSOLE_V1.denormalize(p))
+    return int((np.broadcast_to(free, p.shape) & ~skip).sum()) + song.num_tracks
+
+
+def _time_reserve(objective: ExcerptObjective, song: Song, heard: Song) -> _Reserve:
+    """Time an evaluation and the final check (three renders of ``heard`` and their scores,
+    and one render of the whole song when that is longer) on slices."""
     batch = [objective.values[0]] * (2 * objective.workers)
     objective.track_losses(0, batch, [0])  # warm-up (first calls pay for thread and window set-up)
     t = time.perf_counter()
     objective.track_losses(0, batch, [0])
-    per_eval = (time.perf_counter() - t) / len(batch)  # one track on one excerpt, amortized over threads
-    uncertainty = song.num_tracks * (2 * free_per_track + 2) * per_eval
+    per_eval = (time.perf_counter() - t) / len(batch)
     # the check, timed on a slice of what it hears: a render of every track, and a score
     sr = song.sample_rate
     n = min(heard.num_samples, 2 * sr)
@@ -213,8 +233,7 @@ def _reserve_seconds(objective: ExcerptObjective, song: Song, heard: Song, free_
     score_per_s = (time.perf_counter() - t) / (n / sr)
     heard_s = heard.num_samples / sr
     whole_s = song.num_samples / sr if heard is not song else 0.0
-    check = render_per_s * (3 * heard_s + whole_s) + score_per_s * 2 * heard_s
-    return 1.2 * (uncertainty + check) + 0.3  # with a margin: the budget is a promise
+    return _Reserve(per_eval, render_per_s * (3 * heard_s + whole_s) + score_per_s * 2 * heard_s)
 
 
 @dataclass
@@ -292,15 +311,16 @@ def refine(
     for name, p in starts.items():
         objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts, schema.denormalize(p))
         start_losses[name] = objective.loss()
-    reserve = _reserve_seconds(objective, song, heard, int(free.sum()), config)
-    info["reserve_seconds"] = reserve
+    timed = _time_reserve(objective, song, heard)
     start_name = min(start_losses, key=start_losses.get)
     p_start = starts[start_name]
     info.update(start=start_name, **{f"start_loss_{k}": v for k, v in start_losses.items()})
     report("start", start_losses[start_name])
     info["seconds_start"] = time.perf_counter() - t0
 
-    # 2. the twin, most of the remaining time
+    # 2. the twin, most of the remaining time (less the reserve, as the rules judge the start)
+    reserve = timed.seconds(_measured_settings(song, _alive(p_start, free, song), free))
+    info["reserve_seconds"] = reserve
     twin_budget = max(0.0, (deadline - reserve - time.perf_counter()) * config.twin_share)
     p_twin = p_start
     if twin_budget > 1.0 and config.twin.steps > 0:
@@ -312,7 +332,10 @@ def refine(
                     twin_loss=fit.loss)
     info["seconds_twin"] = time.perf_counter() - t0 - info["seconds_start"]
 
-    # 3. CMA-ES on the real console with what is left before the reserve
+    # 3. CMA-ES on the real console with what is left before the reserve (as the rules judge
+    # the twin's settings: what the uncertainty will measure)
+    reserve = timed.seconds(_measured_settings(song, p_twin, free))
+    info["reserve_seconds"] = reserve
     objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts, schema.denormalize(p_twin))
     t_search = time.perf_counter()
     search = cma_search(objective, p_twin, np.broadcast_to(free, p_twin.shape), config.search, seed=seed,
@@ -342,9 +365,9 @@ def refine(
     if chosen != "search":
         objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts,
                                      schema.denormalize(p_final))
-    intervals = sensitivity_intervals(objective, p_final, np.broadcast_to(free, p_final.shape),
-                                      step=config.uncertainty_step, tolerance=config.uncertainty_tolerance)
-    flags = undetermined_settings(song.tracks, song.sample_rate, schema.denormalize(p_final), intervals)
+    intervals, flags = measure_uncertainty(objective, p_final, np.broadcast_to(free, p_final.shape), song.tracks,
+                                           song.sample_rate, step=config.uncertainty_step,
+                                           tolerance=config.uncertainty_tolerance)
     info["seconds_uncertainty"] = time.perf_counter() - t_unc
     info["chosen"] = chosen
     info.update({f"mrsd_{k}": v for k, v in scores.items()})

@@ -195,6 +195,49 @@ def undetermined_settings(
     return out
 
 
+def measure_uncertainty(
+    objective: ExcerptObjective,
+    p: np.ndarray,
+    free: np.ndarray,
+    tracks: Sequence[np.ndarray],
+    sample_rate: int,
+    *,
+    step: float = 0.05,
+    tolerance: float = 0.05,
+) -> tuple[Intervals, list[dict[str, str]]]:
+    """Intervals and flags for settings ``p`` (normalized): the rules first, then the
+    sensitivity of the settings they leave open.
+
+    A setting a rule finds undetermined over its whole range (a dry reverb's room, a flat
+    band's cutoff, the compressor's timing at 1:1) gets the whole range as its interval
+    without being measured, which saves up to half of the evaluations. The exception is a
+    threshold the track never reaches: only the thresholds above its peak sound alike, so
+    it is measured like any other setting.
+    """
+    schema = objective.schema
+    values = schema.denormalize(p)
+    whole_range = undetermined_everywhere(tracks, sample_rate, values, schema=schema)
+    free = np.broadcast_to(np.asarray(free, dtype=bool), np.shape(p))
+    intervals = sensitivity_intervals(objective, p, free & ~whole_range, step=step, tolerance=tolerance)
+    skipped = free & whole_range
+    intervals.low[skipped], intervals.high[skipped] = -1.0, 1.0
+    return intervals, undetermined_settings(tracks, sample_rate, values, intervals, schema=schema)
+
+
+def undetermined_everywhere(
+    tracks: Sequence[np.ndarray], sample_rate: int, values: np.ndarray, *, schema: ParamSchema = CONSOLE_V1
+) -> np.ndarray:
+    """Boolean ``(n_tracks, 16)``: the settings the rules find undetermined over their whole
+    range at physical ``values`` (every flagged setting but a threshold the track never
+    reaches: thresholds below its peak still sound different)."""
+    out = np.zeros(np.shape(values), dtype=bool)
+    ratio = schema.index("comp_ratio")
+    for i, flags in enumerate(undetermined_settings(tracks, sample_rate, values, schema=schema)):
+        for name in flags:
+            out[i, schema.index(name)] = name != "comp_threshold_db" or values[i, ratio] < NEUTRAL_RATIO
+    return out
+
+
 def uncertainty_rows(
     values: np.ndarray,
     intervals: Intervals,

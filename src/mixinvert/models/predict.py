@@ -44,8 +44,9 @@ def predict_features(
         bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
         outs = []
         weights = []
+        device = next(model.parameters()).device  # the features are CPU tensors; the model may be on a GPU
         for a, b in zip(bounds[:-1], bounds[1:]):
-            outs.append(model(track_feats[:, :, a:b], mix_feats[:, :, a:b]))
+            outs.append(model(track_feats[:, :, a:b].to(device), mix_feats[:, :, a:b].to(device)).cpu())
             weights.append(b - a)
         w = torch.tensor(weights, dtype=torch.float32)
         p = (torch.stack(outs) * (w / w.sum())[:, None, None]).sum(0)

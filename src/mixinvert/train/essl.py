@@ -76,7 +76,7 @@ from mixinvert.models.checkpoint import (
 from mixinvert.models.inverter import Inverter, get_model_config
 from mixinvert.models.predict import predict_features, song_features
 from mixinvert.progress import progress_bar, progress_iter
-from mixinvert.train.distributed import Dist
+from mixinvert.train.distributed import Dist, resolve_device
 from mixinvert.train.distributed import current as current_dist
 
 SAMPLING_MODES = ("exp", "fixed", "none", "random")
@@ -409,7 +409,9 @@ def training_step(
 
 def _epoch(net: torch.nn.Module, optimizer: torch.optim.Optimizer, data: PairedData, config: TrainConfig, t: int,
            order: list[int], bar: Any) -> tuple[float, int]:
-    """One epoch over ``order`` (indices of this rank's pairs): ``(loss x pairs, pairs)``."""
+    """One epoch over ``order`` (indices of this rank's pairs): ``(loss x pairs, pairs)``;
+    the batches go to the network's device."""
+    device = next(net.parameters()).device
     total, count = 0.0, 0
     for a in range(0, len(order), config.batch_size):
         idx = order[a : a + config.batch_size]
@@ -417,6 +419,8 @@ def _epoch(net: torch.nn.Module, optimizer: torch.optim.Optimizer, data: PairedD
         mf = torch.stack([data.pair_mix[i] for i in idx])
         si = torch.cat([torch.full((data.pair_p[i].shape[0],), k, dtype=torch.long) for k, i in enumerate(idx)])
         target = torch.cat([data.pair_p[i] for i in idx])
+        if device.type != "cpu":
+            tf, mf, si, target = (x.to(device, non_blocking=True) for x in (tf, mf, si, target))
         loss = torch.nn.functional.mse_loss(net(tf, mf, si), target)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"iteration {t + 1}: the training loss is {loss.item()}")
@@ -569,6 +573,7 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     executor: Executor | None = None,
+    device: str | torch.device = "cpu",
 ) -> TrainResult:
     """Train (or resume training) an EAMI network on the corpora's train splits.
 
@@ -584,6 +589,10 @@ def train(
     executor : where the renders of the sampling step and validation run (default: local
         threads, ``workers`` of them; e.g. a :class:`~mixinvert.executors.RayExecutor`);
         the same seed gives the same run on any executor
+    device : where the training step runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``:
+        :func:`~mixinvert.train.distributed.resolve_device`); in a torchrun launch, the
+        device the process group was joined with. Checkpoints hold CPU tensors, so a run
+        may resume on another device.
     """
     if isinstance(corpus_dirs, (str, os.PathLike)):
         corpus_dirs = [corpus_dirs]
@@ -595,6 +604,7 @@ def train(
     run_dir = Path(run_dir)
     settings = _run_settings(config, corpus_dirs)
     d = current_dist()  # a rank of a torchrun launch, or None
+    device = torch.device(d.device) if d is not None else resolve_device(str(device))
     main = d is None or d.is_main
     if not main:
         log, progress = (lambda _line: None), False
@@ -607,6 +617,7 @@ def train(
     best = float("inf")
     if ckpt is not None:
         model, _ = build_model(ckpt, where=str(run_dir / CHECKPOINT_FILE))
+        model.to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
         try:
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -627,6 +638,7 @@ def train(
         _seed_torch(config, -1)
         model = Inverter(get_model_config(config.model))  # initial weights from the seed
         model.start_at(START_P)
+        model.to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
         if main:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -647,7 +659,10 @@ def train(
             f"(plain sum on them: MRSD {sum_baseline_mrsd(valid_songs):.3f}, for scale)")
 
     # the ranks' weights stay identical: DDP averages the gradients of their shards
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if d is not None else None
+    ddp = None
+    if d is not None:
+        ddp = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     own = executor is None
     executor = executor or LocalExecutor(workers)
     try:
