@@ -24,6 +24,7 @@ import bench_quality  # noqa: E402
 import bench_refine  # noqa: E402
 import bench_report  # noqa: E402
 import bench_scale  # noqa: E402
+import bench_twin_step  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,6 +47,7 @@ def main() -> None:
     stored = [
         ("EAMI", bench_eami),
         ("baselines", bench_baselines),
+        ("twin step cost", bench_twin_step),
         ("eami+refine", bench_refine),
         ("report and DAWproject cost", bench_report),
         ("sampling-step scaling", bench_scale),

@@ -21,9 +21,9 @@ every evaluation; the formula is the metric's own (tested against it).
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ from mixinvert.console.render import _render_validated
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 from mixinvert.dsp.excerpts import Excerpt
 from mixinvert.metrics.audio import MRSD_RESOLUTIONS
+
+if TYPE_CHECKING:
+    from mixinvert.executors import LocalExecutor
 
 _MAG_FLOOR = 1e-7
 
@@ -87,6 +90,21 @@ def single_threaded_torch() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+_LOCAL_EXECUTORS: dict[int, LocalExecutor] = {}
+_LOCAL_LOCK = threading.Lock()
+
+
+def _shared_local(workers: int) -> LocalExecutor:
+    """One :class:`~mixinvert.executors.LocalExecutor` per thread count for the process (its
+    threads are reused from search to search instead of started for every batch)."""
+    from mixinvert.executors import LocalExecutor
+
+    with _LOCAL_LOCK:
+        if workers not in _LOCAL_EXECUTORS:
+            _LOCAL_EXECUTORS[workers] = LocalExecutor(workers)
+        return _LOCAL_EXECUTORS[workers]
+
+
 class ExcerptObjective:
     """Console v1 on excerpts of one song, scored against the reference mix.
 
@@ -98,6 +116,10 @@ class ExcerptObjective:
     excerpts : the windows to score (:func:`~mixinvert.dsp.excerpts.choose_excerpts`)
     values : np.ndarray [shape=(n_tracks, 16)], physical start settings
     workers : threads for :meth:`track_losses` (default: all cores)
+    executor : where :meth:`track_losses` runs its candidates (default: this process's
+        shared :class:`~mixinvert.executors.LocalExecutor` of ``workers`` threads). A
+        candidate is a few milliseconds of work on audio this object holds, so it stays
+        on local threads; the unit a cluster gets is the song (``evaluate --ray``).
     """
 
     def __init__(
@@ -110,6 +132,7 @@ class ExcerptObjective:
         *,
         schema: ParamSchema = CONSOLE_V1,
         workers: int | None = None,
+        executor: LocalExecutor | None = None,
     ) -> None:
         if not excerpts:
             raise ValueError("at least one excerpt is needed")
@@ -120,6 +143,7 @@ class ExcerptObjective:
                          for e in self.excerpts]
         self.references = [ReferenceSpectra(mix[:, e.start:e.stop]) for e in self.excerpts]
         self.workers = max(1, workers or os.cpu_count() or 1)
+        self.executor = executor if executor is not None else _shared_local(self.workers)
         self.values = schema.validate(np.array(values, dtype=np.float64))
         if self.values.shape != (len(tracks), schema.size):
             raise ValueError(f"values must be ({len(tracks)}, {schema.size}), got {self.values.shape}")
@@ -163,8 +187,7 @@ class ExcerptObjective:
         if self.workers == 1 or len(candidates) == 1:
             with single_threaded_torch():
                 return [self.track_loss(track, c, excerpts) for c in candidates]
-        with single_threaded_torch(), ThreadPoolExecutor(max_workers=self.workers) as pool:
-            return list(pool.map(lambda c: self.track_loss(track, c, excerpts), candidates))
+        return list(self.executor.map(self.track_loss, ((track, c, excerpts) for c in candidates)))
 
     def set_track(self, track: int, values: np.ndarray) -> None:
         """Make ``values`` track ``track``'s current settings (updates the cached mix)."""

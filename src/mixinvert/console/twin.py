@@ -79,8 +79,23 @@ def denormalize(p: torch.Tensor, schema: ParamSchema = CONSOLE_V1) -> torch.Tens
 
 
 def fft_size(num_samples: int, tail_samples: int) -> int:
-    """The power of two at or above ``num_samples + tail_samples``."""
-    return 1 << max(1, int(math.ceil(math.log2(max(2, num_samples + tail_samples)))))
+    """The smallest fast FFT length at or above ``num_samples + tail_samples``: a power of
+    two, or (above 1024) a multiple of 64 whose other factors are 3s and 5s, which the FFT
+    runs about as fast per sample and which wastes less padding (a 2.5 s excerpt with the
+    EQ's tail: 120 000 points instead of 131 072)."""
+    need = max(2, num_samples + tail_samples)
+    best = 1 << max(1, int(math.ceil(math.log2(need))))
+    if need > 1024:
+        m = -(-need // 64)
+        while 64 * m < best:
+            q = m
+            for f in (3, 5):
+                while q % f == 0:
+                    q //= f
+            if q & (q - 1) == 0:  # what is left is a power of two
+                return 64 * m
+            m += 1
+    return best
 
 
 # -- stages -------------------------------------------------------------------------------------
