@@ -196,7 +196,9 @@ class _Reserve:
     """The time kept back for the final check and the uncertainty, from timed work."""
 
     per_evaluation: float  # one track on one excerpt, amortized over the threads
-    check: float  # the final check's renders and scores
+    #: the final check's renders and scores; the rules (twice), a rebuilt objective for the
+    #: uncertainty, and a last search generation that may run past its deadline
+    check: float
 
     def seconds(self, measured_settings: int) -> float:
         """With ``measured_settings`` sensitivity measurements (two evaluations each, plus
@@ -213,9 +215,13 @@ def _measured_settings(song: Song, p: np.ndarray, free: np.ndarray) -> int:
     return int((np.broadcast_to(free, p.shape) & ~skip).sum()) + song.num_tracks
 
 
-def _time_reserve(objective: ExcerptObjective, song: Song, heard: Song) -> _Reserve:
-    """Time an evaluation and the final check (three renders of ``heard`` and their scores,
-    and one render of the whole song when that is longer) on slices."""
+def _time_reserve(objective: ExcerptObjective, song: Song, heard: Song, free: np.ndarray,
+                  config: RefineConfig) -> _Reserve:
+    """Time an evaluation, the rules, and the final check (three renders of ``heard`` and
+    their scores, and one render of the whole song when that is longer) on slices."""
+    t = time.perf_counter()
+    _measured_settings(song, CONSOLE_V1.normalize(objective.values), free)
+    rules = time.perf_counter() - t
     batch = [objective.values[0]] * (2 * objective.workers)
     objective.track_losses(0, batch, [0])  # warm-up (first calls pay for thread and window set-up)
     t = time.perf_counter()
@@ -233,7 +239,10 @@ def _time_reserve(objective: ExcerptObjective, song: Song, heard: Song) -> _Rese
     score_per_s = (time.perf_counter() - t) / (n / sr)
     heard_s = heard.num_samples / sr
     whole_s = song.num_samples / sr if heard is not song else 0.0
-    return _Reserve(per_eval, render_per_s * (3 * heard_s + whole_s) + score_per_s * 2 * heard_s)
+    excerpts_s = sum(e.stop - e.render_start for e in objective.excerpts) / sr
+    generation = config.search.popsize * len(objective.excerpts) * per_eval
+    extra = 2 * rules + render_per_s * excerpts_s + generation
+    return _Reserve(per_eval, render_per_s * (3 * heard_s + whole_s) + score_per_s * 2 * heard_s + extra)
 
 
 @dataclass
@@ -311,7 +320,7 @@ def refine(
     for name, p in starts.items():
         objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts, schema.denormalize(p))
         start_losses[name] = objective.loss()
-    timed = _time_reserve(objective, song, heard)
+    timed = _time_reserve(objective, song, heard, free, config)
     start_name = min(start_losses, key=start_losses.get)
     p_start = starts[start_name]
     info.update(start=start_name, **{f"start_loss_{k}": v for k, v in start_losses.items()})
