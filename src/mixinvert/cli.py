@@ -267,7 +267,9 @@ def cmd_invert(args: argparse.Namespace, ui: Ui) -> int:
     if details and any("uncertainty" in d for d in details):
         n_iv = sum(len(d.get("uncertainty", {})) for d in details)
         n_un = sum(len(d.get("undetermined", {})) for d in details)
-        ui.say(f"uncertainty: an interval for each of {n_iv} settings; {n_un} settings the audio does not determine "
+        intervals = (f"an interval for each of {n_iv} settings" if n_iv else
+                     "no intervals (the budget left no time to measure them: raise --budget-seconds)")
+        ui.say(f"uncertainty: {intervals}; {n_un} settings the audio does not determine "
                f"(\"uncertainty\" and \"undetermined\" beside each track's values in params.json)")
     ui.say(f"wrote {result.params_path} and {result.mix_path} ({result.params_extra.get('mix_wav', 'console v1')})")
     if result.report_path:

@@ -20,6 +20,7 @@ from mixinvert.methods.base import best_method, get_method
 from mixinvert.methods.cma_search import CmaConfig, cma_search
 from mixinvert.methods.colonel_reiss import TwinFitConfig
 from mixinvert.methods.refine import EFFECTS, RefineConfig, free_mask, refine
+from mixinvert.methods.uncertainty import uncertainty_rows
 from tests.conftest import SR, noise_track, write_song
 
 S = CONSOLE_V1
@@ -120,6 +121,22 @@ def test_refine_is_never_worse_than_its_start_and_reports_why(song, one_torch_th
         assert key in res.info
     again = refine(song, FAST, seed=1)
     np.testing.assert_array_equal(res.p, again.p)  # deterministic when the budget does not bind
+
+
+def test_a_budget_too_small_for_the_check_keeps_the_rules_and_renders_once(song, monkeypatch, one_torch_thread):
+    from mixinvert.methods import refine as refine_module
+
+    renders = []
+    real = refine_module.WholeSongCheck.render
+    monkeypatch.setattr(refine_module.WholeSongCheck, "render", lambda self, p: renders.append(1) or real(self, p))
+    res = refine(song, replace(FAST, budget_seconds=0.01), seed=1)
+    assert res.info["uncertainty"].startswith("rules only")
+    assert np.isnan(res.intervals.low).all() and np.isnan(res.intervals.high).all()
+    assert "comp_attack_ms" in res.undetermined[0]  # the rules still ran
+    # the stages the budget skipped left the start as it was: one render checks all three
+    assert len(renders) == 1 and len(set(res.candidates.values())) == 1
+    rows = uncertainty_rows(S.denormalize(res.p), res.intervals, res.undetermined)
+    assert all(row["uncertainty"] == {} for row in rows)
 
 
 def test_refine_can_also_start_from_least_squares(song, one_torch_thread):

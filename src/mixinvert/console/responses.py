@@ -1,14 +1,16 @@
 """The twin's EQ and reverb frequency responses, each one fused numba loop, differentiable.
 
-Written as plain torch expressions (the reference versions in :mod:`mixinvert.console.twin`:
-``eq_response_reference``, ``reverb_response_reference``), each response is a chain of
+Written as plain torch expressions (as the tests write them, to check these against),
+each response is a chain of
 complex operations over a whole FFT grid (65 537 bins for a 3 s excerpt), and autograd
 keeps every intermediate and runs its backward op by op: with the loss they took about
 two thirds of a fitting step. Here each is one loop over the bins that computes the
 response and its derivatives with respect to its few real inputs together (the reverb:
 feedback and damping; the EQ: the 18 biquad coefficients), and a
 :class:`torch.autograd.Function` whose backward is a sum over the bins. Same values to
-float precision, same gradients (tested against the torch versions).
+float precision, same gradients (tested against the torch versions). The loops release
+the GIL, so songs fitted on several threads at once (``evaluate --songs-at-once``) run in
+parallel.
 
 PyTorch's convention for a real input ``x`` and a complex output ``H`` (conjugate
 Wirtinger calculus): ``dL/dx = sum(Re(conj(g) * dH/dx))`` with ``g`` the gradient
@@ -22,16 +24,16 @@ import numpy as np
 import torch
 
 
-# -- reverb --------------------------------------------------------------------------------------
-
-
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _div(num, den):
     """``num / den`` without the scaling complex division does (``den`` is far from 0 and inf)."""
     return num * den.conjugate() / (den.real * den.real + den.imag * den.imag)
 
 
-@numba.njit(cache=True, fastmath=True)
+# -- reverb --------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
 def _reverb_kernel(combs, chain, z1, feedback, damp):
     """Freeverb's wet response per channel and its derivatives in feedback and damping.
 
@@ -60,7 +62,7 @@ def _reverb_kernel(combs, chain, z1, feedback, damp):
     return h, dh_f, dh_d
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _real_dot(grad, dh):
     """``sum(Re(conj(g) dh))`` over every element."""
     total = 0.0
@@ -98,7 +100,7 @@ def reverb_response(feedback: torch.Tensor, damp: torch.Tensor, grid: tuple[np.n
 # -- EQ ------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _eq_kernel(b, a, z1):
     """The product of biquads ``(b0 + b1 z^-1 + b2 z^-2) / (a0 + a1 z^-1 + a2 z^-2)`` over the
     bins, float64 throughout (low cutoffs put poles next to ``z = 1``); also ``H / B_s`` and
@@ -126,7 +128,7 @@ def _eq_kernel(b, a, z1):
     return h, over_b, over_a
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _eq_backward_kernel(grad, over_b, over_a, z1):
     """``sum(Re(conj(g) dH/db_sj))`` and the same for ``a`` (see :func:`_eq_kernel`)."""
     sections = over_b.shape[0]

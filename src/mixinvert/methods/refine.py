@@ -62,7 +62,7 @@ from mixinvert.dsp.excerpts import Excerpt, choose_excerpts_covering
 from mixinvert.methods.base import Estimate, register
 from mixinvert.methods.cma_search import CmaConfig, cma_search
 from mixinvert.methods.colonel_reiss import P_LIMIT, TwinFitConfig, check_fittable, fit_twin
-from mixinvert.methods.uncertainty import Intervals, measure_uncertainty, uncertainty_rows
+from mixinvert.methods.uncertainty import Intervals, measure_uncertainty, undetermined_settings, uncertainty_rows
 from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,10 @@ class _Reserve:
     def seconds(self, measured_settings: int) -> float:
         """With ``measured_settings`` sensitivity measurements (two evaluations each, plus
         one reference per track), and a margin: the budget is a promise."""
-        return 1.2 * (measured_settings * 2 * self.per_evaluation + self.check) + 0.3
+        return self.uncertainty_seconds(measured_settings) + 1.2 * self.check + 0.3
+
+    def uncertainty_seconds(self, measured_settings: int) -> float:
+        return 1.2 * measured_settings * 2 * self.per_evaluation
 
 
 def _measured_settings(song: Song, p: np.ndarray, free: np.ndarray) -> int:
@@ -358,8 +361,12 @@ def refine(
     t_check = time.perf_counter()
     check = WholeSongCheck(heard)
     candidates: dict[str, np.ndarray] = {start_name: p_start, "twin": p_twin, "search": search.p}
-    mixes = {name: check.render(p) for name, p in candidates.items()}  # at most long_song_seconds each
-    scores = {name: check.mrsd_of(mix) for name, mix in mixes.items()}
+    mixes: dict[str, np.ndarray] = {}
+    scores: dict[str, float] = {}
+    for name, p in candidates.items():  # at most long_song_seconds each; a stage the budget skipped is its start
+        same = next((k for k in mixes if np.array_equal(candidates[k], p)), None)
+        mixes[name] = check.render(p) if same is None else mixes[same]
+        scores[name] = check.mrsd_of(mixes[name]) if same is None else scores[same]
     # ties go to the later stage (listed last), which fitted more
     chosen = min(reversed(list(scores)), key=scores.get)
     p_final = candidates[chosen]
@@ -369,14 +376,25 @@ def refine(
     report("check", scores[chosen])
     info["seconds_check"] = time.perf_counter() - t_check
 
-    # 5. uncertainty around the chosen settings
+    # 5. uncertainty around the chosen settings, if the budget still has room for it: a
+    # budget too small for the stages that cannot be skipped keeps the rules alone (the
+    # estimate has a 20 % margin; a search that moved settings out of the rules' reach may
+    # have made it longer than what was reserved, hence half of it must fit)
     t_unc = time.perf_counter()
-    if chosen != "search":
-        objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts,
-                                     schema.denormalize(p_final))
-    intervals, flags = measure_uncertainty(objective, p_final, np.broadcast_to(free, p_final.shape), song.tracks,
-                                           song.sample_rate, step=config.uncertainty_step,
-                                           tolerance=config.uncertainty_tolerance)
+    free_final = np.broadcast_to(free, p_final.shape)
+    if deadline - t_unc >= 0.5 * timed.uncertainty_seconds(_measured_settings(song, p_final, free)):
+        if chosen != "search":
+            objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts,
+                                         schema.denormalize(p_final))
+        intervals, flags = measure_uncertainty(objective, p_final, free_final, song.tracks, song.sample_rate,
+                                               step=config.uncertainty_step, tolerance=config.uncertainty_tolerance)
+        info["uncertainty"] = "measured"
+    else:
+        intervals = Intervals(np.full(p_final.shape, np.nan), np.full(p_final.shape, np.nan),
+                              config.uncertainty_tolerance)
+        flags = undetermined_settings(song.tracks, song.sample_rate, schema.denormalize(p_final))
+        info["uncertainty"] = "rules only: no time left in the budget to measure intervals (raise --budget-seconds)"
+        log.warning("%s: %s", song.name, info["uncertainty"])
     info["seconds_uncertainty"] = time.perf_counter() - t_unc
     info["chosen"] = chosen
     info.update({f"mrsd_{k}": v for k, v in scores.items()})
