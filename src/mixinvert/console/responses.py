@@ -1,8 +1,8 @@
 """The twin's EQ and reverb frequency responses, each one fused numba loop, differentiable.
 
 Written as plain torch expressions (as the tests write them, to check these against),
-each response is a chain of
-complex operations over a whole FFT grid (65 537 bins for a 3 s excerpt), and autograd
+each response is a chain of complex operations over a whole FFT grid (60 001 bins for a
+2.5 s excerpt with its tails), and autograd
 keeps every intermediate and runs its backward op by op: with the loss they took about
 two thirds of a fitting step. Here each is one loop over the bins that computes the
 response and its derivatives with respect to its few real inputs together (the reverb:

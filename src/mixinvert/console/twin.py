@@ -43,7 +43,6 @@ from dasp_pytorch.signal import biquad
 
 from mixinvert.console import responses
 from mixinvert.console.ballistics import peak_envelope, time_constant
-from mixinvert.console.responses import biquad_chain_response
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 
 _SHELF_Q = 0.7071
@@ -120,7 +119,7 @@ def eq_response(values: torch.Tensor, sample_rate: float, n_fft: int) -> torch.T
         b, a = biquad(gain_db.reshape(1), cutoff_hz.reshape(1), q.reshape(1), float(sample_rate), kind)
         bs.append(b[0])
         as_.append(a[0])
-    return biquad_chain_response(torch.stack(bs), torch.stack(as_), _z1_grid(n_fft))
+    return responses.biquad_chain_response(torch.stack(bs), torch.stack(as_), _z1_grid(n_fft))
 
 
 def filter_fft(x: torch.Tensor, response: torch.Tensor, n_fft: int) -> torch.Tensor:

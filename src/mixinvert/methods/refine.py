@@ -62,7 +62,13 @@ from mixinvert.dsp.excerpts import Excerpt, choose_excerpts_covering
 from mixinvert.methods.base import Estimate, register
 from mixinvert.methods.cma_search import CmaConfig, cma_search
 from mixinvert.methods.colonel_reiss import P_LIMIT, TwinFitConfig, check_fittable, fit_twin
-from mixinvert.methods.uncertainty import Intervals, measure_uncertainty, undetermined_settings, uncertainty_rows
+from mixinvert.methods.uncertainty import (
+    Intervals,
+    measure_uncertainty,
+    uncertainty_rows,
+    undetermined_everywhere,
+    undetermined_settings,
+)
 from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
 
 log = logging.getLogger(__name__)
@@ -196,35 +202,36 @@ class _Reserve:
     """The time kept back for the final check and the uncertainty, from timed work."""
 
     per_evaluation: float  # one track on one excerpt, amortized over the threads
-    #: the final check's renders and scores; the rules (twice), a rebuilt objective for the
-    #: uncertainty, and a last search generation that may run past its deadline
+    #: the final check's renders and scores, a rebuilt objective for the uncertainty, and a
+    #: last search generation that may run past its deadline
     check: float
+    #: one pass of the rules (:func:`_time_rules`); kept twice
+    rules: float = 0.0
 
     def seconds(self, measured_settings: int) -> float:
         """With ``measured_settings`` sensitivity measurements (two evaluations each, plus
         one reference per track), and a margin: the budget is a promise."""
-        return self.uncertainty_seconds(measured_settings) + 1.2 * self.check + 0.3
+        return self.uncertainty_seconds(measured_settings) + 1.2 * (self.check + 2 * self.rules) + 0.3
 
     def uncertainty_seconds(self, measured_settings: int) -> float:
         return 1.2 * measured_settings * 2 * self.per_evaluation
 
 
-def _measured_settings(song: Song, p: np.ndarray, free: np.ndarray) -> int:
+def _measured_settings(song: Song, p: np.ndarray, free: np.ndarray,
+                       rules: Sequence[dict[str, str]] | None = None) -> int:
     """How many settings the uncertainty will measure at ``p`` (the rest are undetermined
-    over their whole range), plus one reference evaluation per track."""
-    from mixinvert.methods.uncertainty import undetermined_everywhere
-
-    skip = undetermined_everywhere(song.tracks, song.sample_rate, CONSOLE_V1.denormalize(p))
+    over their whole range), plus one reference evaluation per track. ``rules``: the
+    rules' flags at ``p`` when the caller has them."""
+    values = CONSOLE_V1.denormalize(p)
+    if rules is None:
+        rules = undetermined_settings(song.tracks, song.sample_rate, values)
+    skip = undetermined_everywhere(rules, values)
     return int((np.broadcast_to(free, p.shape) & ~skip).sum()) + song.num_tracks
 
 
-def _time_reserve(objective: ExcerptObjective, song: Song, heard: Song, free: np.ndarray,
-                  config: RefineConfig) -> _Reserve:
-    """Time an evaluation, the rules, and the final check (three renders of ``heard`` and
-    their scores, and one render of the whole song when that is longer) on slices."""
-    t = time.perf_counter()
-    _measured_settings(song, CONSOLE_V1.normalize(objective.values), free)
-    rules = time.perf_counter() - t
+def _time_reserve(objective: ExcerptObjective, song: Song, heard: Song, config: RefineConfig) -> _Reserve:
+    """Time an evaluation and the final check (three renders of ``heard`` and their scores,
+    and one render of the whole song when that is longer) on slices."""
     batch = [objective.values[0]] * (2 * objective.workers)
     objective.track_losses(0, batch, [0])  # warm-up (first calls pay for thread and window set-up)
     t = time.perf_counter()
@@ -244,7 +251,7 @@ def _time_reserve(objective: ExcerptObjective, song: Song, heard: Song, free: np
     whole_s = song.num_samples / sr if heard is not song else 0.0
     excerpts_s = sum(e.stop - e.render_start for e in objective.excerpts) / sr
     generation = config.search.popsize * len(objective.excerpts) * per_eval
-    extra = 2 * rules + render_per_s * excerpts_s + generation
+    extra = render_per_s * excerpts_s + generation
     return _Reserve(per_eval, render_per_s * (3 * heard_s + whole_s) + score_per_s * 2 * heard_s + extra)
 
 
@@ -323,7 +330,7 @@ def refine(
     for name, p in starts.items():
         objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts, schema.denormalize(p))
         start_losses[name] = objective.loss()
-    timed = _time_reserve(objective, song, heard, free, config)
+    timed = _time_reserve(objective, song, heard, config)
     start_name = min(start_losses, key=start_losses.get)
     p_start = starts[start_name]
     info.update(start=start_name, **{f"start_loss_{k}": v for k, v in start_losses.items()})
@@ -331,7 +338,10 @@ def refine(
     info["seconds_start"] = time.perf_counter() - t0
 
     # 2. the twin, most of the remaining time (less the reserve, as the rules judge the start)
-    reserve = timed.seconds(_measured_settings(song, _alive(p_start, free, song), free))
+    t_rules = time.perf_counter()
+    measured = _measured_settings(song, _alive(p_start, free, song), free)
+    timed = replace(timed, rules=time.perf_counter() - t_rules)
+    reserve = timed.seconds(measured)
     info["reserve_seconds"] = reserve
     twin_budget = max(0.0, (deadline - reserve - time.perf_counter()) * config.twin_share)
     p_twin = p_start
@@ -381,18 +391,19 @@ def refine(
     # estimate has a 20 % margin; a search that moved settings out of the rules' reach may
     # have made it longer than what was reserved, hence half of it must fit)
     t_unc = time.perf_counter()
-    free_final = np.broadcast_to(free, p_final.shape)
-    if deadline - t_unc >= 0.5 * timed.uncertainty_seconds(_measured_settings(song, p_final, free)):
+    rules = undetermined_settings(song.tracks, song.sample_rate, schema.denormalize(p_final))
+    if deadline - t_unc >= 0.5 * timed.uncertainty_seconds(_measured_settings(song, p_final, free, rules)):
         if chosen != "search":
             objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts,
                                          schema.denormalize(p_final))
-        intervals, flags = measure_uncertainty(objective, p_final, free_final, song.tracks, song.sample_rate,
-                                               step=config.uncertainty_step, tolerance=config.uncertainty_tolerance)
+        intervals, flags = measure_uncertainty(objective, p_final, np.broadcast_to(free, p_final.shape),
+                                               song.tracks, song.sample_rate, step=config.uncertainty_step,
+                                               tolerance=config.uncertainty_tolerance, rules=rules)
         info["uncertainty"] = "measured"
     else:
         intervals = Intervals(np.full(p_final.shape, np.nan), np.full(p_final.shape, np.nan),
                               config.uncertainty_tolerance)
-        flags = undetermined_settings(song.tracks, song.sample_rate, schema.denormalize(p_final))
+        flags = rules
         info["uncertainty"] = "rules only: no time left in the budget to measure intervals (raise --budget-seconds)"
         log.warning("%s: %s", song.name, info["uncertainty"])
     info["seconds_uncertainty"] = time.perf_counter() - t_unc

@@ -186,11 +186,22 @@ def undetermined_settings(
             why = f"the reverb is almost dry ({100 * v['reverb_wet']:.1f} % wet)"
             for name in ("reverb_room_size", "reverb_damping"):
                 flags.setdefault(name, why)
-        if intervals is not None:
-            widths = intervals.high[i] - intervals.low[i]
-            for j, name in enumerate(schema.names):
-                if np.isfinite(widths[j]) and widths[j] >= 2.0 * WIDE_FRACTION:
-                    flags.setdefault(name, "the mix barely changes across this setting's range")
+        out.append(flags)
+    return out if intervals is None else with_wide_intervals(out, intervals, schema=schema)
+
+
+def with_wide_intervals(
+    rules: Sequence[dict[str, str]], intervals: Intervals, *, schema: ParamSchema = CONSOLE_V1
+) -> list[dict[str, str]]:
+    """The rules' flags plus the settings whose interval spans more than
+    :data:`WIDE_FRACTION` of the range (new dicts; ``rules`` is left as it is)."""
+    out = []
+    for i, flags in enumerate(rules):
+        flags = dict(flags)
+        widths = intervals.high[i] - intervals.low[i]
+        for j, name in enumerate(schema.names):
+            if np.isfinite(widths[j]) and widths[j] >= 2.0 * WIDE_FRACTION:
+                flags.setdefault(name, "the mix barely changes across this setting's range")
         out.append(flags)
     return out
 
@@ -204,6 +215,7 @@ def measure_uncertainty(
     *,
     step: float = 0.05,
     tolerance: float = 0.05,
+    rules: Sequence[dict[str, str]] | None = None,
 ) -> tuple[Intervals, list[dict[str, str]]]:
     """Intervals and flags for settings ``p`` (normalized): the rules first, then the
     sensitivity of the settings they leave open.
@@ -212,27 +224,30 @@ def measure_uncertainty(
     band's cutoff, the compressor's timing at 1:1) gets the whole range as its interval
     without being measured, which saves up to half of the evaluations. The exception is a
     threshold the track never reaches: only the thresholds above its peak sound alike, so
-    it is measured like any other setting.
+    it is measured like any other setting. ``rules``: :func:`undetermined_settings` at
+    ``p`` without intervals, when the caller has them already.
     """
     schema = objective.schema
     values = schema.denormalize(p)
-    whole_range = undetermined_everywhere(tracks, sample_rate, values, schema=schema)
+    if rules is None:
+        rules = undetermined_settings(tracks, sample_rate, values, schema=schema)
+    whole_range = undetermined_everywhere(rules, values, schema=schema)
     free = np.broadcast_to(np.asarray(free, dtype=bool), np.shape(p))
     intervals = sensitivity_intervals(objective, p, free & ~whole_range, step=step, tolerance=tolerance)
     skipped = free & whole_range
     intervals.low[skipped], intervals.high[skipped] = -1.0, 1.0
-    return intervals, undetermined_settings(tracks, sample_rate, values, intervals, schema=schema)
+    return intervals, with_wide_intervals(rules, intervals, schema=schema)
 
 
 def undetermined_everywhere(
-    tracks: Sequence[np.ndarray], sample_rate: int, values: np.ndarray, *, schema: ParamSchema = CONSOLE_V1
+    rules: Sequence[dict[str, str]], values: np.ndarray, *, schema: ParamSchema = CONSOLE_V1
 ) -> np.ndarray:
-    """Boolean ``(n_tracks, 16)``: the settings the rules find undetermined over their whole
-    range at physical ``values`` (every flagged setting but a threshold the track never
-    reaches: thresholds below its peak still sound different)."""
+    """Boolean ``(n_tracks, 16)``: of the settings ``rules`` (:func:`undetermined_settings`
+    at physical ``values``) flag, those undetermined over their whole range: every one but a
+    threshold the track never reaches (thresholds below its peak still sound different)."""
     out = np.zeros(np.shape(values), dtype=bool)
     ratio = schema.index("comp_ratio")
-    for i, flags in enumerate(undetermined_settings(tracks, sample_rate, values, schema=schema)):
+    for i, flags in enumerate(rules):
         for name in flags:
             out[i, schema.index(name)] = name != "comp_threshold_db" or values[i, ratio] < NEUTRAL_RATIO
     return out
