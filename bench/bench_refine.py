@@ -11,6 +11,11 @@ into BENCHMARKS.md without recomputing):
 - ``budget --corpora-dir DIR``: a 30 s, 8-track song (corpus tracks mixed with known
   settings): eami+refine and colonel-reiss with budgets of 10, 30, 60 and 120 s, side by
   side; MRSD, parameter errors and wall time per budget, and a plot.
+- ``starts --corpora-dir DIR [--limit N] [--steps K]``: where eami+refine's twin should
+  start: K twin steps (no time budget: deterministic) from the whole network estimate, from
+  its gain, pan and reverb alone (``eami-partial``) and from the plain sum (colonel-reiss's
+  start), on the first N test songs of the ``songs`` corpus; whole-song MRSD through the
+  real console and median gain error after K steps.
 - ``effects --corpora-dir DIR [--limit N] [--budget S]``: eami+refine fitting gain and pan
   only, then adding EQ, the compressor and reverb, on the first N test songs of each corpus.
 """
@@ -48,15 +53,20 @@ def _dot(_n: int) -> None:
     print(".", end="", file=sys.stderr, flush=True)
 
 
-def table1(corpora_dir: Path, limit: int | None, reuse_colonel_reiss: bool, corpora: list[str]) -> dict:
-    """Table 1 on ``corpora`` (others already in ``refine_table1.json`` are kept)."""
+def table1(corpora_dir: Path, limit: int | None, reuse_colonel_reiss: str | None, corpora: list[str]) -> dict:
+    """Table 1 on ``corpora`` (others already in ``refine_table1.json`` are kept).
+    ``reuse_colonel_reiss``: the results file (``baselines_table1`` or ``refine_table1``)
+    whose colonel-reiss rows are taken instead of rerunning it."""
     from mixinvert.evaluation import evaluate
 
     methods = [m for m in METHODS if not (reuse_colonel_reiss and m == "colonel-reiss")]
-    stored = bench_baselines._load("baselines_table1") if reuse_colonel_reiss else None
-    if reuse_colonel_reiss and (stored is None or stored.get("limit") != limit):
-        raise SystemExit("--reuse-colonel-reiss needs bench/results/baselines_table1.json made with the same --limit")
     res: dict = _load("refine_table1") or {}
+    stored = _load(reuse_colonel_reiss) if reuse_colonel_reiss else None
+    if reuse_colonel_reiss and stored is not None:
+        stored = {k: v for k, v in stored.items() if isinstance(v, dict) and v.get("limit") == limit}
+    if reuse_colonel_reiss and not (stored and all(n in stored for n in corpora)):
+        raise SystemExit(f"--reuse-colonel-reiss needs bench/results/{reuse_colonel_reiss}.json made with the same "
+                         f"--limit for {', '.join(corpora)}")
     res.update({"methods": list(METHODS), "machine": bench_eami._machine()})
     for name in corpora:
         start = time.perf_counter()
@@ -73,9 +83,11 @@ def table1(corpora_dir: Path, limit: int | None, reuse_colonel_reiss: bool, corp
                                      f"{ref['mrsd']}; rerun without --reuse-colonel-reiss")
             mean["colonel-reiss"] = stored[name]["mean"]["colonel-reiss"]
             rows += [x for x in stored[name]["rows"] if x["method"] == "colonel-reiss"]
+            source = (f"{reuse_colonel_reiss}.json (same songs; " + stored[name].get("colonel_reiss_from", "its run")
+                      + ")")
         res[name] = {"mean": mean, "songs": len({x.song for x in r.rows}), "wall_s": time.perf_counter() - start,
                      "rows": rows, "limit": limit,
-                     "colonel_reiss_from": "baselines_table1.json (same songs)" if stored is not None else "this run"}
+                     "colonel_reiss_from": source if stored is not None else "this run"}
         _save("refine_table1", res)  # after each corpus: an interrupted run keeps what it finished
     return res
 
@@ -125,6 +137,49 @@ def _plot_budget(res: dict) -> None:
     fig.tight_layout()
     fig.savefig(bench_eami.RESULTS / "refine_budget.png")
     plt.close(fig)
+
+
+def starts(corpora_dir: Path, limit: int, steps: int) -> dict:
+    from dataclasses import replace
+
+    from mixinvert.console.render import Console
+    from mixinvert.data.dataset import list_song_dirs
+    from mixinvert.data.song import load_song
+    from mixinvert.dsp.excerpts import choose_excerpts_covering
+    from mixinvert.methods.colonel_reiss import fit_twin, start_point
+    from mixinvert.methods.refine import ALL_EFFECTS, RefineConfig, _alive, free_mask
+    from mixinvert.metrics.audio import compare_mixes
+    from mixinvert.models.checkpoint import load_model
+    from mixinvert.models.predict import predict_song
+
+    config = RefineConfig()
+    twin_config = replace(config.twin, steps=steps, budget_seconds=None, patience=10**6)
+    free = free_mask(ALL_EFFECTS)
+    partial = free_mask(config.network_effects)
+    net, _, _ = load_model(None)
+    res: dict = {"machine": bench_eami._machine(), "limit": limit, "steps": steps, "rows": []}
+    for d in list_song_dirs(corpora_dir / "songs", "test")[:limit]:
+        song = load_song(d, require_mix=True)
+        truth = song.params.values
+        estimate = predict_song(net, song.tracks, song.mix, song.sample_rate)
+        neutral = start_point(song)
+        begin = {"eami": estimate, "eami-partial": np.where(partial, estimate, neutral), "sum": neutral}
+        excerpts = choose_excerpts_covering(song.mix, song.tracks, song.sample_rate, count=config.twin_excerpts,
+                                            seconds=config.twin_excerpt_seconds, preroll_seconds=config.preroll_seconds)
+        for name, p in begin.items():
+            t = time.perf_counter()
+            fit = fit_twin(song.tracks, song.mix, song.sample_rate, _alive(p, free, song), twin_config,
+                           excerpts=excerpts)
+            values = CONSOLE_V1.denormalize(fit.p)
+            mix = Console(song.tracks, song.sample_rate).render(values)
+            res["rows"].append({
+                "song": song.name, "tracks": song.num_tracks, "start": name, "seconds": time.perf_counter() - t,
+                "mrsd": compare_mixes(mix, song.mix, song.sample_rate).mrsd,
+                "median_gain_db": float(np.median(np.abs(values - truth)[:, CONSOLE_V1.index("gain_db")])),
+                "twin_loss_start": fit.start_loss, "twin_loss": fit.loss})
+            print(f"{song.name} from {name}: MRSD {res['rows'][-1]['mrsd']:.3f}", file=sys.stderr)
+            _save("refine_starts", res)
+    return res
 
 
 def effects(corpora_dir: Path, limit: int, seconds: float) -> dict:
@@ -201,11 +256,41 @@ def markdown() -> str:
         for r in bd["runs"]:
             i = r["info"]
             stages = (f"chose {i.get('chosen')}; twin {i.get('twin_steps', 0)} steps, "
-                      f"search {i.get('search_evaluations', 0)} renders" if r["method"] == "eami+refine"
+                      f"search {i.get('search_evaluations', 0)} renders "
+                      f"(distance {i.get('search_loss_start', float('nan')):.3f} to {i.get('search_loss', float('nan')):.3f})"
+                      if r["method"] == "eami+refine"
                       else f"{i.get('steps')} steps ({i.get('stopped')})")
             parts.append(f"| {r['budget_s']:g} | {r['method']} | {r['wall_s']:.1f} | {r['mrsd']:.3f} | "
                          f"{r['mrsd'] / bd['sum_mrsd']:.3f} | {r['median_gain_db']:.2f} | {r['median_pan']:.3f} | "
                          f"{stages} |")
+        parts.append("")
+    st = _load("refine_starts")
+    if st:
+        names = list(dict.fromkeys(r["start"] for r in st["rows"]))
+        songs = list(dict.fromkeys(r["song"] for r in st["rows"]))
+        parts += [
+            "## Where the twin starts",
+            "",
+            f"`python bench/bench_refine.py starts --corpora-dir DIR --limit {st['limit']} --steps {st['steps']}`: "
+            f"{st['steps']} twin steps (no time budget) from the whole network estimate (`eami`), from its gain, pan "
+            f"and reverb alone on a flat EQ and an idle compressor (`eami-partial`, what eami+refine's twin starts "
+            f"from) and from the plain sum (`sum`, colonel-reiss's start), on the first {st['limit']} test songs of "
+            f"the `songs` corpus; whole-song MRSD through the real console, and the median gain error. "
+            f"Hardware: {st['machine']}.",
+            "",
+            "| song | tracks | " + " | ".join(f"{n}: MRSD, gain err (dB)" for n in names) + " |",
+            "|---|---|" + "---|" * len(names),
+        ]
+        by = {(r["song"], r["start"]): r for r in st["rows"]}
+        for song in songs:
+            cells = [f"{by[song, n]['mrsd']:.3f}, {by[song, n]['median_gain_db']:.2f}" if (song, n) in by else "-"
+                     for n in names]
+            tracks = next(r["tracks"] for r in st["rows"] if r["song"] == song)
+            parts.append(f"| {song} | {tracks} | " + " | ".join(cells) + " |")
+        means = [np.mean([r["mrsd"] for r in st["rows"] if r["start"] == n]) for n in names]
+        gains = [np.median([r["median_gain_db"] for r in st["rows"] if r["start"] == n]) for n in names]
+        parts.append("| mean MRSD, median of the gain errors | | "
+                     + " | ".join(f"{m:.3f}, {g:.2f}" for m, g in zip(means, gains)) + " |")
         parts.append("")
     fx = _load("refine_effects")
     if fx:
@@ -229,18 +314,23 @@ def markdown() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("table1", "budget", "effects", "markdown"))
+    ap.add_argument("what", choices=("table1", "budget", "starts", "effects", "markdown"))
     ap.add_argument("--corpora-dir", type=Path, default=Path(__file__).resolve().parent / ".cache" / "corpora")
     ap.add_argument("--limit", type=int, default=None, help="first N test songs of each corpus")
     ap.add_argument("--budget", type=float, default=30.0, help="effects: seconds per song")
+    ap.add_argument("--steps", type=int, default=100, help="starts: twin steps from each start")
     ap.add_argument("--corpora", default=",".join(bench_eami.CORPORA), help="table1: comma-separated corpora")
-    ap.add_argument("--reuse-colonel-reiss", action="store_true",
-                    help="table1: take colonel-reiss's rows from baselines_table1.json instead of rerunning it")
+    ap.add_argument("--reuse-colonel-reiss", nargs="?", const="baselines_table1", default=None,
+                    choices=("baselines_table1", "refine_table1"),
+                    help="table1: take colonel-reiss's rows from that results file (default baselines_table1) "
+                         "instead of rerunning it")
     args = ap.parse_args()
     if args.what == "table1":
         _save("refine_table1", table1(args.corpora_dir, args.limit, args.reuse_colonel_reiss, args.corpora.split(",")))
     elif args.what == "budget":
         _save("refine_budget", budget(args.corpora_dir))
+    elif args.what == "starts":
+        _save("refine_starts", starts(args.corpora_dir, args.limit or 4, args.steps))
     elif args.what == "effects":
         _save("refine_effects", effects(args.corpora_dir, args.limit or 4, args.budget))
     print(markdown())

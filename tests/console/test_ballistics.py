@@ -158,3 +158,44 @@ def test_compressor_matches_pedalboard(rng, channels):
 def test_rejects_non_2d_level(shape):
     with pytest.raises(ValueError, match="rows, samples"):
         peak_envelope(torch.ones(shape, dtype=torch.float64), torch.tensor(0.5), torch.tensor(0.5))
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_fused_compressor_equals_the_torch_version_values_and_gradients(rng, channels):
+    """twin.compressor on float32 runs the fused kernel; on float64 the torch operations it
+    replaced: same output to float32 precision, same gradients for the signal and all four
+    settings (threshold well inside the signal's range, so that every branch is taken)."""
+    x = noise_track(rng, channels, 0.4)
+    peak_db = 20 * math.log10(np.abs(x).max())
+    settings = {"threshold_db": peak_db - 14.0, "ratio": 3.5, "attack_ms": 4.0, "release_ms": 60.0}
+
+    def run(dtype):
+        signal = torch.tensor(x, dtype=dtype, requires_grad=True)
+        knobs = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in settings.items()}
+        out = compressor(signal, knobs["threshold_db"], knobs["ratio"], knobs["attack_ms"], knobs["release_ms"], SR)
+        weights = torch.linspace(-1.0, 2.0, out.numel(), dtype=torch.float64).reshape(out.shape)
+        (out.to(torch.float64) * weights).sum().backward()
+        return out.detach().double(), signal.grad.double(), {k: float(v.grad) for k, v in knobs.items()}
+
+    fused, fused_grad_x, fused_grads = run(torch.float32)
+    plain, plain_grad_x, plain_grads = run(torch.float64)
+    assert fused.dtype == torch.float64 and (fused != torch.tensor(x, dtype=torch.float64)).any()  # it compresses
+    np.testing.assert_allclose(fused, plain, atol=2e-7 * np.abs(x).max())
+    np.testing.assert_allclose(fused_grad_x, plain_grad_x, rtol=1e-4, atol=1e-4 * plain_grad_x.abs().max().item())
+    for k in settings:
+        assert fused_grads[k] != 0.0
+        assert fused_grads[k] == pytest.approx(plain_grads[k], rel=1e-4), k
+
+
+def test_fused_compressor_below_threshold_is_identity_with_zero_setting_gradients(rng):
+    from mixinvert.console.ballistics import compress
+
+    x = torch.tensor(noise_track(rng, 1, 0.2), requires_grad=True)
+    knobs = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (10.0, -0.5, 0.9, 0.99)]
+    out = compress(x, *knobs)  # a threshold of 10 (+20 dB): never reached
+    assert torch.equal(out, x.detach())
+    out.sum().backward()
+    assert torch.allclose(x.grad, torch.ones_like(x))
+    assert knobs[0].grad == 0 and knobs[1].grad == 0
+    with pytest.raises(ValueError, match="float32"):
+        compress(x.detach().double(), *knobs)

@@ -117,7 +117,7 @@ def test_refine_is_never_worse_than_its_start_and_reports_why(song, one_torch_th
     # track 0 is not compressed in the mix: its compressor's settings are flagged (by a rule or as flat)
     assert {"comp_attack_ms", "comp_release_ms"} <= set(res.undetermined[0])
     for key in ("twin_steps", "search_evaluations", "seconds_twin", "seconds_search", "seconds_uncertainty",
-                "reserve_seconds", "start_loss_sum", "start_loss_eami"):
+                "reserve_seconds", "start_loss_sum", "start_loss_eami", "twin_from"):
         assert key in res.info
     again = refine(song, FAST, seed=1)
     np.testing.assert_array_equal(res.p, again.p)  # deterministic when the budget does not bind
@@ -144,7 +144,7 @@ def test_refine_can_also_start_from_least_squares(song, one_torch_thread):
                              "twin": TwinFitConfig(steps=0)})
     res = refine(song, config, seed=0)
     losses = {k[len("start_loss_"):]: v for k, v in res.info.items() if k.startswith("start_loss_")}
-    assert set(losses) == {"sum", "eami", "barchiesi-reiss", "barchiesi-reiss+eami-reverb"}
+    assert set(losses) == {"sum", "eami", "eami-partial", "barchiesi-reiss", "barchiesi-reiss+eami-reverb"}
     assert res.info["start"] == min(losses, key=losses.get)
 
 
@@ -161,7 +161,41 @@ def test_refine_restricted_to_some_effects_keeps_the_rest_neutral(song, one_torc
     assert free_mask(("gain",)).sum() == 1 and free_mask(tuple(EFFECTS)).all()
 
 
+def test_the_twin_starts_from_the_networks_gain_pan_and_reverb_alone(song, monkeypatch, one_torch_thread):
+    from mixinvert.methods import refine as refine_module
+    from mixinvert.models.checkpoint import load_model
+    from mixinvert.models.predict import predict_song
+
+    begun = []
+    real = refine_module.fit_twin
+    monkeypatch.setattr(refine_module, "fit_twin", lambda tracks, mix, sr, p, *a, **k: begun.append(p) or real(
+        tracks, mix, sr, p, *a, **k))
+    res = refine(song, FAST, seed=1)
+    losses = {k[len("start_loss_"):]: v for k, v in res.info.items() if k.startswith("start_loss_")}
+    assert set(losses) == {"sum", "eami", "eami-partial"}
+    assert res.info["twin_from"] == min(("sum", "eami-partial"), key=losses.get)
+    assert res.info["start"] == min(losses, key=losses.get)  # the check's candidate: the best start of all
+    if res.info["twin_from"] == "eami-partial":
+        net, _, _ = load_model(None)
+        estimate = predict_song(net, song.tracks, song.mix, SR)
+        start = S.denormalize(begun[0])
+        taken = free_mask(("gain", "pan"))  # reverb may have been moved off fully dry (_alive)
+        np.testing.assert_allclose(begun[0][:, taken], np.clip(estimate[:, taken], -0.97, 0.97), atol=1e-12)
+        for name in ("eq_low_shelf_gain_db", "eq_peak_gain_db", "eq_high_shelf_gain_db"):
+            np.testing.assert_allclose(start[:, S.index(name)], 0.0, atol=1e-9)  # flat EQ
+        assert (start[:, S.index("comp_ratio")] < 1.1).all()  # an idle compressor (kept alive)
+
+    # no partial start: the network's settings are not used for the twin, or are all it fits
+    res = refine(song, replace(FAST, network_effects=()), seed=1)
+    assert "start_loss_eami-partial" not in res.info and res.info["twin_from"] == "sum"
+    res = refine(song, replace(FAST, effects=("gain", "pan")), seed=1)
+    losses = {k[len("start_loss_"):]: v for k, v in res.info.items() if k.startswith("start_loss_")}
+    assert set(losses) == {"sum", "eami"} and res.info["twin_from"] == min(losses, key=losses.get)
+
+
 def test_refine_config_and_input_errors(song):
+    with pytest.raises(ValueError, match="network_effects"):
+        RefineConfig(network_effects=("gain", "delay"))
     with pytest.raises(ValueError, match="effects"):
         RefineConfig(effects=("gain", "chorus"))
     with pytest.raises(ValueError, match="effects"):

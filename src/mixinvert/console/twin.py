@@ -42,7 +42,7 @@ import torch
 from dasp_pytorch.signal import biquad
 
 from mixinvert.console import responses
-from mixinvert.console.ballistics import peak_envelope, time_constant
+from mixinvert.console.ballistics import compress, peak_envelope, time_constant
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 
 _SHELF_Q = 0.7071
@@ -143,23 +143,35 @@ def compressor(
     release_ms: torch.Tensor,
     sample_rate: float,
 ) -> torch.Tensor:
-    """``juce::dsp::Compressor`` on every channel of ``x`` ``(channels, samples)``."""
+    """``juce::dsp::Compressor`` on every channel of ``x`` ``(channels, samples)``.
+
+    float32 on the CPU (every fit) runs the fused numba kernel
+    (:func:`mixinvert.console.ballistics.compress`); other inputs run the same as torch
+    operations, against which the tests check the kernel."""
+    exponent = 1.0 / ratio - 1.0
+    if x.dtype == torch.float32 and x.device.type == "cpu":
+        threshold = 10.0 ** (torch.as_tensor(threshold_db, dtype=torch.float64) / 20.0)
+        return compress(x, threshold, exponent, time_constant(attack_ms, sample_rate),
+                        time_constant(release_ms, sample_rate))
     env = peak_envelope(x.abs(), time_constant(attack_ms, sample_rate), time_constant(release_ms, sample_rate))
     threshold = torch.pow(10.0, threshold_db / 20.0)
     # (env / threshold) ** (1 / ratio - 1) above the threshold, 1 below; the clamp keeps
     # the unused branch finite so that its gradient is zero, not NaN.
     over = torch.clamp(env.to(torch.float64) / threshold, min=1.0)
-    g = torch.pow(over, 1.0 / ratio - 1.0)
+    g = torch.pow(over, exponent)
     return x * g.to(x.dtype)
+
+
+def pan_gains(pan_value: torch.Tensor, channels: int) -> torch.Tensor:
+    """The left and right gains ``(2,)`` (float64) of :func:`pan` for a track of ``channels``."""
+    theta = (torch.as_tensor(pan_value, dtype=torch.float64) + 1.0) * math.pi / 4.0
+    gains = torch.stack([torch.cos(theta), torch.sin(theta)])
+    return gains if channels == 1 else math.sqrt(2.0) * gains
 
 
 def pan(y: torch.Tensor, pan_value: torch.Tensor) -> torch.Tensor:
     """Constant-power pan to stereo; a stereo input keeps its channels (x sqrt 2 law)."""
-    theta = (pan_value + 1.0) * math.pi / 4.0
-    gains = torch.stack([torch.cos(theta), torch.sin(theta)]).to(y.dtype)
-    if y.shape[0] == 1:
-        return y * gains[:, None]
-    return y * (math.sqrt(2.0) * gains)[:, None]
+    return y * pan_gains(pan_value, y.shape[0]).to(y.dtype)[:, None]
 
 
 @lru_cache(maxsize=4)
@@ -299,7 +311,7 @@ class PreparedTracks:
         self.spectra = [torch.fft.rfft(x, self.eq_fft) for x in tracks]
         alpha = WRAP_GUARD_NEPERS / self.reverb_fft  # the wrap guard of :func:`reverb`
         t = torch.arange(n, dtype=torch.float64)
-        self._down = torch.exp(-alpha * t).to(torch.float32)
+        self._down = (torch.exp(-alpha * t) * REVERB_INPUT_GAIN).to(torch.float32)  # with the reverb's input gain
         self._up = torch.exp(alpha * t).to(torch.float32)
 
     def render(self, values: torch.Tensor) -> torch.Tensor:
@@ -313,13 +325,18 @@ class PreparedTracks:
             y = torch.fft.irfft(spectrum * response.to(torch.complex64), self.eq_fft)[..., :n]
             y = compressor(y, v[_idx("comp_threshold_db")], v[_idx("comp_ratio")], v[_idx("comp_attack_ms")],
                            v[_idx("comp_release_ms")], sr)
-            y = pan(y, v[_idx("pan")])
+            # pan, the dry level and the reverb's send as scalars on the track's own channels
+            # (what :func:`pan` and :func:`reverb` do, with fewer passes over the samples)
+            gains = pan_gains(v[_idx("pan")], y.shape[0])  # (2,)
             wet = v[_idx("reverb_wet")]
-            mono = (y[0] + y[1]) * REVERB_INPUT_GAIN * self._down
-            paths = torch.fft.rfft(mono, self.reverb_fft) * reverb_response(
-                v[_idx("reverb_room_size")], v[_idx("reverb_damping")], sr, self.reverb_fft) * (
-                wet * REVERB_WET_SCALE).to(torch.float32)
-            y = y * ((1.0 - wet) * REVERB_DRY_SCALE).to(y.dtype)
+            send = gains * (wet * REVERB_WET_SCALE)
+            if y.shape[0] == 1:
+                mono = y[0] * send.sum().to(torch.float32)
+            else:
+                mono = y[0] * send[0].to(torch.float32) + y[1] * send[1].to(torch.float32)
+            paths = torch.fft.rfft(mono * self._down, self.reverb_fft) * reverb_response(
+                v[_idx("reverb_room_size")], v[_idx("reverb_damping")], sr, self.reverb_fft)
+            y = y * (gains * ((1.0 - wet) * REVERB_DRY_SCALE)).to(torch.float32)[:, None]
             dry = y if dry is None else dry + y
             wet_spectrum = paths if wet_spectrum is None else wet_spectrum + paths
         return dry + torch.fft.irfft(wet_spectrum, self.reverb_fft)[..., :n] * self._up

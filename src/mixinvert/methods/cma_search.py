@@ -29,8 +29,13 @@ class CmaConfig:
 
     rounds: int = 2
     #: Initial CMA-ES step size, normalized units (settings span [-1, 1]); halved each round.
-    sigma: float = 0.05
-    popsize: int = 8
+    #: The search starts where the twin stopped, close to a minimum: steps of 0.05 found
+    #: nothing better there (a dozen settings moved at once by that much are almost always
+    #: worse), steps of 0.01 do (BENCHMARKS.md, the budget table's search column).
+    sigma: float = 0.01
+    #: Candidates per generation: few, so that a block takes more generations (more steps
+    #: of the mean) for the same renders; a local refinement more than a global search.
+    popsize: int = 4
     #: Most generations per block (one track in one round).
     generations: int = 12
     #: A block stops early when its best distance improves by less than this over

@@ -5,14 +5,17 @@ per song but start from nothing and stop at its model of the processors. This me
 chains the strengths (every stage keeps the best settings it has seen, so the result is
 never worse than where it started):
 
-1. **Start.** The EAMI network's estimate and the neutral console (a plain sum) are
-   scored through the real console; the better one is the start (optionally also
-   Barchiesi & Reiss's closed-form settings, ``use_least_squares``). Settings without a
-   gradient there (reverb fully dry, a compressor that does nothing) are moved to an
-   equivalent point where they have one.
+1. **Start.** The EAMI network's estimate, its gain, pan and reverb alone on a flat EQ
+   and an idle compressor (``eami-partial``: ``network_effects``), and the neutral console
+   (a plain sum) are scored through the real console; the best is the start (optionally
+   also Barchiesi & Reiss's closed-form settings, ``use_least_squares``).
 2. **Warm start on the twin.** Adam on the differentiable twin of console v1
    (:func:`~mixinvert.methods.colonel_reiss.fit_twin`), most of the time budget, until it
-   stops improving.
+   stops improving, from the better of the partial start and the plain sum: the whole
+   estimate's EQ and compressor settings trap the fit in worse local minima (on the songs
+   corpus its whole-song MRSD ended 2 to 5 times higher after 100 steps, and its gain
+   errors 2 to 18 times larger). Settings without a gradient there (reverb fully dry, a
+   compressor that does nothing) are moved to an equivalent point where they have one.
 3. **Search on the real console.** CMA-ES (the ``cma`` package) over each track's
    normalized settings in turn, loudest tracks first, candidates rendered by pedalboard on
    a thread pool (:mod:`mixinvert.methods.cma_search`). This removes what the twin gets
@@ -109,6 +112,11 @@ class RefineConfig:
     uncertainty_step: float = 0.05
     effects: tuple[str, ...] = ALL_EFFECTS
     use_network: bool = True
+    #: The network's settings that the twin starts from (the partial start ``eami-partial``);
+    #: the others start neutral. Its EQ and compressor estimates lead the twin into worse
+    #: local minima than a flat EQ and an idle compressor do (BENCHMARKS.md): they remain a
+    #: candidate start for the final check, as the whole estimate ``eami``.
+    network_effects: tuple[str, ...] = ("gain", "pan", "reverb")
     #: Also start from Barchiesi & Reiss's closed-form settings (a second or two per song).
     #: Off by default: their gain and EQ shelves trade off (BENCHMARKS.md), and a fit from
     #: there ends worse than one from the network's estimate, even from a lower start.
@@ -124,6 +132,9 @@ class RefineConfig:
         unknown = sorted(set(self.effects) - set(EFFECTS))
         if unknown or not self.effects:
             raise ValueError(f"effects must be a non-empty subset of {', '.join(EFFECTS)} (got {', '.join(unknown)})")
+        unknown = sorted(set(self.network_effects) - set(EFFECTS))
+        if unknown:
+            raise ValueError(f"network_effects must be a subset of {', '.join(EFFECTS)} (got {', '.join(unknown)})")
 
 
 def free_mask(effects: Sequence[str]) -> np.ndarray:
@@ -312,6 +323,9 @@ def refine(
 
         net, _, _ = load_model(model)
         starts["eami"] = np.where(free, predict_song(net, heard.tracks, heard.mix, song.sample_rate), neutral)
+        partial = free & free_mask(config.network_effects) if config.network_effects else np.zeros_like(free)
+        if partial.any() and not np.array_equal(partial, free):
+            starts["eami-partial"] = np.where(partial, starts["eami"], neutral)
     if config.use_least_squares:
         from mixinvert.methods.barchiesi_reiss import console_settings, fit_filters
 
@@ -333,13 +347,17 @@ def refine(
     timed = _time_reserve(objective, song, heard, config)
     start_name = min(start_losses, key=start_losses.get)
     p_start = starts[start_name]
-    info.update(start=start_name, **{f"start_loss_{k}": v for k, v in start_losses.items()})
+    # the twin starts from the better of the plain sum and the partial start (not from the
+    # whole network estimate, whose EQ and compressor settings trap it: see network_effects)
+    passed_over = {"eami"} if "eami-partial" in starts or not config.network_effects else set()
+    twin_from = min((k for k in start_losses if k not in passed_over), key=start_losses.get)
+    info.update(start=start_name, twin_from=twin_from, **{f"start_loss_{k}": v for k, v in start_losses.items()})
     report("start", start_losses[start_name])
     info["seconds_start"] = time.perf_counter() - t0
 
     # 2. the twin, most of the remaining time (less the reserve, as the rules judge the start)
     t_rules = time.perf_counter()
-    measured = _measured_settings(song, _alive(p_start, free, song), free)
+    measured = _measured_settings(song, _alive(starts[twin_from], free, song), free)
     timed = replace(timed, rules=time.perf_counter() - t_rules)
     reserve = timed.seconds(measured)
     info["reserve_seconds"] = reserve
@@ -347,7 +365,7 @@ def refine(
     p_twin = p_start
     if twin_budget > 1.0 and config.twin.steps > 0:
         twin_config = replace(config.twin, budget_seconds=min(twin_budget, config.twin.budget_seconds or np.inf))
-        fit = fit_twin(song.tracks, song.mix, song.sample_rate, _alive(p_start, free, song), twin_config,
+        fit = fit_twin(song.tracks, song.mix, song.sample_rate, _alive(starts[twin_from], free, song), twin_config,
                        free=free, excerpts=twin_excerpts, progress=lambda step, loss: report("twin", loss))
         p_twin = fit.p
         info.update(twin_steps=fit.steps, twin_stopped=fit.stopped, twin_loss_start=fit.start_loss,
