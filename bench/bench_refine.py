@@ -139,7 +139,8 @@ def _plot_budget(res: dict) -> None:
     plt.close(fig)
 
 
-def starts(corpora_dir: Path, limit: int, steps: int) -> dict:
+def starts(corpora_dir: Path, limit: int, steps: int, songs: list[str] | None = None) -> dict:
+    """``songs``: these test songs (added to the stored rows) instead of the first ``limit``."""
     from dataclasses import replace
 
     from mixinvert.console.render import Console
@@ -157,8 +158,17 @@ def starts(corpora_dir: Path, limit: int, steps: int) -> dict:
     free = free_mask(ALL_EFFECTS)
     partial = free_mask(config.network_effects)
     net, _, _ = load_model(None)
-    res: dict = {"machine": bench_eami._machine(), "limit": limit, "steps": steps, "rows": []}
-    for d in list_song_dirs(corpora_dir / "songs", "test")[:limit]:
+    res: dict = {"machine": bench_eami._machine(), "limit": limit, "steps": steps, "rows": [], "picked": []}
+    dirs = list_song_dirs(corpora_dir / "songs", "test")
+    if songs:
+        stored = _load("refine_starts")
+        if stored and stored["steps"] == steps:
+            res.update(limit=stored["limit"], rows=stored["rows"], picked=stored.get("picked", []))
+        res["picked"] = sorted(set(res["picked"]) | set(songs))
+        dirs = [d for d in dirs if d.name in songs]
+    else:
+        dirs = dirs[:limit]
+    for d in dirs:
         song = load_song(d, require_mix=True)
         truth = song.params.values
         estimate = predict_song(net, song.tracks, song.mix, song.sample_rate)
@@ -275,7 +285,10 @@ def markdown() -> str:
             f"{st['steps']} twin steps (no time budget) from the whole network estimate (`eami`), from its gain, pan "
             f"and reverb alone on a flat EQ and an idle compressor (`eami-partial`, what eami+refine's twin starts "
             f"from) and from the plain sum (`sum`, colonel-reiss's start), on the first {st['limit']} test songs of "
-            f"the `songs` corpus; whole-song MRSD through the real console, and the median gain error. "
+            f"the `songs` corpus"
+            + (f", and {', '.join(st['picked'])} (`--songs`: where eami-partial was first seen to help)"
+               if st.get("picked") else "")
+            + "; whole-song MRSD through the real console, and the median gain error. "
             f"Hardware: {st['machine']}.",
             "",
             "| song | tracks | " + " | ".join(f"{n}: MRSD, gain err (dB)" for n in names) + " |",
@@ -319,6 +332,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N test songs of each corpus")
     ap.add_argument("--budget", type=float, default=30.0, help="effects: seconds per song")
     ap.add_argument("--steps", type=int, default=100, help="starts: twin steps from each start")
+    ap.add_argument("--songs", default=None, help="starts: comma-separated test songs to add")
     ap.add_argument("--corpora", default=",".join(bench_eami.CORPORA), help="table1: comma-separated corpora")
     ap.add_argument("--reuse-colonel-reiss", nargs="?", const="baselines_table1", default=None,
                     choices=("baselines_table1", "refine_table1"),
@@ -330,7 +344,8 @@ def main() -> None:
     elif args.what == "budget":
         _save("refine_budget", budget(args.corpora_dir))
     elif args.what == "starts":
-        _save("refine_starts", starts(args.corpora_dir, args.limit or 4, args.steps))
+        _save("refine_starts", starts(args.corpora_dir, args.limit or 4, args.steps,
+                                      args.songs.split(",") if args.songs else None))
     elif args.what == "effects":
         _save("refine_effects", effects(args.corpora_dir, args.limit or 4, args.budget))
     print(markdown())

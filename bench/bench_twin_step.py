@@ -30,6 +30,11 @@ import bench_eami  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 #: The last commit before the fused EQ/reverb responses and the cached spectra.
 BEFORE = "904aef2"
+#: What came after a revision compared against (for the BENCHMARKS.md text).
+CHANGES_AFTER = {
+    "904aef2": "before the fused EQ and reverb responses, the cached track spectra and reference magnitudes",
+    "2ea6faa": "before the fused compressor kernel and pan, dry level and reverb send as per-track scalars",
+}
 TRACKS = (4, 8, 16)
 STEPS = 10
 SECONDS = 10.0
@@ -94,8 +99,9 @@ def markdown() -> str:
         "",
         f"`bench/bench_twin_step.py run`: one step of `fit_twin` (forward, backward and Adam on a 2 s excerpt "
         f"with 0.5 s pre-roll), {res['seconds']:.0f} s songs of mono noise tracks, fastest of {res['rounds']} "
-        f"rounds run in turns with this checkout and with commit {res['against']} (before the fused EQ and "
-        f"reverb responses, the cached track spectra and reference magnitudes). {res['machine']}.",
+        f"rounds run in turns with this checkout and with commit {res['against']}"
+        + (f" ({CHANGES_AFTER[res['against']]})" if res["against"] in CHANGES_AFTER else "")
+        + f". {res['machine']}.",
         "",
         "| tracks | s / step now | s / step before | speed-up | steps in 40 s now |",
         "|---|---|---|---|---|",

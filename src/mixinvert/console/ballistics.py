@@ -225,9 +225,11 @@ def compress(x: torch.Tensor, threshold: torch.Tensor, exponent: torch.Tensor, c
     the gain ``(env / threshold) ** exponent`` above the threshold, ``exponent = 1 / ratio - 1``.
     ``threshold`` (linear), ``exponent`` and the coefficients are 0-dim float64 tensors, all
     differentiable. Equal to the same written as torch operations (``twin.compressor`` before
-    this existed; the tests keep that version) to float precision, with the same gradients,
-    and about a tenth of a fitting step cheaper: the torch version converts, divides, raises
-    to a power and saves every intermediate for its backward over whole excerpts."""
+    this existed; the tests keep that version) to float precision, with the same gradients.
+    It saves the torch version's conversions and stored intermediates, but its power is
+    scalar code per sample: on tracks compressed nearly everywhere (``bench_twin_step.py``'s
+    noise) a fitting step is 4 to 17 % slower than with the torch version (BENCHMARKS.md);
+    samples under the threshold skip the power."""
     if x.ndim != 2 or x.dtype != torch.float32:
         raise ValueError(f"expected float32 (rows, samples), got {x.dtype} {tuple(x.shape)}")
     return _Compress.apply(x, *(torch.as_tensor(v, dtype=torch.float64) for v in

@@ -12,9 +12,9 @@ never worse than where it started):
 2. **Warm start on the twin.** Adam on the differentiable twin of console v1
    (:func:`~mixinvert.methods.colonel_reiss.fit_twin`), most of the time budget, until it
    stops improving, from the better of the partial start and the plain sum: the whole
-   estimate's EQ and compressor settings trap the fit in worse local minima (on the songs
-   corpus its whole-song MRSD ended 2 to 5 times higher after 100 steps, and its gain
-   errors 2 to 18 times larger). Settings without a gradient there (reverb fully dry, a
+   estimate's EQ and compressor settings can trap the fit in worse local minima, with
+   larger gain errors (BENCHMARKS.md, "Where the twin starts": mean MRSD after 100 steps
+   0.113 from the partial start, 0.201 from the whole estimate, on four songs). Settings without a gradient there (reverb fully dry, a
    compressor that does nothing) are moved to an equivalent point where they have one.
 3. **Search on the real console.** CMA-ES (the ``cma`` package) over each track's
    normalized settings in turn, loudest tracks first, candidates rendered by pedalboard on
