@@ -14,8 +14,9 @@ never worse than where it started):
    stops improving, from the better of the partial start and the plain sum: the whole
    estimate's EQ and compressor settings can trap the fit in worse local minima, with
    larger gain errors (BENCHMARKS.md, "Where the twin starts": mean MRSD after 100 steps
-   0.113 from the partial start, 0.201 from the whole estimate, on four songs). Settings without a gradient there (reverb fully dry, a
-   compressor that does nothing) are moved to an equivalent point where they have one.
+   0.113 from the partial start, 0.201 from the whole estimate, on four songs). Settings
+   without a gradient there (reverb fully dry, a compressor that does nothing) are moved
+   to an equivalent point where they have one.
 3. **Search on the real console.** CMA-ES (the ``cma`` package) over each track's
    normalized settings in turn, loudest tracks first, candidates rendered by pedalboard on
    a thread pool (:mod:`mixinvert.methods.cma_search`). This removes what the twin gets
@@ -357,7 +358,8 @@ def refine(
 
     # 2. the twin, most of the remaining time (less the reserve, as the rules judge the start)
     t_rules = time.perf_counter()
-    measured = _measured_settings(song, _alive(starts[twin_from], free, song), free)
+    p_twin_start = _alive(starts[twin_from], free, song)  # renders each track's gain and EQ: once
+    measured = _measured_settings(song, p_twin_start, free)
     timed = replace(timed, rules=time.perf_counter() - t_rules)
     reserve = timed.seconds(measured)
     info["reserve_seconds"] = reserve
@@ -365,7 +367,7 @@ def refine(
     p_twin = p_start
     if twin_budget > 1.0 and config.twin.steps > 0:
         twin_config = replace(config.twin, budget_seconds=min(twin_budget, config.twin.budget_seconds or np.inf))
-        fit = fit_twin(song.tracks, song.mix, song.sample_rate, _alive(starts[twin_from], free, song), twin_config,
+        fit = fit_twin(song.tracks, song.mix, song.sample_rate, p_twin_start, twin_config,
                        free=free, excerpts=twin_excerpts, progress=lambda step, loss: report("twin", loss))
         p_twin = fit.p
         info.update(twin_steps=fit.steps, twin_stopped=fit.stopped, twin_loss_start=fit.start_loss,
