@@ -23,6 +23,8 @@ import numba
 import numpy as np
 import torch
 
+from mixinvert.console.responses import over_rows
+
 
 def time_constant(time_ms: torch.Tensor | float, sample_rate: float) -> torch.Tensor:
     """JUCE's one-pole coefficient ``exp(-2 pi 1000 / (time_ms * sample_rate))``."""
@@ -133,89 +135,99 @@ def peak_envelope(level: torch.Tensor, c_attack: torch.Tensor, c_release: torch.
 
 
 @numba.njit(cache=True, nogil=True)
-def _compress_forward(x, threshold, exponent, c_attack, c_release):
-    """``x * g`` with ``g = (env / threshold) ** exponent`` above the threshold (1 below),
-    ``env`` the ballistics of ``|x|`` per row; also ``env`` and the attack flags."""
-    rows, n = x.shape
-    out = np.empty((rows, n), dtype=np.float32)
-    env = np.empty((rows, n), dtype=np.float64)
-    attack = np.zeros((rows, n), dtype=np.bool_)
-    for r in range(rows):
+def _compress_rows(first, stop, x, threshold, exponent, c_attack, c_release, out, env, attack):
+    """Rows ``first:stop`` of ``x * g`` with ``g = (env / threshold) ** exponent`` above the
+    threshold (1 below), ``env`` the ballistics of ``|x|`` per row, each row with its own
+    settings; also ``env`` and the attack flags (written into ``out``, ``env``, ``attack``)."""
+    n = x.shape[1]
+    for r in range(first, stop):
         prev = 0.0
+        ca, cr, thr, e = c_attack[r], c_release[r], threshold[r], exponent[r]
         for i in range(n):
             a = abs(np.float64(x[r, i]))
             if a > prev:
-                c = c_attack
+                c = ca
                 attack[r, i] = True
             else:
-                c = c_release
+                c = cr
+                attack[r, i] = False
             prev = a + c * (prev - a)
             env[r, i] = prev
-            over = prev / threshold
-            g = math.exp(exponent * math.log(over)) if over > 1.0 else 1.0
+            over = prev / thr
+            g = math.exp(e * math.log(over)) if over > 1.0 else 1.0
             out[r, i] = np.float32(x[r, i] * g)
-    return out, env, attack
 
 
 @numba.njit(cache=True, nogil=True)
-def _compress_backward(grad_out, x, env, attack, threshold, exponent, c_attack, c_release):
-    """Gradients of :func:`_compress_forward` with respect to ``x``, the threshold (linear),
-    the exponent and both coefficients, in one pass from the end (the ballistics' adjoint
-    recursion)."""
-    rows, n = x.shape
-    grad_x = np.empty((rows, n), dtype=np.float32)
-    grad_threshold = 0.0
-    grad_exponent = 0.0
-    grad_ca = 0.0
-    grad_cr = 0.0
-    for r in range(rows):
+def _compress_grad_rows(first, stop, grad_out, x, env, attack, threshold, exponent, c_attack, c_release,
+                        grad_x, grad_threshold, grad_exponent, grad_ca, grad_cr):
+    """Gradients of :func:`_compress_rows` with respect to ``x`` and each row's threshold
+    (linear), exponent and both coefficients, in one pass from the end per row (the
+    ballistics' adjoint recursion)."""
+    n = x.shape[1]
+    for r in range(first, stop):
+        ca, cr, thr, ex = c_attack[r], c_release[r], threshold[r], exponent[r]
+        g_thr = 0.0
+        g_ex = 0.0
+        g_ca = 0.0
+        g_cr = 0.0
         carried = 0.0  # dL/denv[i] arriving through env[i + 1]
         c_next = 0.0
         for i in range(n - 1, -1, -1):
             xi = np.float64(x[r, i])
             go = np.float64(grad_out[r, i])
             e = env[r, i]
-            over = e / threshold
+            over = e / thr
             grad_env = 0.0
             if over > 1.0:
                 log_over = math.log(over)
-                g = math.exp(exponent * log_over)
+                g = math.exp(ex * log_over)
                 d = go * xi * g  # dL/dlog(g)
-                grad_env = d * exponent / e
-                grad_threshold -= d * exponent / threshold
-                grad_exponent += d * log_over
+                grad_env = d * ex / e
+                g_thr -= d * ex / thr
+                g_ex += d * log_over
             else:
                 g = 1.0
             total = grad_env + c_next * carried  # dL/denv[i]
-            c = c_attack if attack[r, i] else c_release
+            c = ca if attack[r, i] else cr
             prev = env[r, i - 1] if i > 0 else 0.0
             if attack[r, i]:
-                grad_ca += total * (prev - abs(xi))
+                g_ca += total * (prev - abs(xi))
             else:
-                grad_cr += total * (prev - abs(xi))
+                g_cr += total * (prev - abs(xi))
             sign = 1.0 if xi > 0.0 else (-1.0 if xi < 0.0 else 0.0)
             grad_x[r, i] = np.float32(go * g + total * (1.0 - c) * sign)
             carried = total
             c_next = c
-    return grad_x, grad_threshold, grad_exponent, grad_ca, grad_cr
+        grad_threshold[r] = g_thr
+        grad_exponent[r] = g_ex
+        grad_ca[r] = g_ca
+        grad_cr[r] = g_cr
 
 
 class _Compress(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, threshold, exponent, c_attack, c_release):  # type: ignore[override]
         x_np = np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
-        scalars = tuple(float(v) for v in (threshold, exponent, c_attack, c_release))
-        out, env, attack = _compress_forward(x_np, *scalars)
-        ctx.numpy = (x_np, env, attack, scalars)
+        settings = tuple(np.ascontiguousarray(v.detach().numpy(), dtype=np.float64)
+                         for v in (threshold, exponent, c_attack, c_release))
+        rows, n = x_np.shape
+        out = np.empty((rows, n), dtype=np.float32)
+        env = np.empty((rows, n), dtype=np.float64)
+        attack = np.empty((rows, n), dtype=np.bool_)
+        over_rows(_compress_rows, rows, x_np, *settings, out, env, attack)
+        ctx.numpy = (x_np, env, attack, settings)
         return torch.from_numpy(out)
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
-        x_np, env, attack, scalars = ctx.numpy
+        x_np, env, attack, settings = ctx.numpy
         g = np.ascontiguousarray(grad_out.detach().numpy(), dtype=np.float32)
-        gx, gt, ge, gca, gcr = _compress_backward(g, x_np, env, attack, *scalars)
-        as_scalar = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
-        return torch.from_numpy(gx), as_scalar(gt), as_scalar(ge), as_scalar(gca), as_scalar(gcr)
+        rows = x_np.shape[0]
+        grad_x = np.empty_like(x_np)
+        grads = [np.empty(rows) for _ in range(4)]
+        over_rows(_compress_grad_rows, rows, g, x_np, env, attack, *settings, grad_x, *grads)
+        return (torch.from_numpy(grad_x), *(torch.from_numpy(v) for v in grads))
 
 
 def compress(x: torch.Tensor, threshold: torch.Tensor, exponent: torch.Tensor, c_attack: torch.Tensor,
@@ -223,14 +235,23 @@ def compress(x: torch.Tensor, threshold: torch.Tensor, exponent: torch.Tensor, c
     """``juce::dsp::Compressor`` on every row of ``x`` ``(rows, samples)`` float32 (CPU), in one
     numba loop forward and one backward: the ballistics of ``|x|`` (:func:`peak_envelope`) and
     the gain ``(env / threshold) ** exponent`` above the threshold, ``exponent = 1 / ratio - 1``.
-    ``threshold`` (linear), ``exponent`` and the coefficients are 0-dim float64 tensors, all
-    differentiable. Equal to the same written as torch operations (``twin.compressor`` before
-    this existed; the tests keep that version) to float precision, with the same gradients.
-    It saves the torch version's conversions and stored intermediates, but its power is
-    scalar code per sample: on tracks compressed nearly everywhere (``bench_twin_step.py``'s
-    noise) a fitting step is 4 to 17 % slower than with the torch version (BENCHMARKS.md);
-    samples under the threshold skip the power."""
+    ``threshold`` (linear), ``exponent`` and the coefficients are float64 tensors, 0-dim (one
+    setting for every row) or ``(rows,)`` (a compressor per row: the tracks of a mix), all
+    differentiable; rows run on threads. Equal to the same written as torch operations
+    (``twin.compressor`` before this existed; the tests keep that version) to float
+    precision, with the same gradients. It saves the torch version's conversions and
+    stored intermediates, but its power is scalar code per sample: on tracks compressed
+    nearly everywhere (``bench_twin_step.py``'s noise) a fitting step was 4 to 17 % slower
+    than with the torch version (BENCHMARKS.md); samples under the threshold skip the power."""
     if x.ndim != 2 or x.dtype != torch.float32:
         raise ValueError(f"expected float32 (rows, samples), got {x.dtype} {tuple(x.shape)}")
-    return _Compress.apply(x, *(torch.as_tensor(v, dtype=torch.float64) for v in
-                                (threshold, exponent, c_attack, c_release)))
+    rows = x.shape[0]
+    settings = []
+    for v in (threshold, exponent, c_attack, c_release):
+        v = torch.as_tensor(v, dtype=torch.float64)
+        if v.ndim == 0:
+            v = v.expand(rows)
+        if tuple(v.shape) != (rows,):
+            raise ValueError(f"compressor settings must be 0-dim or ({rows},), got {tuple(v.shape)}")
+        settings.append(v)
+    return _Compress.apply(x, *settings)

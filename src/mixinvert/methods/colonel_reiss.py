@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: Normalized values are kept this far inside [-1, 1] so that ``atanh`` stays finite.
 P_LIMIT = 0.97
+#: The compressor's threshold at the start, normalized (mid range: -20 dB).
+START_THRESHOLD_P = 0.0
 #: Shortest song the loss can score (its largest STFT, 2048 points, reflect-pads 1024).
 MIN_SAMPLES = 2048
 
@@ -87,7 +89,7 @@ class TwinFit:
 def start_point(song: Song) -> np.ndarray:
     """Normalized start ``(n_tracks, 16)``: the plain sum, compressor and reverb barely on."""
     p = sum_params(song).normalized
-    p[:, CONSOLE_V1.index("comp_threshold_db")] = 0.0  # -20 dB
+    p[:, CONSOLE_V1.index("comp_threshold_db")] = START_THRESHOLD_P  # -20 dB
     p[:, CONSOLE_V1.index("comp_ratio")] = -P_LIMIT  # 1.05:1
     p[:, CONSOLE_V1.index("reverb_wet")] = -P_LIMIT  # 1.5 % wet
     return np.clip(p, -P_LIMIT, P_LIMIT)
@@ -106,31 +108,96 @@ class ReferenceLoss:
     ``(1, channels, samples)``, with the reference's magnitudes computed once.
 
     auraloss recomputes the reference's STFT on every call and takes the phase of both
-    signals (unused by this loss): about a fifth of a fitting step. Its STFT settings and
-    windows are used as they are; the value equals auraloss's to float precision (tested).
+    signals (unused by this loss), and autograd runs the STFT's backward op by op (a
+    transposed copy and an overlap-add per resolution): together more than half of a
+    fitting step. Here the frames are transformed once, and the gradient is written out
+    in the same pass (:class:`_FusedLoss`): the magnitudes' gradient, the real FFT's
+    adjoint (an inverse real FFT with the interior bins halved), the window, an
+    overlap-add (``fold``) and the reflect padding's adjoint. auraloss's STFT settings and
+    windows are used as they are; value and gradient equal auraloss's to float precision
+    (tested).
     """
 
     def __init__(self, reference: torch.Tensor) -> None:
-        self._stfts = list(_mrstft_loss().stft_losses)
-        self._refs = []
-        with torch.no_grad():
-            for f in self._stfts:
-                mag = self._magnitude(f, reference)
-                self._refs.append((mag, torch.linalg.norm(mag), torch.log(mag)))
+        self._plans = []
+        reference = reference.detach().reshape(-1, reference.shape[-1])
+        for f in _mrstft_loss().stft_losses:
+            left = (f.fft_size - f.win_length) // 2  # torch.stft centres a shorter window
+            window = torch.zeros(f.fft_size, dtype=torch.float32)
+            window[left:left + f.win_length] = f.window
+            plan = (f.fft_size, f.hop_size, window, float(f.eps), float(f.w_sc), float(f.w_log_mag))
+            mag = self._magnitude(plan, reference)[0]
+            self._plans.append((plan, mag, torch.linalg.norm(mag), torch.log(mag)))
 
     @staticmethod
-    def _magnitude(f: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(x.reshape(-1, x.shape[-1]), f.fft_size, f.hop_size, f.win_length, f.window,
-                          return_complex=True)
-        return torch.sqrt(torch.clamp(spec.real ** 2 + spec.imag ** 2, min=f.eps))
+    def _magnitude(plan: tuple, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``|STFT|`` ``(rows, frames, bins)`` of ``x`` ``(rows, samples)`` as torch.stft frames it
+        (centred, reflect padding), with the spectrum and the power."""
+        n_fft, hop, window, eps = plan[:4]
+        pad = n_fft // 2
+        padded = torch.nn.functional.pad(x[:, None, :], (pad, pad), mode="reflect")[:, 0]
+        spectrum = torch.fft.rfft(padded.unfold(-1, n_fft, hop) * window, dim=-1)
+        power = spectrum.real ** 2 + spectrum.imag ** 2
+        return torch.sqrt(torch.clamp(power, min=eps)), spectrum, power
+
+    @staticmethod
+    def _adjoint(plan: tuple, grad: torch.Tensor, num_samples: int) -> torch.Tensor:
+        """The gradient ``(rows, samples)`` of the signal from the gradient ``grad`` of its
+        spectrum ``(rows, frames, bins)`` (PyTorch's convention: ``dL/dRe + i dL/dIm``)."""
+        n_fft, hop, window = plan[:3]
+        pad = n_fft // 2
+        grad = grad.clone()
+        grad[..., 1:n_fft // 2] *= 0.5  # irfft counts the interior bins twice
+        frames = torch.fft.irfft(grad, n_fft, dim=-1) * (n_fft * window)  # (rows, frames, n_fft)
+        rows, padded = frames.shape[0], num_samples + 2 * pad
+        summed = torch.nn.functional.fold(frames.transpose(1, 2), output_size=(1, padded),
+                                          kernel_size=(1, n_fft), stride=(1, hop)).reshape(rows, padded)
+        out = summed[:, pad:pad + num_samples].clone()
+        out[:, 1:pad + 1] += summed[:, :pad].flip(-1)  # the reflect padding's adjoint
+        out[:, num_samples - 1 - pad:num_samples - 1] += summed[:, pad + num_samples:].flip(-1)
+        return out
+
+    def value_and_grad(self, x: torch.Tensor, with_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The loss (0-dim) of ``x`` ``(..., samples)`` and, if ``with_grad``, its gradient
+        (same shape as ``x``)."""
+        rows = x.detach().reshape(-1, x.shape[-1])
+        total = rows.new_zeros((), dtype=torch.float64)
+        grad = torch.zeros_like(rows) if with_grad else None
+        for plan, y_mag, y_norm, y_log in self._plans:
+            w_sc, w_log_mag = plan[4], plan[5]
+            x_mag, spectrum, power = self._magnitude(plan, rows)
+            diff = x_mag - y_mag
+            diff_norm = torch.linalg.norm(diff)
+            log_diff = torch.log(x_mag) - y_log
+            total = total + w_sc * diff_norm / y_norm + w_log_mag * log_diff.abs().mean()
+            if with_grad:
+                d_mag = w_log_mag * torch.sign(log_diff) / (log_diff.numel() * x_mag)
+                if diff_norm > 0:
+                    d_mag = d_mag + (w_sc / float(diff_norm * y_norm)) * diff
+                d_spectrum = torch.where(power > plan[3], d_mag / x_mag, 0.0) * spectrum
+                grad += self._adjoint(plan, d_spectrum, rows.shape[-1])
+        n = len(self._plans)
+        return (total / n).to(x.dtype), (grad / n).reshape(x.shape) if with_grad else None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        total = x.new_zeros(())
-        for f, (y_mag, y_norm, y_log) in zip(self._stfts, self._refs):
-            x_mag = self._magnitude(f, x)
-            total = total + f.w_sc * torch.linalg.norm(y_mag - x_mag) / y_norm
-            total = total + f.w_log_mag * torch.nn.functional.l1_loss(torch.log(x_mag), y_log)
-        return total / len(self._stfts)
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _FusedLoss.apply(x, self)
+        return self.value_and_grad(x, with_grad=False)[0]
+
+
+class _FusedLoss(torch.autograd.Function):
+    """:class:`ReferenceLoss` with the gradient computed in the forward pass."""
+
+    @staticmethod
+    def forward(ctx, x, loss):  # type: ignore[override]
+        value, grad = loss.value_and_grad(x)
+        ctx.save_for_backward(grad)
+        return value
+
+    @staticmethod
+    def backward(ctx, grad_output):  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        return grad * grad_output.to(grad.dtype), None
 
 
 def fit_twin(
