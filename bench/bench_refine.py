@@ -283,10 +283,10 @@ def markdown() -> str:
             "",
             f"`python bench/bench_refine.py starts --corpora-dir DIR --limit {st['limit']} --steps {st['steps']}`: "
             f"{st['steps']} twin steps (no time budget) from the whole network estimate (`eami`), from its gain, pan "
-            f"and reverb alone on a flat EQ and an idle compressor (`eami-partial`, what eami+refine's twin starts "
-            f"from) and from the plain sum (`sum`, colonel-reiss's start), on the first {st['limit']} test songs of "
-            f"the `songs` corpus"
-            + (f", and {', '.join(st['picked'])} (`--songs`: where eami-partial was first seen to help)"
+            f"and reverb alone on a flat EQ and an idle compressor (`eami-partial`, `RefineConfig.network_effects`) "
+            f"and from the plain sum (`sum`: colonel-reiss's start and, since these figures, eami+refine's), "
+            f"on the first {st['limit']} test songs of the `songs` corpus"
+            + (f", and {', '.join(st['picked'])} (`--songs`: where eami-partial was once seen to help)"
                if st.get("picked") else "")
             + "; whole-song MRSD through the real console, and the median gain error. "
             f"Hardware: {st['machine']}.",

@@ -34,6 +34,8 @@ BEFORE = "904aef2"
 CHANGES_AFTER = {
     "904aef2": "before the fused EQ and reverb responses, the cached track spectra and reference magnitudes",
     "2ea6faa": "before the fused compressor kernel and pan, dry level and reverb send as per-track scalars",
+    "8a6d530": "before every track rendered at once per stage (fused kernels over the tracks on threads) and "
+               "the loss's gradient in one pass",
 }
 TRACKS = (4, 8, 16)
 STEPS = 10

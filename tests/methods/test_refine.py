@@ -144,7 +144,7 @@ def test_refine_can_also_start_from_least_squares(song, one_torch_thread):
                              "twin": TwinFitConfig(steps=0)})
     res = refine(song, config, seed=0)
     losses = {k[len("start_loss_"):]: v for k, v in res.info.items() if k.startswith("start_loss_")}
-    assert set(losses) == {"sum", "eami", "eami-partial", "barchiesi-reiss", "barchiesi-reiss+eami-reverb"}
+    assert set(losses) == {"sum", "eami", "barchiesi-reiss", "barchiesi-reiss+eami-reverb"}
     assert res.info["start"] == min(losses, key=losses.get)
 
 
@@ -161,8 +161,9 @@ def test_refine_restricted_to_some_effects_keeps_the_rest_neutral(song, one_torc
     assert free_mask(("gain",)).sum() == 1 and free_mask(tuple(EFFECTS)).all()
 
 
-def test_the_twin_starts_from_the_networks_gain_pan_and_reverb_alone(song, monkeypatch, one_torch_thread):
+def test_the_twin_starts_from_the_sum_or_an_optional_partial_start(song, monkeypatch, one_torch_thread):
     from mixinvert.methods import refine as refine_module
+    from mixinvert.methods.colonel_reiss import start_point
     from mixinvert.models.checkpoint import load_model
     from mixinvert.models.predict import predict_song
 
@@ -170,11 +171,21 @@ def test_the_twin_starts_from_the_networks_gain_pan_and_reverb_alone(song, monke
     real = refine_module.fit_twin
     monkeypatch.setattr(refine_module, "fit_twin", lambda tracks, mix, sr, p, *a, **k: begun.append(p) or real(
         tracks, mix, sr, p, *a, **k))
+
+    # default: the network's estimate is a start for the check only; the twin starts where
+    # colonel-reiss's does (every setting neutral, the compressor at 1.05:1 from -20 dB)
     res = refine(song, FAST, seed=1)
+    losses = {k[len("start_loss_"):]: v for k, v in res.info.items() if k.startswith("start_loss_")}
+    assert set(losses) == {"sum", "eami"} and res.info["twin_from"] == "sum"
+    assert res.info["start"] == min(losses, key=losses.get)  # the check's candidate: the best start of all
+    np.testing.assert_allclose(begun[0], start_point(song), atol=1e-12)
+
+    # a partial start: the network's gain, pan and reverb on a flat EQ and an idle compressor
+    begun.clear()
+    res = refine(song, replace(FAST, network_effects=("gain", "pan", "reverb")), seed=1)
     losses = {k[len("start_loss_"):]: v for k, v in res.info.items() if k.startswith("start_loss_")}
     assert set(losses) == {"sum", "eami", "eami-partial"}
     assert res.info["twin_from"] == min(("sum", "eami-partial"), key=losses.get)
-    assert res.info["start"] == min(losses, key=losses.get)  # the check's candidate: the best start of all
     if res.info["twin_from"] == "eami-partial":
         net, _, _ = load_model(None)
         estimate = predict_song(net, song.tracks, song.mix, SR)
@@ -184,11 +195,11 @@ def test_the_twin_starts_from_the_networks_gain_pan_and_reverb_alone(song, monke
         for name in ("eq_low_shelf_gain_db", "eq_peak_gain_db", "eq_high_shelf_gain_db"):
             np.testing.assert_allclose(start[:, S.index(name)], 0.0, atol=1e-9)  # flat EQ
         assert (start[:, S.index("comp_ratio")] < 1.1).all()  # an idle compressor (kept alive)
+    else:
+        np.testing.assert_allclose(begun[0], start_point(song), atol=1e-12)
 
-    # no partial start: the network's settings are not used for the twin, or are all it fits
-    res = refine(song, replace(FAST, network_effects=()), seed=1)
-    assert "start_loss_eami-partial" not in res.info and res.info["twin_from"] == "sum"
-    res = refine(song, replace(FAST, effects=("gain", "pan")), seed=1)
+    # the network's settings are all the twin fits: the whole estimate may start it
+    res = refine(song, replace(FAST, effects=("gain", "pan"), network_effects=("gain", "pan")), seed=1)
     losses = {k[len("start_loss_"):]: v for k, v in res.info.items() if k.startswith("start_loss_")}
     assert set(losses) == {"sum", "eami"} and res.info["twin_from"] == min(losses, key=losses.get)
 

@@ -5,18 +5,18 @@ per song but start from nothing and stop at its model of the processors. This me
 chains the strengths (every stage keeps the best settings it has seen, so the result is
 never worse than where it started):
 
-1. **Start.** The EAMI network's estimate, its gain, pan and reverb alone on a flat EQ
-   and an idle compressor (``eami-partial``: ``network_effects``), and the neutral console
-   (a plain sum) are scored through the real console; the best is the start (optionally
-   also Barchiesi & Reiss's closed-form settings, ``use_least_squares``).
-2. **Warm start on the twin.** Adam on the differentiable twin of console v1
+1. **Start.** The EAMI network's estimate and the neutral console (a plain sum) are
+   scored through the real console; the best is the start (optionally also Barchiesi &
+   Reiss's closed-form settings, ``use_least_squares``, and some of the network's
+   settings on an otherwise neutral console, ``network_effects``).
+2. **Fit on the twin.** Adam on the differentiable twin of console v1
    (:func:`~mixinvert.methods.colonel_reiss.fit_twin`), most of the time budget, until it
-   stops improving, from the better of the partial start and the plain sum: the whole
-   estimate's EQ and compressor settings can trap the fit in worse local minima, with
-   larger gain errors (BENCHMARKS.md, "Where the twin starts": mean MRSD after 100 steps
-   0.113 from the partial start, 0.201 from the whole estimate, on four songs). Settings
-   without a gradient there (reverb fully dry, a compressor that does nothing) are moved
-   to an equivalent point where they have one.
+   stops improving, from the plain sum (as colonel-reiss): the network's estimate, whole
+   or its gain, pan and reverb alone, traps the fit in worse local minima
+   (BENCHMARKS.md, "Where the twin starts": mean MRSD after 100 steps on four songs 0.131
+   from the sum, 0.158 from the network's gain, pan and reverb, 0.219 from its whole
+   estimate). Settings without a gradient there (reverb fully dry, a compressor that
+   does nothing) are moved to an equivalent point where they have one.
 3. **Search on the real console.** CMA-ES (the ``cma`` package) over each track's
    normalized settings in turn, loudest tracks first, candidates rendered by pedalboard on
    a thread pool (:mod:`mixinvert.methods.cma_search`). This removes what the twin gets
@@ -113,11 +113,16 @@ class RefineConfig:
     uncertainty_step: float = 0.05
     effects: tuple[str, ...] = ALL_EFFECTS
     use_network: bool = True
-    #: The network's settings that the twin starts from (the partial start ``eami-partial``);
-    #: the others start neutral. Its EQ and compressor estimates lead the twin into worse
-    #: local minima than a flat EQ and an idle compressor do (BENCHMARKS.md): they remain a
-    #: candidate start for the final check, as the whole estimate ``eami``.
-    network_effects: tuple[str, ...] = ("gain", "pan", "reverb")
+    #: The network's settings that the twin may start from (a partial start ``eami-partial``,
+    #: the others neutral; the twin takes it if the real console scores it better than the
+    #: plain sum). Empty by default: the twin starts from the plain sum, as colonel-reiss's
+    #: does. The network's EQ and compressor estimates lead the twin into worse local minima
+    #: than a flat EQ and an idle compressor do, and since an idle compressor starts where
+    #: colonel-reiss's does (:func:`_alive`), fits from its gain, pan and reverb ended worse
+    #: than or level with fits from the sum too (BENCHMARKS.md, "Where the twin starts":
+    #: mean MRSD 0.158 against 0.131 on four songs after 100 steps). The whole estimate
+    #: ``eami`` stays a candidate start for the final check.
+    network_effects: tuple[str, ...] = ()
     #: Also start from Barchiesi & Reiss's closed-form settings (a second or two per song).
     #: Off by default: their gain and EQ shelves trade off (BENCHMARKS.md), and a fit from
     #: there ends worse than one from the network's estimate, even from a lower start.
@@ -356,8 +361,8 @@ def refine(
     timed = _time_reserve(objective, song, heard, config)
     start_name = min(start_losses, key=start_losses.get)
     p_start = starts[start_name]
-    # the twin starts from the better of the plain sum and the partial start (not from the
-    # whole network estimate, whose EQ and compressor settings trap it: see network_effects)
+    # the twin starts from the plain sum, or the partial start if it scores better (not from
+    # the whole network estimate, whose EQ and compressor settings trap it: see network_effects)
     passed_over = {"eami"} if "eami-partial" in starts or not config.network_effects else set()
     twin_from = min((k for k in start_losses if k not in passed_over), key=start_losses.get)
     info.update(start=start_name, twin_from=twin_from, **{f"start_loss_{k}": v for k, v in start_losses.items()})
