@@ -161,6 +161,27 @@ def test_refine_restricted_to_some_effects_keeps_the_rest_neutral(song, one_torc
     assert free_mask(("gain",)).sum() == 1 and free_mask(tuple(EFFECTS)).all()
 
 
+def test_the_fit_comes_first_when_the_uncertainty_would_take_too_much_of_the_budget(song, monkeypatch,
+                                                                                     one_torch_thread):
+    from mixinvert.methods import refine as refine_module
+    from mixinvert.methods.uncertainty import undetermined_settings
+
+    measured = []
+    real = refine_module.measure_uncertainty
+    monkeypatch.setattr(refine_module, "measure_uncertainty", lambda *a, **k: measured.append(1) or real(*a, **k))
+    # any uncertainty is too much: not reserved for, not measured; the rules still flag
+    res = refine(song, replace(FAST, uncertainty_max_share=0.0), seed=1)
+    assert not measured and "too much of the budget" in res.info["uncertainty"]
+    assert np.isnan(res.intervals.low).all() and np.isnan(res.intervals.high).all()
+    assert res.undetermined == undetermined_settings(song.tracks, SR, S.denormalize(res.p))
+    assert res.info["twin_steps"] > 0
+    # the same budget with the default share measures it
+    res = refine(song, FAST, seed=1)
+    assert measured and res.info["uncertainty"] == "measured"
+    with pytest.raises(ValueError, match="uncertainty_max_share"):
+        RefineConfig(uncertainty_max_share=1.5)
+
+
 def test_the_twin_starts_from_the_sum_or_an_optional_partial_start(song, monkeypatch, one_torch_thread):
     from mixinvert.methods import refine as refine_module
     from mixinvert.methods.colonel_reiss import start_point

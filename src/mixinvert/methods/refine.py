@@ -31,7 +31,8 @@ never worse than where it started):
 5. **Uncertainty.** An interval for every setting from the real console's local
    sensitivity, and the settings the audio does not determine, with the reason
    (:mod:`mixinvert.methods.uncertainty`); ``invert`` writes both into params.json beside
-   the values.
+   the values. On a budget too small for both, the fit comes first: the intervals are
+   left out (``uncertainty_max_share``) and the flags come from the rules alone.
 
 Fitting and searching use the loudest excerpts of the song plus windows for tracks not
 heard in them (:func:`~mixinvert.dsp.excerpts.choose_excerpts_covering`).
@@ -111,6 +112,11 @@ class RefineConfig:
     #: Uncertainty: the interval is where the distance stays within this share of its value.
     uncertainty_tolerance: float = 0.05
     uncertainty_step: float = 0.05
+    #: The fit comes first: the uncertainty is measured only if its estimated time is at
+    #: most this share of what is left after the start; otherwise that time goes to the
+    #: twin and the search, and the result carries the rules' flags alone (a 10 s budget
+    #: on a 30 s, 8-track song: the measurement would take about 4 of the 9 s left).
+    uncertainty_max_share: float = 0.25
     effects: tuple[str, ...] = ALL_EFFECTS
     use_network: bool = True
     #: The network's settings that the twin may start from (a partial start ``eami-partial``,
@@ -133,6 +139,8 @@ class RefineConfig:
             raise ValueError("budget_seconds must be positive")
         if not 0.0 <= self.twin_share <= 1.0:
             raise ValueError("twin_share must be between 0 and 1")
+        if not 0.0 <= self.uncertainty_max_share <= 1.0:
+            raise ValueError("uncertainty_max_share must be between 0 and 1")
         if self.long_song_seconds <= 0 or self.check_excerpt_seconds <= 0 or self.check_excerpts < 1:
             raise ValueError("long_song_seconds and check_excerpt_seconds must be positive, check_excerpts at least 1")
         unknown = sorted(set(self.effects) - set(EFFECTS))
@@ -374,7 +382,10 @@ def refine(
     p_twin_start = _alive(starts[twin_from], free, song)  # renders each track's gain and EQ: once
     measured = _measured_settings(song, p_twin_start, free)
     timed = replace(timed, rules=time.perf_counter() - t_rules)
-    reserve = timed.seconds(measured)
+    # the fit comes first: an uncertainty that would take a large share of a small budget
+    # is not reserved for (and not measured)
+    measure = timed.uncertainty_seconds(measured) <= config.uncertainty_max_share * (deadline - time.perf_counter())
+    reserve = timed.seconds(measured if measure else 0)
     info["reserve_seconds"] = reserve
     twin_budget = max(0.0, (deadline - reserve - time.perf_counter()) * config.twin_share)
     p_twin = p_start
@@ -389,7 +400,7 @@ def refine(
 
     # 3. CMA-ES on the real console with what is left before the reserve (as the rules judge
     # the twin's settings: what the uncertainty will measure)
-    reserve = timed.seconds(_measured_settings(song, p_twin, free))
+    reserve = timed.seconds(_measured_settings(song, p_twin, free) if measure else 0)
     info["reserve_seconds"] = reserve
     objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts, schema.denormalize(p_twin))
     t_search = time.perf_counter()
@@ -425,7 +436,7 @@ def refine(
     # have made it longer than what was reserved, hence half of it must fit)
     t_unc = time.perf_counter()
     rules = undetermined_settings(song.tracks, song.sample_rate, schema.denormalize(p_final))
-    if deadline - t_unc >= 0.5 * timed.uncertainty_seconds(_measured_settings(song, p_final, free, rules)):
+    if measure and deadline - t_unc >= 0.5 * timed.uncertainty_seconds(_measured_settings(song, p_final, free, rules)):
         if chosen != "search":
             objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts,
                                          schema.denormalize(p_final))
@@ -437,7 +448,9 @@ def refine(
         intervals = Intervals(np.full(p_final.shape, np.nan), np.full(p_final.shape, np.nan),
                               config.uncertainty_tolerance)
         flags = rules
-        info["uncertainty"] = "rules only: no time left in the budget to measure intervals (raise --budget-seconds)"
+        info["uncertainty"] = ("rules only: " + ("no time left in the budget to measure intervals" if measure else
+                                                  "measuring intervals would take too much of the budget from the fit")
+                               + " (raise --budget-seconds)")
         log.warning("%s: %s", song.name, info["uncertainty"])
     info["seconds_uncertainty"] = time.perf_counter() - t_unc
     info["chosen"] = chosen
