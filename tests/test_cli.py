@@ -99,7 +99,7 @@ def test_demo(tmp_path, kit_dir_module, capsys):
     if shutil.which("fluidsynth") is None:
         pytest.skip("fluidsynth is not installed (scripts/setup.sh installs it)")
     out = tmp_path / "demo"
-    # eami keeps the test fast; the default (colonel-reiss) takes about a minute
+    # eami keeps the test fast; the default (eami+refine) takes about a minute
     assert main(["demo", "--out", str(out), "--kit", str(kit_dir_module), "--seconds", "3", "--method", "eami"]) == 0
     printed = capsys.readouterr().out
     assert "MRSD" in printed and str(out / "inverted" / "params.json") in printed

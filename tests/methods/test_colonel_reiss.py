@@ -135,6 +135,28 @@ def test_fit_twin_free_mask_keeps_other_settings_exact(song, one_torch_thread):
     assert not np.array_equal(fit.p[:, free], p_start[:, free])
 
 
+def test_eq_flat_weight_pulls_the_eq_gains_the_audio_does_not_decide_to_0_db(song, one_torch_thread):
+    from mixinvert.methods.colonel_reiss import EQ_FLAT_EPS, EQ_GAINS
+
+    tracks = [song.tracks[0], song.tracks[1], np.zeros_like(song.tracks[2])]  # silent: its EQ changes nothing
+    mix = Console(tracks, SR).render(sum_params(song).values)
+    gains = [CONSOLE_V1.index(n) for n in EQ_GAINS]
+    p_start = start_point(song)
+    p_start[:, gains] = 0.4  # +4.8 dB on every band of every track
+    free = np.zeros(CONSOLE_V1.size, dtype=bool)
+    free[gains] = True
+    fits = {w: fit_twin(tracks, mix, SR, p_start, TwinFitConfig(steps=30, eval_every=5, budget_seconds=None,
+                                                                eq_flat_weight=w), free=free)
+            for w in (0.0, 0.01)}
+    np.testing.assert_array_equal(fits[0.0].p[2, gains], p_start[2, gains])  # no gradient, no move
+    assert np.abs(fits[0.01].p[2, gains]).max() < 0.1  # the penalty alone moves it to flat
+    # the fitted loss is the distance plus the penalty
+    penalty = 0.01 * (np.sqrt(p_start[:, gains] ** 2 + EQ_FLAT_EPS ** 2) - EQ_FLAT_EPS).sum()
+    assert fits[0.01].start_loss == pytest.approx(fits[0.0].start_loss + penalty, rel=1e-5)
+    with pytest.raises(ValueError, match="eq_flat_weight"):
+        TwinFitConfig(eq_flat_weight=-1.0)
+
+
 def test_fit_twin_takes_given_excerpts(song, one_torch_thread):
     from mixinvert.dsp.excerpts import Excerpt
 

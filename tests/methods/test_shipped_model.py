@@ -21,7 +21,7 @@ def test_the_shipped_model_is_small_loads_and_says_how_it_was_trained():
 
 
 def test_default_methods():
-    assert best_method() == "colonel-reiss"  # the most accurate at default settings (BENCHMARKS.md)
+    assert best_method() == "eami+refine"  # the most accurate at default settings (BENCHMARKS.md)
     assert best_method(options=("model",)) == "eami+refine"  # --model: the network, refined
 
 

@@ -8,9 +8,10 @@ two thirds of a fitting step. Here each is one loop over the bins that computes 
 response and its derivatives with respect to its few real inputs together (the reverb:
 feedback and damping; the EQ: the 18 biquad coefficients), and a
 :class:`torch.autograd.Function` whose backward is a sum over the bins. Same values to
-float precision, same gradients (tested against the torch versions). The loops release
-the GIL, so songs fitted on several threads at once (``evaluate --songs-at-once``) run in
-parallel.
+float precision, same gradients (tested against the torch versions). Each call takes
+every track of a song at once (a row per track), split over threads by
+:func:`over_rows`; the loops release the GIL, so songs fitted on several threads at once
+(``evaluate --songs-at-once``) run in parallel too.
 
 PyTorch's convention for a real input ``x`` and a complex output ``H`` (conjugate
 Wirtinger calculus): ``dL/dx = sum(Re(conj(g) * dH/dx))`` with ``g`` the gradient

@@ -71,10 +71,9 @@ _REGISTRY: dict[str, MethodEntry] = {}
 EXTRA_MIX_NAMES = {"console": "console v1 rendering of params.json"}
 
 #: Methods from the most to the least accurate at their default settings, as measured on
-#: the benchmark corpora (BENCHMARKS.md, "eami+refine against every method"): colonel-reiss
-#: (200 steps or 120 s) still edges out eami+refine (60 s) on the ``songs`` corpus; at equal
-#: time eami+refine is ahead (BENCHMARKS.md, "MRSD against the time budget").
-PREFERENCE = ("colonel-reiss", "eami+refine", "barchiesi-reiss", "eami", "sum", "random")
+#: the benchmark corpora (BENCHMARKS.md, "eami+refine against every method"): eami+refine
+#: (60 s) is ahead of colonel-reiss (200 steps or 120 s) on both ``songs`` and ``drums``.
+PREFERENCE = ("eami+refine", "colonel-reiss", "barchiesi-reiss", "eami", "sum", "random")
 
 
 def register(

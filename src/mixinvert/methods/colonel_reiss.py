@@ -63,6 +63,11 @@ class TwinFitConfig:
     patience: int = 3
     min_improvement: float = 0.01
     budget_seconds: float | None = 120.0
+    #: Weight of a penalty on the EQ's gains (a smooth L1 of their normalized values, summed
+    #: over tracks and bands) added to the loss: among settings that sound nearly the same
+    #: (a track's gain up and every band down), the fit prefers the flatter EQ. 0 (the
+    #: published method) fits the loss alone.
+    eq_flat_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -71,6 +76,8 @@ class TwinFitConfig:
             raise ValueError("eval_every, patience and excerpts must be at least 1")
         if self.budget_seconds is not None and self.budget_seconds <= 0:
             raise ValueError("budget_seconds must be positive")
+        if self.eq_flat_weight < 0:
+            raise ValueError("eq_flat_weight must be at least 0")
 
 
 @dataclass
@@ -84,6 +91,12 @@ class TwinFit:
     seconds: float
     stopped: str
     history: list[tuple[int, float]] = field(default_factory=list)
+
+
+#: The EQ's gains, which :attr:`TwinFitConfig.eq_flat_weight` pulls towards 0 dB, and the
+#: width (normalized units) under which that penalty is quadratic (smooth for Adam at 0).
+EQ_GAINS = ("eq_low_shelf_gain_db", "eq_peak_gain_db", "eq_high_shelf_gain_db")
+EQ_FLAT_EPS = 0.02
 
 
 def start_point(song: Song) -> np.ndarray:
@@ -242,11 +255,17 @@ def fit_twin(
     def settings() -> torch.Tensor:
         return torch.where(mask, torch.tanh(z), fixed)
 
+    eq_gains = [CONSOLE_V1.index(n) for n in EQ_GAINS]
+
     def excerpt_loss(index: int, p: torch.Tensor) -> torch.Tensor:
         excerpt: Excerpt = excerpts[index]
         prepared, loss_against_reference = pieces[index]
         out = prepared.render(twin.denormalize(p))
-        return loss_against_reference(out[None, :, excerpt.preroll:])
+        loss = loss_against_reference(out[None, :, excerpt.preroll:])
+        if config.eq_flat_weight:
+            g = p[:, eq_gains]
+            loss = loss + config.eq_flat_weight * (torch.sqrt(g * g + EQ_FLAT_EPS ** 2) - EQ_FLAT_EPS).sum()
+        return loss
 
     def evaluate(p: torch.Tensor) -> float:
         with torch.no_grad():
