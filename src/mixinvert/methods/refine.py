@@ -99,8 +99,9 @@ class RefineConfig:
     twin_share: float = 0.85
     #: The twin's fit: colonel-reiss's, but with a small pull of the EQ's gains towards flat
     #: (``eq_flat_weight``): a quiet track's gain and EQ trade off, and the flatter EQ is
-    #: the likelier (median gain error on the ``songs`` test songs 0.88 -> 0.47 dB, mean
-    #: MRSD 0.138 -> 0.129: BENCHMARKS.md's Table 1, rerun with and without it).
+    #: the likelier (median gain error 0.88 -> 0.47 dB on the ``songs`` test songs, mean
+    #: MRSD 0.138 -> 0.129; ``drums`` 0.52 -> 0.34 dB, MRSD 0.102 -> 0.104: ``bench_refine.py
+    #: table1``'s results at commit 9f13196, without it, against BENCHMARKS.md's).
     twin: TwinFitConfig = field(default_factory=lambda: TwinFitConfig(steps=400, patience=3, budget_seconds=None,
                                                                       eq_flat_weight=5e-4))
     twin_excerpts: int = 4
