@@ -73,6 +73,8 @@ def test_fit_twin_never_returns_worse_than_its_start(song, one_torch_thread):
     ({"excerpts": 0}, "excerpts"),
     ({"budget_seconds": 0.0}, "budget_seconds"),
     ({"budget_seconds": -5.0}, "budget_seconds"),
+    ({"eq_flat_weight": -1e-4}, "eq_flat_weight"),
+    ({"eq_flat_weight": float("nan")}, "eq_flat_weight"),
 ])
 def test_config_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -76,7 +76,7 @@ class TwinFitConfig:
             raise ValueError("eval_every, patience and excerpts must be at least 1")
         if self.budget_seconds is not None and self.budget_seconds <= 0:
             raise ValueError("budget_seconds must be positive")
-        if self.eq_flat_weight < 0:
+        if not self.eq_flat_weight >= 0:  # NaN too
             raise ValueError("eq_flat_weight must be at least 0")
 
 
@@ -231,7 +231,9 @@ def fit_twin(
     stay exactly at ``p_start`` (the fitted ones start from it clipped to
     ``[-P_LIMIT, P_LIMIT]``). ``excerpts`` replaces the default choice (the loudest windows of
     the mix, ``config.excerpts`` of ``config.excerpt_seconds``). Returns the best settings seen (the start included), never worse
-    on the excerpt loss than ``p_start`` clipped to ``[-P_LIMIT, P_LIMIT]``.
+    on the excerpt loss than ``p_start`` clipped to ``[-P_LIMIT, P_LIMIT]``. With
+    ``config.eq_flat_weight`` the loss (``TwinFit.loss``, ``start_loss``, ``history``)
+    includes the EQ penalty.
     """
     t_start = time.perf_counter()
     p_given = np.asarray(p_start, dtype=np.float64)
