@@ -10,6 +10,7 @@ files; ``run_all.py`` re-renders them without retraining. To recompute::
     python bench/bench_eami.py training --run RUN_DIR       # record how the shipped model was trained
     python bench/bench_eami.py speed                        # invert on a 30 s, 16-track song
     python bench/bench_eami.py oracle   --corpora-dir DIR   # what each effect is worth (true settings)
+    python bench/bench_eami.py readable --corpora-dir DIR   # what the network's inputs reveal of the settings
 
 The corpora are made by ``mixinvert corpus`` with the settings in :data:`CORPORA` (seeded,
 so the same command makes the same songs on any machine).
@@ -192,6 +193,100 @@ def oracle(corpora_dir: Path) -> dict:
     return res
 
 
+#: Input feature sets of :func:`readable`: the statistics branch's (from log-mel) and the transfer branch's.
+READABLE_INPUTS = {
+    "contrast statistics (log-mel)": "stats",
+    "transfer spectra": "transfer",
+    "both": "both",
+}
+READABLE_PARAMS = ("gain_db", "eq_low_shelf_gain_db", "eq_high_shelf_gain_db", "comp_threshold_db", "pan",
+                   "reverb_wet")
+
+
+def _readable_song(song_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    import torch
+
+    from mixinvert.console.schema import CONSOLE_V1
+    from mixinvert.data.song import load_song
+    from mixinvert.models.inverter import contrast_statistics
+    from mixinvert.models.predict import song_features, song_transfer
+
+    torch.set_num_threads(1)
+    song = load_song(song_dir)
+    tf, mf = song_features(song.tracks, song.mix, song.sample_rate)
+    stats = contrast_statistics(tf, mf.expand(len(tf), -1, -1, -1)).numpy()
+    transfer = song_transfer(song.tracks, song.mix, song.sample_rate).flatten(1).numpy()
+    return stats, transfer, CONSOLE_V1.normalize(song.params.values)
+
+
+def readable(corpora_dir: Path, epochs: int = 40, seed: int = 0) -> dict:
+    """How much of the true settings each input of the network reveals, on its own.
+
+    Supervised, on the corpora's true settings (which embodied self-supervised learning
+    never sees): the same MLP (2 x 256 units, tanh output, Adam, ``epochs`` epochs, one
+    seed) is fitted on the train splits' tracks from each feature set and scored on the
+    test splits: per setting, the share of variance explained (R^2); median gain and pan
+    errors. An upper bound of what a network can learn from that input on these corpora,
+    and a measure of which input carries what.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch
+
+    from mixinvert.console.schema import CONSOLE_V1
+    from mixinvert.data.dataset import list_song_dirs
+
+    jobs = [(c, split, str(d)) for c in CORPORA for split in ("train", "test")
+            for d in list_song_dirs(corpora_dir / c, split)]
+    with ProcessPoolExecutor(max(1, min(2, os.cpu_count() or 1))) as pool:
+        feats = list(pool.map(_readable_song, [d for _, _, d in jobs], chunksize=4))
+    corpus = np.concatenate([[c] * len(f[2]) for (c, _, _), f in zip(jobs, feats)])
+    train = np.concatenate([[sp == "train"] * len(f[2]) for (_, sp, _), f in zip(jobs, feats)])
+    y = np.concatenate([f[2] for f in feats]).astype(np.float32)
+    inputs = {"stats": np.concatenate([f[0] for f in feats]), "transfer": np.concatenate([f[1] for f in feats])}
+    inputs["both"] = np.concatenate([inputs["stats"], inputs["transfer"]], axis=1)
+    gain, pan = CONSOLE_V1.index("gain_db"), CONSOLE_V1.index("pan")
+    gain_span = CONSOLE_V1.specs[gain].hi - CONSOLE_V1.specs[gain].lo
+    var = ((y[~train] - y[train].mean(0)) ** 2).mean(0)
+
+    def scores(pred: np.ndarray) -> dict:
+        err = np.abs(pred - y[~train])
+        r2 = 1.0 - (err**2).mean(0) / var
+        out = {"r2": {n: float(r2[CONSOLE_V1.index(n)]) for n in READABLE_PARAMS}}
+        for c in CORPORA:
+            m = corpus[~train] == c
+            out[c] = {"gain_db": float(np.median(err[m, gain]) * gain_span / 2), "pan": float(np.median(err[m, pan]))}
+        return out
+
+    rows = {"prior mean (no input)": scores(np.broadcast_to(y[train].mean(0), y[~train].shape))}
+    for name, key in READABLE_INPUTS.items():
+        x = np.clip(np.nan_to_num(inputs[key]), -30, 30).astype(np.float32)
+        mu, sd = x[train].mean(0), x[train].std(0) + 1e-3
+        xt = torch.from_numpy((x - mu) / sd)
+        yt = torch.from_numpy(y)
+        torch.manual_seed(seed)
+        net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 256), torch.nn.LeakyReLU(0.1), torch.nn.Dropout(0.2),
+                                  torch.nn.Linear(256, 256), torch.nn.LeakyReLU(0.1), torch.nn.Dropout(0.2),
+                                  torch.nn.Linear(256, y.shape[1]))
+        opt = torch.optim.Adam(net.parameters(), 1e-3, weight_decay=1e-4)
+        idx = np.flatnonzero(train)
+        gen = np.random.default_rng(seed)
+        for _ in range(epochs):
+            net.train()
+            order = gen.permutation(idx)
+            for a in range(0, len(order), 64):
+                i = torch.from_numpy(order[a : a + 64])
+                loss = ((torch.tanh(net(xt[i])) - yt[i]) ** 2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        net.eval()
+        with torch.no_grad():
+            rows[name] = scores(torch.tanh(net(xt[torch.from_numpy(~train)])).numpy())
+    return {"tracks_train": int(train.sum()), "tracks_test": int((~train).sum()), "epochs": epochs, "rows": rows,
+            "machine": _machine()}
+
+
 def training_record(run_dir: Path) -> dict:
     """How a run was trained (for the shipped model): settings, corpora, log, time."""
     import csv
@@ -220,7 +315,7 @@ def speed(repeats: int = 3) -> dict:
     from mixinvert.console.schema import CONSOLE_V1
     from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH, load_model
     from mixinvert.models.inverter import Inverter, get_model_config
-    from mixinvert.models.predict import predict_features, song_features
+    from mixinvert.models.predict import predict_features, song_features, song_transfer
 
     rng = np.random.default_rng(0)
     sr, n = 44100, 30 * 44100
@@ -244,8 +339,9 @@ def speed(repeats: int = 3) -> dict:
         for _ in range(repeats):
             t0 = time.perf_counter()
             tf, mf = song_features(tracks, mix, sr)
+            transfer = song_transfer(tracks, mix, sr) if model.needs_transfer else None  # part of the features
             t1 = time.perf_counter()
-            p = predict_features(model, tf, mf)
+            p = predict_features(model, tf, mf, transfer=transfer)
             t2 = time.perf_counter()
             Console(tracks, sr).render(CONSOLE_V1.denormalize(p))
             t3 = time.perf_counter()
@@ -288,6 +384,22 @@ def table1_rows(t1: dict) -> list[str]:
     return rows
 
 
+def _loss_sentence(log: list[dict]) -> str:
+    """What the training loss says, from the log: how much of the sampling noise the
+    network reads back (loss / sigma^2 over the second half of the run)."""
+    half = [r for r in log[len(log) // 2 :] if float(r["sigma"]) > 0]
+    if not half:
+        return "The training loss is in the table below."
+    ratio = float(np.mean([float(r["train_loss"]) / float(r["sigma"]) ** 2 for r in half]))
+    return (
+        f"sigma^2 is the training loss of answering the unperturbed prediction; over the second half of the run "
+        f"the loss was {ratio:.2f} x sigma^2 on average: the network reads "
+        f"{'most' if ratio < 0.5 else 'a part' if ratio < 0.9 else 'only a small part'} of the sampling noise "
+        "back from the rendered mixes (the rest is settings the mixes do not reveal, such as the compressor of a "
+        "quiet track)."
+    )
+
+
 def markdown() -> str:
     """BENCHMARKS.md sections from the stored results (missing ones are said to be missing)."""
     parts = []
@@ -304,7 +416,9 @@ def markdown() -> str:
             f"Trained with `mixinvert train` on {corp}, train splits; config `{c['model']}` "
             f"(U-Net {mc['unet_channels']}, time pool {mc['time_pool']}, {mc['conformer_layers']} Conformer layers of "
             f"{mc['conformer_heads']}x{mc['conformer_head_dim']}, kernel {mc['conformer_kernel']}, "
-            f"{mc['lstm_layers']} BiLSTM layers of {mc['lstm_hidden']}); {len(rec['log'])} iterations, sampling "
+            f"{mc['lstm_layers']} BiLSTM layers of {mc['lstm_hidden']}"
+            f"{'; transfer branch of ' + str(mc['transfer_hidden']) if mc.get('transfer_branch') else ''}); "
+            f"{len(rec['log'])} iterations, sampling "
             f"`{c['sampling']}` with sigma {c['sigma_init']} x {c['gamma']}^t, K = {c['samples_per_song']}, "
             f"{c['songs_per_iteration'] or 'all'} songs per iteration, {c['epochs']} epochs, batch {c['batch_size']}, "
             f"Adam lr {c['lr']} betas ({c['beta1']}, {c['beta2']}), {c['excerpt_seconds']:g} s excerpts. "
@@ -316,9 +430,7 @@ def markdown() -> str:
             "",
             "![training loss and validation MRSD per iteration](bench/results/eami_training.png)",
             "",
-            "The training loss follows sigma^2, the loss of answering the unperturbed prediction: on this "
-            "budget the network reads only a small part of the sampling noise back from the rendered mixes; "
-            "what improves the validation mixes is the drift of its answers toward settings that fit them.",
+            _loss_sentence(rec["log"]),
             "",
             "| iteration | sigma | training loss | valid MAE | valid MRSD | valid param err (norm.) |",
             "|---|---|---|---|---|---|",
@@ -409,12 +521,39 @@ def markdown() -> str:
         for key in orc[next(iter(CORPORA))]["mrsd"]:
             parts.append(f"| {key} | " + " | ".join(f"{orc[k]['mrsd'][key]:.3f}" for k in CORPORA) + " |")
         parts.append("")
+    rd = _load("eami_readable")
+    if rd:
+        parts += [
+            "## What the network can read (its inputs against the true settings)",
+            "",
+            f"`python bench/bench_eami.py readable --corpora-dir DIR`: supervised on the true settings (which "
+            f"embodied self-supervised learning never sees), the same MLP (2 x 256 units, {rd['epochs']} epochs, one "
+            f"seed) fitted from each input of the network on the train splits' tracks ({rd['tracks_train']}) of both "
+            f"corpora, scored on the test splits' ({rd['tracks_test']}); whole 10 s songs. R^2: share of a setting's "
+            "variance explained. An upper bound of what a network learns from that input here. "
+            f"Hardware: {rd['machine']}.",
+            "",
+            "| input | " + " | ".join(f"R^2 {n}" for n in READABLE_PARAMS) + " | "
+            + " | ".join(f"{c} gain err (dB) | {c} pan err" for c in CORPORA) + " |",
+            "|---|" + "---|" * (len(READABLE_PARAMS) + 2 * len(CORPORA)),
+        ]
+        for name, r in rd["rows"].items():
+            parts.append(f"| {name} | " + " | ".join(f"{r['r2'][n]:.2f}" for n in READABLE_PARAMS) + " | "
+                         + " | ".join(f"{r[c]['gain_db']:.2f} | {r[c]['pan']:.3f}" for c in CORPORA) + " |")
+        parts += [
+            "",
+            "- The log-mel statistics (the statistics branch, `contrast`) reveal little of gain and pan: with ten "
+            "tracks in one mix, few time-frequency bins belong to one track. Least squares per frequency (the "
+            "transfer branch, `mixinvert.dsp.transfer`) separates the tracks' shares, and gain and pan read off it.",
+            "",
+        ]
     sp = _load("eami_speed")
     if sp:
         parts += [
             "## `invert --method eami` speed",
             "",
-            f"{sp['song']}; features + network + one console render, fastest of 3. {sp['machine']}. "
+            f"{sp['song']}; features (log-mel, and transfer spectra for networks with a transfer branch) + "
+            f"network + one console render, fastest of 3. {sp['machine']}. "
             "Target: under 5 s on 2 cores.",
             "",
             "| network | features s | network s | render s | total s |",
@@ -430,7 +569,8 @@ def markdown() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("corpora", "table1", "table2", "training", "speed", "oracle", "markdown"))
+    ap.add_argument("what", choices=("corpora", "table1", "table2", "training", "speed", "oracle", "readable",
+                                     "markdown"))
     ap.add_argument("--corpora-dir", type=Path, default=REPO / "bench" / ".cache" / "corpora")
     ap.add_argument("--runs-dir", type=Path, default=REPO / "bench" / ".cache" / "runs")
     ap.add_argument("--run", type=Path, help="run folder of the shipped model (for `training`)")
@@ -450,6 +590,8 @@ def main() -> None:
         _save("eami_oracle", oracle(args.corpora_dir))
     elif args.what == "speed":
         _save("eami_speed", speed())
+    elif args.what == "readable":
+        _save("eami_readable", readable(args.corpora_dir))
     print(markdown())
 
 

@@ -84,6 +84,24 @@ def render_log_mel(song: SongAudio, p_normalized: np.ndarray, schema_version: st
         return log_mel(mix, song.sample_rate).numpy().astype(np.float32, copy=False)
 
 
+def render_pair_features(
+    song: SongAudio, p_normalized: np.ndarray, schema_version: str = "v1", with_transfer: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The sampling step's render task: :func:`render_log_mel`'s features of the rendered
+    mix and, ``with_transfer`` (a network with a transfer branch), the tracks' transfer
+    spectra into it ``(n_tracks, 3, 80)`` (else ``None``)."""
+    import torch
+
+    from mixinvert.dsp.features import log_mel
+    from mixinvert.models.predict import song_transfer
+
+    mix = _render(song, p_normalized, schema_version)
+    with torch.no_grad():
+        feats = log_mel(mix, song.sample_rate).numpy().astype(np.float32, copy=False)
+        transfer = song_transfer(song.tracks, mix, song.sample_rate).numpy() if with_transfer else None
+    return feats, transfer
+
+
 def excerpt_features(song: SongAudio) -> tuple[np.ndarray, np.ndarray]:
     """The network's inputs for one song: ``(n_tracks, 2, N, 80)`` and ``(1, 2, N, 80)``
     log-mel features of its tracks and of ``song.mix``, float32 (the sampling step's
@@ -137,10 +155,13 @@ def predict_excerpt(song: SongAudio, net: dict) -> tuple[np.ndarray, np.ndarray]
 
     from mixinvert.models.predict import predict_features
 
+    from mixinvert.models.predict import song_transfer
+
     tf, mf = excerpt_features(song)
     model = _network(net)
     with torch.no_grad():
-        p_hat = predict_features(model, torch.from_numpy(tf), torch.from_numpy(mf))
+        transfer = song_transfer(song.tracks, song.mix, song.sample_rate) if model.needs_transfer else None
+        p_hat = predict_features(model, torch.from_numpy(tf), torch.from_numpy(mf), transfer=transfer)
     return tf, p_hat
 
 

@@ -23,7 +23,7 @@ from mixinvert.models.checkpoint import (
     save_atomic,
 )
 from mixinvert.models.inverter import MODEL_CONFIGS, Inverter
-from mixinvert.models.predict import FEATURE_SAMPLE_RATE, predict_features, predict_song, song_features
+from mixinvert.models.predict import FEATURE_SAMPLE_RATE, predict_features, predict_song, song_features, song_transfer
 from tests.conftest import SR, noise_track
 
 
@@ -40,10 +40,16 @@ def inputs(n_tracks: int = 3, frames: int = 23, seed: int = 7) -> tuple[torch.Te
     return torch.randn(n_tracks, 2, frames, N_MELS) * 2 - 5, torch.randn(1, 2, frames, N_MELS) * 2 - 5
 
 
+def transfer_for(tracks: torch.Tensor) -> torch.Tensor | None:
+    """Made-up transfer spectra ``(T, 3, 80)`` for :func:`inputs` (fixed by the tracks)."""
+    level = tracks.mean(dim=2)
+    return torch.cat([level / 3.0, level.mean(dim=1, keepdim=True)], dim=1)
+
+
 def predictions(model: Inverter, seed: int = 7) -> torch.Tensor:
     tracks, mix = inputs(seed=seed)
     with torch.no_grad():
-        return model.eval()(tracks, mix)
+        return model.eval()(tracks, mix, transfer=transfer_for(tracks))
 
 
 META = {"iterations": 12, "songs": ["a", "b"], "loss": 0.125, "config": "small", "nested": {"ok": True, "none": None}}
@@ -346,8 +352,10 @@ def test_predict_song_is_the_network_on_the_song_features(song):
     assert mix_feats.shape == (1, 2, frames, N_MELS)
     torch.testing.assert_close(track_feats[0, 0], track_feats[0, 1], atol=0, rtol=0)  # mono -> L = R
     torch.testing.assert_close(track_feats[1], stereo_log_mel(tracks[1], SR), atol=0, rtol=0)
+    transfer = song_transfer(tracks, mix, SR)
+    assert transfer.shape == (2, 3, N_MELS)
     with torch.no_grad():
-        direct = model(track_feats, mix_feats).numpy()
+        direct = model(track_feats, mix_feats, transfer=transfer).numpy()
     np.testing.assert_allclose(predict_song(model, tracks, mix, SR), direct, atol=1e-6)
 
 
@@ -389,13 +397,14 @@ def test_chunks_are_averaged_by_length():
 def test_predict_features_restores_training_mode_and_needs_no_grad():
     model = make_model()
     tracks, mix = inputs(seed=12)
+    tr = transfer_for(tracks)
     model.train()
-    a = predict_features(model, tracks, mix)
+    a = predict_features(model, tracks, mix, transfer=tr)
     assert model.training
-    b = predict_features(model, tracks, mix)
+    b = predict_features(model, tracks, mix, transfer=tr)
     np.testing.assert_array_equal(a, b)  # run in eval mode: no dropout
     model.eval()
-    np.testing.assert_array_equal(predict_features(model, tracks, mix), a)
+    np.testing.assert_array_equal(predict_features(model, tracks, mix, transfer=tr), a)
     assert not model.training
 
 

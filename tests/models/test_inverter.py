@@ -26,6 +26,23 @@ CONFIG_NAMES = sorted(MODEL_CONFIGS)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+class AutoTransfer(Inverter):
+    """An :class:`Inverter` that makes up transfer spectra from the track features when a
+    test gives none (a deterministic function of each track's own features, so permuting
+    or regrouping tracks permutes them alike)."""
+
+    def forward(self, tracks, mix, song_index=None, transfer=None):
+        if transfer is None and self.needs_transfer:
+            transfer = transfer_like(tracks)
+        return super().forward(tracks, mix, song_index, transfer)
+
+
+def transfer_like(tracks: torch.Tensor) -> torch.Tensor:
+    """``(T, 3, 80)`` transfer-spectrum-like values from track features ``(T, 2, N, 80)``."""
+    level = tracks.mean(dim=2)  # (T, 2, 80)
+    return torch.cat([level[:, :2] / 3.0, level.mean(dim=1, keepdim=True) * 2.0], dim=1)
+
+
 _MODELS: dict[str, Inverter] = {}
 
 
@@ -33,7 +50,7 @@ def eval_model(name: str) -> Inverter:
     """One seeded model per config, in eval mode, shared by the read-only tests."""
     if name not in _MODELS:
         torch.manual_seed(0)
-        _MODELS[name] = Inverter(MODEL_CONFIGS[name])
+        _MODELS[name] = AutoTransfer(MODEL_CONFIGS[name])
     return _MODELS[name].eval()
 
 
@@ -232,7 +249,7 @@ def test_output_depends_on_track_level(name):
 
 def test_eval_mode_is_deterministic_and_train_mode_uses_dropout():
     torch.manual_seed(0)
-    model = Inverter(MODEL_CONFIGS["small"])
+    model = AutoTransfer(MODEL_CONFIGS["small"])
     tracks, mix = feats(2, 25, 50), feats(1, 25, 51)
     model.eval()
     with torch.no_grad():
@@ -363,7 +380,7 @@ def test_config_from_dict_fills_defaults():
 @pytest.mark.parametrize("name", CONFIG_NAMES)
 def test_gradient_reaches_every_parameter(name):
     torch.manual_seed(1)
-    model = Inverter(MODEL_CONFIGS[name]).train()
+    model = AutoTransfer(MODEL_CONFIGS[name]).train()
     frames = 12
     tracks = torch.cat([feats(2, frames, 80), feats(1, frames, 81)])
     index = torch.tensor([0, 0, 1])
@@ -381,7 +398,7 @@ def test_gradient_reaches_every_parameter(name):
 def test_a_few_steps_of_training_reduce_the_loss():
     torch.manual_seed(2)
     config = dataclasses.replace(MODEL_CONFIGS["small"], dropout=0.0)
-    model = Inverter(config).train()
+    model = AutoTransfer(config).train()
     tracks, mix = feats(3, 16, 90), feats(1, 16, 91)
     target = torch.tensor([[0.5] * 16, [-0.5] * 16, [0.0] * 16])
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -420,10 +437,36 @@ def test_contrast_statistics_read_the_level_difference_where_the_track_sounds():
 
 def test_start_at_sets_the_untrained_answer():
     torch.manual_seed(0)
-    model = Inverter(get_model_config("small")).eval()
+    model = AutoTransfer(get_model_config("small")).eval()
     target = torch.linspace(-0.9, 0.9, 16)
     model.start_at(target)
     with torch.no_grad():
         out = model(feats(3, 40, 1), feats(1, 40, 2))
     expected = target.clamp(-0.8, 0.8)
     assert (out - expected).abs().max() < 0.1
+
+
+# -- beyond the paper: the transfer branch -----------------------------------------------
+
+
+def test_small_model_needs_transfer_spectra_of_the_right_shape():
+    torch.manual_seed(0)
+    model = Inverter(get_model_config("small")).eval()
+    assert model.needs_transfer and not Inverter(get_model_config("paper")).needs_transfer
+    tracks, mix = feats(3, 21, 1), feats(1, 21, 2)
+    with pytest.raises(ValueError, match="transfer spectra"):
+        model(tracks, mix)
+    with pytest.raises(ValueError, match=r"transfer spectra must be \(3, 3, 80\)"):
+        model(tracks, mix, transfer=torch.zeros(2, 3, N_MELS))
+    with torch.no_grad():
+        a = model(tracks, mix, transfer=transfer_like(tracks))
+        b = model(tracks, mix, transfer=transfer_like(tracks) + 1.0)  # 1 neper more of each track
+    assert a.shape == (3, 16) and (a - b).abs().max() > 1e-4
+
+
+def test_models_without_the_branch_ignore_transfer_spectra():
+    model = eval_model("paper")
+    tracks, mix = feats(2, 17, 3), feats(1, 17, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(model(tracks, mix), Inverter.forward(model, tracks, mix, transfer=torch.ones(2, 3, 80)),
+                                   atol=0, rtol=0)

@@ -14,7 +14,7 @@ from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.dsp.features import log_mel
 from mixinvert.models.checkpoint import CheckpointError, load_model, read_checkpoint
 from mixinvert.models.inverter import Inverter, get_model_config
-from mixinvert.models.predict import song_features
+from mixinvert.models.predict import song_features, song_transfer
 from mixinvert.train.essl import (
     TrainConfig,
     TrainError,
@@ -92,10 +92,11 @@ def _predictions(model, songs, config, t):
         n = int(round(config.excerpt_seconds * s.sample_rate))
         start = int(rng.integers(0, s.num_samples - n + 1)) if s.num_samples > n else 0
         tracks = [x[:, start : start + n] for x in s.tracks]
-        tf, mf = song_features(tracks, s.mix[:, start : start + n], s.sample_rate)
+        mix = s.mix[:, start : start + n]
+        tf, mf = song_features(tracks, mix, s.sample_rate)
         model.eval()
         with torch.no_grad():
-            out.append((model(tf, mf).numpy(), tracks, start))
+            out.append((model(tf, mf, transfer=song_transfer(tracks, mix, s.sample_rate)).numpy(), tracks, start))
     return out
 
 
@@ -112,6 +113,9 @@ def test_sampling_none_renders_the_prediction_itself(songs):
         # the stored mix features are those of the console's render of p on the excerpt
         mix = Console(tracks, songs[j].sample_rate).render(CONSOLE_V1.denormalize(data.pair_p[k].numpy()))
         torch.testing.assert_close(data.pair_mix[k], log_mel(mix, songs[j].sample_rate), atol=1e-4, rtol=1e-4)
+        # and the stored transfer spectra are the tracks' into that render
+        torch.testing.assert_close(data.pair_transfer[k], song_transfer(tracks, mix, songs[j].sample_rate),
+                                   atol=1e-4, rtol=1e-4)
 
 
 def test_sampling_exp_perturbs_around_the_prediction(songs):

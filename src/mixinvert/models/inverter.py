@@ -7,6 +7,12 @@ Per track::
       ─► linear to d ─► Conformer x L (h heads x dh dims, conv kernel k) ─► BiLSTM x 2
       ─► mean over time ─► fully connected + tanh ─► 16 normalized parameters in [-1, 1]
 
+Beyond the paper (each a :class:`ModelConfig` switch, all on in ``small``): the tracks'
+differences to the mix as extra input maps (``contrast``), attention pooling, a skip
+around the U-Net, a statistics branch, and a transfer branch: each track's transfer
+spectra into the mix (:mod:`mixinvert.dsp.transfer`, least squares per frequency, where
+gain and pan read off nearly directly) through an MLP, joined before the output layer.
+
 Each track is processed with the mix as its only context (the paper's cross-track context,
 after Steinmetz et al.'s differentiable mixing console), so a track's output does not
 depend on how many other tracks there are or in which order they come. A batch holds any
@@ -33,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mixinvert.dsp.features import N_MELS, log_floor
+from mixinvert.dsp.transfer import CHANNELS as TRANSFER_CHANNELS
 
 #: Fixed input scaling: log-mel values of tracks and mixes sit around -5 +- 3.
 FEATURE_OFFSET = 5.0
@@ -75,6 +82,12 @@ class ModelConfig:
     #: mix's mean spectra. An MLP of ``stats_hidden`` units joins it to the pooled vector.
     stats_branch: bool = False
     stats_hidden: int = 128
+    #: Beyond the paper: a transfer branch. Each track's transfer spectra into the mix
+    #: (:mod:`mixinvert.dsp.transfer`: least squares per frequency, 3 x 80 values: left and
+    #: right gain per band, the track's band power) through an MLP of ``transfer_hidden``
+    #: units, joined to the pooled vector. Gain and pan read off these nearly directly.
+    transfer_branch: bool = False
+    transfer_hidden: int = 128
 
     @property
     def model_dim(self) -> int:
@@ -117,6 +130,7 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         unet_out_channels=4,
         input_skip=True,
         stats_branch=True,
+        transfer_branch=True,
     ),
 }
 
@@ -284,8 +298,22 @@ class Inverter(nn.Module):
                 nn.LeakyReLU(0.1),
             )
             head_in += c.stats_hidden
+        self.transfer_mlp = None
+        if c.transfer_branch:
+            self.transfer_mlp = nn.Sequential(
+                nn.Linear(TRANSFER_CHANNELS * c.n_mels, c.transfer_hidden),
+                nn.LeakyReLU(0.1),
+                nn.Linear(c.transfer_hidden, c.transfer_hidden),
+                nn.LeakyReLU(0.1),
+            )
+            head_in += c.transfer_hidden
         self.fc = nn.Linear(head_in, c.n_params)
         self.attention = nn.Linear(2 * c.lstm_hidden, 1) if c.pool == "attention" else None
+
+    @property
+    def needs_transfer(self) -> bool:
+        """Whether :meth:`forward` needs the tracks' transfer spectra."""
+        return self.config.transfer_branch
 
     def start_at(self, p: torch.Tensor | Sequence[float], *, limit: float = 0.8) -> "Inverter":
         """Make the untrained network answer about ``p`` (normalized settings, one row).
@@ -325,6 +353,7 @@ class Inverter(nn.Module):
         track_feats: torch.Tensor,
         mix_feats: torch.Tensor,
         song_index: torch.Tensor | None = None,
+        transfer: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Normalized settings for every track.
 
@@ -333,6 +362,9 @@ class Inverter(nn.Module):
         track_feats : (n_tracks, 2, N, 80) log-mel of every track of every song in the batch
         mix_feats : (n_songs, 2, N, 80) log-mel of each song's mix
         song_index : (n_tracks,) long, which song each track belongs to (default: all song 0)
+        transfer : (n_tracks, 3, 80) transfer spectra of every track into its song's mix
+            (:func:`mixinvert.dsp.transfer.transfer_features`); needed by models with
+            ``transfer_branch`` (:attr:`needs_transfer`), ignored by others
 
         Returns
         -------
@@ -347,6 +379,12 @@ class Inverter(nn.Module):
             if mix_feats.shape[0] != 1:
                 raise ValueError("song_index is needed when the batch holds more than one song")
             song_index = torch.zeros(n_tracks, dtype=torch.long, device=track_feats.device)
+        if self.transfer_mlp is not None:
+            expected = (n_tracks, TRANSFER_CHANNELS, self.config.n_mels)
+            if transfer is None:
+                raise ValueError("this model needs the tracks' transfer spectra (mixinvert.dsp.transfer)")
+            if tuple(transfer.shape) != expected:
+                raise ValueError(f"transfer spectra must be {expected}, got {tuple(transfer.shape)}")
         contrast = None
         if self.config.contrast:
             contrast = torch.cat([mix_feats[song_index] - track_feats, torch.zeros_like(mix_feats)], dim=0)
@@ -364,6 +402,8 @@ class Inverter(nn.Module):
         if self.stats_mlp is not None:
             stats = contrast_statistics(track_feats, mix_feats[song_index])
             pooled = torch.cat([pooled, self.stats_mlp(stats)], dim=-1)
+        if self.transfer_mlp is not None:
+            pooled = torch.cat([pooled, self.transfer_mlp(scale_transfer(transfer))], dim=-1)
         return torch.tanh(self.fc(pooled))
 
 
@@ -391,6 +431,18 @@ def contrast_statistics(track_feats: torch.Tensor, mix_feats: torch.Tensor) -> t
         t_mean = (track_feats.mean(dim=2) + FEATURE_OFFSET) / FEATURE_SCALE
         m_mean = (mix_feats.mean(dim=2) + FEATURE_OFFSET) / FEATURE_SCALE
         return torch.cat([q.flatten(1) / FEATURE_SCALE, t_mean.flatten(1), m_mean.flatten(1)], dim=1)
+
+
+#: Fixed affine of the transfer spectra (gain channels, power channel): about unit range.
+TRANSFER_GAIN_OFFSET, TRANSFER_GAIN_SCALE = 2.0, 3.0
+TRANSFER_POWER_OFFSET, TRANSFER_POWER_SCALE = 10.0, 6.0
+
+
+def scale_transfer(transfer: torch.Tensor) -> torch.Tensor:
+    """``(T, 3, F)`` transfer spectra to the branch's input ``(T, 3 * F)``, about unit range."""
+    gains = (transfer[:, :2] + TRANSFER_GAIN_OFFSET) / TRANSFER_GAIN_SCALE
+    power = (transfer[:, 2:] + TRANSFER_POWER_OFFSET) / TRANSFER_POWER_SCALE
+    return torch.cat([gains, power], dim=1).flatten(1)
 
 
 def count_parameters(model: nn.Module) -> int:

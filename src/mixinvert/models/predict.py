@@ -9,6 +9,7 @@ import torch
 
 from mixinvert.data.song import resample
 from mixinvert.dsp.features import MIN_SAMPLE_RATE, stereo_log_mel
+from mixinvert.dsp.transfer import transfer_features
 from mixinvert.models.inverter import Inverter
 
 #: The rate features are computed at when a song's own rate is too low for 20 kHz bands.
@@ -18,14 +19,29 @@ FEATURE_SAMPLE_RATE = 44100
 MAX_FRAMES = 2400
 
 
-def song_features(
+def _feature_audio(
     tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(n_tracks, 2, N, 80)`` and ``(1, 2, N, 80)`` log-mel features of tracks and mix."""
+) -> tuple[Sequence[np.ndarray], np.ndarray, int]:
+    """The audio at a rate whose Nyquist frequency covers the top band (resampled if not)."""
     if sample_rate < MIN_SAMPLE_RATE:
         tracks = [resample(t, sample_rate, FEATURE_SAMPLE_RATE) for t in tracks]
         mix = resample(mix, sample_rate, FEATURE_SAMPLE_RATE)
         sample_rate = FEATURE_SAMPLE_RATE
+    return tracks, mix, sample_rate
+
+
+def song_transfer(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int) -> torch.Tensor:
+    """``(n_tracks, 3, 80)`` transfer spectra of the tracks into the mix
+    (:func:`mixinvert.dsp.transfer.transfer_features`), at the features' sample rate."""
+    tracks, mix, sample_rate = _feature_audio(tracks, mix, sample_rate)
+    return torch.from_numpy(transfer_features(tracks, mix, sample_rate))
+
+
+def song_features(
+    tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(n_tracks, 2, N, 80)`` and ``(1, 2, N, 80)`` log-mel features of tracks and mix."""
+    tracks, mix, sample_rate = _feature_audio(tracks, mix, sample_rate)
     track_feats = torch.stack([stereo_log_mel(t, sample_rate) for t in tracks])
     mix_feats = stereo_log_mel(mix, sample_rate).unsqueeze(0)
     return track_feats, mix_feats
@@ -33,9 +49,18 @@ def song_features(
 
 @torch.no_grad()
 def predict_features(
-    model: Inverter, track_feats: torch.Tensor, mix_feats: torch.Tensor, *, max_frames: int = MAX_FRAMES
+    model: Inverter,
+    track_feats: torch.Tensor,
+    mix_feats: torch.Tensor,
+    *,
+    transfer: torch.Tensor | None = None,
+    max_frames: int = MAX_FRAMES,
 ) -> np.ndarray:
-    """Normalized settings ``(n_tracks, 16)`` for one song's features (chunked if long)."""
+    """Normalized settings ``(n_tracks, 16)`` for one song's features (chunked if long).
+
+    ``transfer``: the song's :func:`song_transfer`, for models that need it (the whole
+    song's, given with every chunk).
+    """
     was_training = model.training
     model.eval()
     try:
@@ -46,7 +71,8 @@ def predict_features(
         weights = []
         device = next(model.parameters()).device  # the features are CPU tensors; the model may be on a GPU
         for a, b in zip(bounds[:-1], bounds[1:]):
-            outs.append(model(track_feats[:, :, a:b].to(device), mix_feats[:, :, a:b].to(device)).cpu())
+            tr = transfer.to(device) if transfer is not None else None
+            outs.append(model(track_feats[:, :, a:b].to(device), mix_feats[:, :, a:b].to(device), transfer=tr).cpu())
             weights.append(b - a)
         w = torch.tensor(weights, dtype=torch.float32)
         p = (torch.stack(outs) * (w / w.sum())[:, None, None]).sum(0)
@@ -59,5 +85,7 @@ def predict_song(
     model: Inverter, tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, *, max_frames: int = MAX_FRAMES
 ) -> np.ndarray:
     """Normalized settings ``(n_tracks, 16)`` in [-1, 1] for raw ``tracks`` and their ``mix``."""
+    tracks, mix, sample_rate = _feature_audio(tracks, mix, sample_rate)
     track_feats, mix_feats = song_features(tracks, mix, sample_rate)
-    return predict_features(model, track_feats, mix_feats, max_frames=max_frames)
+    transfer = song_transfer(tracks, mix, sample_rate) if model.needs_transfer else None
+    return predict_features(model, track_feats, mix_feats, transfer=transfer, max_frames=max_frames)

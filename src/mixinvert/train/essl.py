@@ -61,7 +61,7 @@ from mixinvert.executors import (
     excerpt_features,
     network_payload,
     predict_excerpt,
-    render_log_mel,
+    render_pair_features,
     render_scores,
 )
 from mixinvert.methods.baseline import plain_sum
@@ -74,7 +74,7 @@ from mixinvert.models.checkpoint import (
     save_atomic,
 )
 from mixinvert.models.inverter import Inverter, get_model_config
-from mixinvert.models.predict import predict_features, song_features
+from mixinvert.models.predict import predict_features, song_features, song_transfer
 from mixinvert.progress import progress_bar, progress_iter
 from mixinvert.train.distributed import Dist, resolve_device
 from mixinvert.train.distributed import current as current_dist
@@ -218,6 +218,11 @@ class TrainSong:
         """Whole-song features of tracks and mix (computed once: validation reuses them)."""
         return song_features(self.tracks, self.mix, self.sample_rate)
 
+    @functools.cached_property
+    def transfer(self) -> torch.Tensor:
+        """Whole-song transfer spectra of the tracks into the reference mix (computed once)."""
+        return song_transfer(self.tracks, self.mix, self.sample_rate)
+
 
 @dataclass
 class TrainResult:
@@ -274,6 +279,9 @@ class PairedData:
     pair_song: list[int]
     pair_mix: list[torch.Tensor]  # (2, F, 80)
     pair_p: list[torch.Tensor]  # (n_tracks, 16)
+    #: per pair the tracks' transfer spectra into the rendered mix (n_tracks, 3, 80);
+    #: empty unless the network has a transfer branch
+    pair_transfer: list[torch.Tensor] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.pair_song)
@@ -355,11 +363,14 @@ def sampling_step(
                 samples += [(j, np.clip(out + noise, -1.0, 1.0)) for noise in draws[j]]
             bar.update(1)
         data = PairedData(track_feats, [], [], [])
-        jobs = ((handles[j], p, schema.version) for j, p in samples)
-        for (j, p), feats in zip(samples, executor.map(render_log_mel, jobs)):
+        with_transfer = model.needs_transfer
+        jobs = ((handles[j], p, schema.version, with_transfer) for j, p in samples)
+        for (j, p), (feats, transfer) in zip(samples, executor.map(render_pair_features, jobs)):
             data.pair_song.append(j)
             data.pair_mix.append(_tensor(feats))
             data.pair_p.append(torch.as_tensor(p, dtype=torch.float32))
+            if transfer is not None:
+                data.pair_transfer.append(_tensor(transfer))
             bar.update(1)
     finally:
         bar.close()
@@ -419,9 +430,11 @@ def _epoch(net: torch.nn.Module, optimizer: torch.optim.Optimizer, data: PairedD
         mf = torch.stack([data.pair_mix[i] for i in idx])
         si = torch.cat([torch.full((data.pair_p[i].shape[0],), k, dtype=torch.long) for k, i in enumerate(idx)])
         target = torch.cat([data.pair_p[i] for i in idx])
+        tr = torch.cat([data.pair_transfer[i] for i in idx]) if data.pair_transfer else None
         if device.type != "cpu":
             tf, mf, si, target = (x.to(device, non_blocking=True) for x in (tf, mf, si, target))
-        loss = torch.nn.functional.mse_loss(net(tf, mf, si), target)
+            tr = tr.to(device, non_blocking=True) if tr is not None else None
+        loss = torch.nn.functional.mse_loss(net(tf, mf, si, transfer=tr), target)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"iteration {t + 1}: the training loss is {loss.item()}")
         optimizer.zero_grad(set_to_none=True)
@@ -446,7 +459,8 @@ def validate(
     """Mean MAE/MRSD of rendered predictions against the reference mixes (whole songs)."""
     if not songs:
         return {"valid_mae": float("nan"), "valid_mrsd": float("nan"), "valid_param_mae": float("nan")}
-    preds = [predict_features(model, *s.features) for s in songs]
+    preds = [predict_features(model, *s.features, transfer=s.transfer if model.needs_transfer else None)
+             for s in songs]
     own = executor is None
     executor = executor or LocalExecutor(workers)
     try:

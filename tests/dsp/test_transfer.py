@@ -1,0 +1,99 @@
+"""Tests of the transfer spectra (per-band least squares of the mix on the tracks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from mixinvert.dsp.features import N_MELS
+from mixinvert.dsp.transfer import LOG_GAIN_FLOOR, MAX_FRAMES, N_FFT, transfer_features
+
+SR = 44100
+
+
+@pytest.fixture
+def noises():
+    rng = np.random.default_rng(0)
+    n = 2 * SR
+    return [rng.standard_normal((1, n)).astype(np.float32) * 0.1 for _ in range(3)]
+
+
+def _db(log_amp):
+    return 20.0 * np.asarray(log_amp) / np.log(10.0)
+
+
+def test_gains_and_pan_of_independent_tracks_are_read_back(noises):
+    # track k reaches left with gain a_k and right with gain b_k
+    left, right = np.array([1.0, 0.5, 0.1]), np.array([1.0, 0.25, 0.2])
+    mix = np.stack([sum(a * t[0] for a, t in zip(left, noises)), sum(b * t[0] for b, t in zip(right, noises))])
+    out = transfer_features(noises, mix.astype(np.float32), SR)
+    assert out.shape == (3, 3, N_MELS) and out.dtype == np.float32
+    bands = slice(20, 75)  # bands with many FFT bins (the lowest hold one or none)
+    np.testing.assert_allclose(_db(out[:, 0, bands]), np.repeat(_db(np.log(left))[:, None], 55, 1), atol=0.5)
+    np.testing.assert_allclose(_db(out[:, 1, bands]), np.repeat(_db(np.log(right))[:, None], 55, 1), atol=0.5)
+    # the power channel is the track's own band power: the same for equally loud noises
+    np.testing.assert_allclose(out[0, 2, bands], out[1, 2, bands], atol=0.3)
+
+
+def test_an_eq_shows_in_the_bands_it_touches(noises):
+    sos = scipy.signal.butter(4, 2000, "lowpass", fs=SR, output="sos")
+    filtered = scipy.signal.sosfilt(sos, noises[0][0]).astype(np.float32)
+    mix = np.stack([filtered + noises[1][0], filtered + noises[1][0]])
+    out = transfer_features(noises[:2], mix, SR)
+    from librosa import mel_frequencies
+
+    centres = mel_frequencies(N_MELS + 2, fmin=20.0, fmax=20000.0)[1:-1]
+    low, high = centres < 1000, centres > 6000
+    assert np.abs(_db(out[0, 0, low & (centres > 200)])).max() < 1.5  # pass band: 0 dB
+    assert _db(out[0, 0, high]).max() < -30  # stop band
+    assert np.abs(_db(out[1, 0, 20:75])).max() < 0.5  # the other track is untouched
+
+
+def test_stereo_tracks_use_their_own_channels():
+    rng = np.random.default_rng(1)
+    n = SR
+    stereo = rng.standard_normal((2, n)).astype(np.float32) * 0.1
+    mono = rng.standard_normal((1, n)).astype(np.float32) * 0.1
+    mix = np.stack([0.5 * stereo[0] + mono[0], 2.0 * stereo[1] + mono[0]])
+    out = transfer_features([stereo, mono], mix, SR)
+    np.testing.assert_allclose(_db(out[0, 0, 20:75]), _db(np.log(0.5)), atol=0.5)
+    np.testing.assert_allclose(_db(out[0, 1, 20:75]), _db(np.log(2.0)), atol=0.5)
+
+
+def test_a_silent_track_reads_the_floor_and_the_others_are_unharmed(noises):
+    silent = np.zeros_like(noises[0])
+    mix = np.stack([noises[0][0], noises[0][0]])
+    out = transfer_features([noises[0], silent], mix, SR)
+    assert np.isfinite(out).all()
+    assert (out[1, :2] == LOG_GAIN_FLOOR).all()
+    np.testing.assert_allclose(_db(out[0, :2, 20:75]), 0.0, atol=0.5)
+
+
+def test_permuting_tracks_permutes_the_result(noises):
+    mix = np.stack([noises[0][0] + 0.3 * noises[2][0], 0.5 * noises[1][0] + noises[2][0]])
+    a = transfer_features(noises, mix, SR)
+    b = transfer_features([noises[2], noises[0], noises[1]], mix, SR)
+    np.testing.assert_allclose(b, a[[2, 0, 1]], atol=1e-4)
+    np.testing.assert_array_equal(transfer_features(noises, mix, SR), a)  # deterministic
+
+
+def test_long_songs_use_a_bounded_number_of_frames():
+    rng = np.random.default_rng(2)
+    n = (MAX_FRAMES + 200) * (N_FFT // 2)  # more frames than are used
+    t = rng.standard_normal((1, n)).astype(np.float32) * 0.1
+    out = transfer_features([t], np.stack([0.5 * t[0], 0.5 * t[0]]), SR)
+    np.testing.assert_allclose(_db(out[0, :2, 20:75]), _db(np.log(0.5)), atol=0.5)
+
+
+def test_short_and_bad_inputs():
+    rng = np.random.default_rng(3)
+    t = rng.standard_normal((1, 300)).astype(np.float32)
+    out = transfer_features([t], np.stack([t[0], t[0]]), SR)  # shorter than one frame
+    assert out.shape == (1, 3, N_MELS) and np.isfinite(out).all()
+    with pytest.raises(ValueError, match="at least one track"):
+        transfer_features([], np.zeros((2, 300), np.float32), SR)
+    with pytest.raises(ValueError, match=r"\(2, samples\)"):
+        transfer_features([t], t, SR)
+    with pytest.raises(ValueError, match="track 0"):
+        transfer_features([t[:, :200]], np.zeros((2, 300), np.float32), SR)
