@@ -41,7 +41,8 @@ _save, _load, _fmt = bench_eami._save, bench_eami._load, bench_eami._fmt
 def table1(corpora_dir: Path, limit: int | None) -> dict:
     from mixinvert.evaluation import evaluate
 
-    res: dict = {"methods": list(METHODS), "limit": limit, "machine": bench_eami._machine()}
+    res: dict = {"methods": list(METHODS), "limit": limit, "machine": bench_eami._machine(),
+                 "eami_model": bench_eami.model_digest()}
     for name in bench_eami.CORPORA:
         start = time.perf_counter()
         r = evaluate(corpora_dir / name, list(METHODS), split="test", seed=0, limit=limit,
@@ -165,6 +166,7 @@ def markdown() -> str:
         ]
         parts += bench_eami.table1_rows(t1)
         parts.append("")
+        parts += bench_eami.eami_model_note(t1)
     tw = _load("twin_accuracy")
     if tw:
         parts += [

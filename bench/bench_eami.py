@@ -117,7 +117,8 @@ def table1(corpora_dir: Path, model: Path | None, methods: tuple[str, ...] = ("s
     """``evaluate`` on the test split of each benchmark corpus."""
     from mixinvert.evaluation import evaluate
 
-    res = {"methods": list(methods), "model": str(model) if model else "shipped default", "machine": _machine()}
+    res = {"methods": list(methods), "model": str(model) if model else "shipped default", "machine": _machine(),
+           "eami_model": model_digest(model)}
     for name in CORPORA:
         start = time.perf_counter()
         r = evaluate(corpora_dir / name, list(methods), split="test", seed=0,
@@ -371,6 +372,26 @@ def table1_row(corpus: str, method: str, x: dict, sum_mrsd: float, paper: tuple[
     )
 
 
+def model_digest(path: Path | None = None) -> str | None:
+    """First 12 hex digits of the SHA-256 of a model file (default: the shipped one)."""
+    import hashlib
+
+    from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
+
+    path = Path(path) if path else DEFAULT_MODEL_PATH
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else None
+
+
+def eami_model_note(t1: dict) -> list[str]:
+    """A line under a Table 1 when its eami rows came from another model than the shipped one."""
+    now, then = model_digest(), t1.get("eami_model")
+    if "eami" not in t1.get("methods", []) or (then is not None and then == now):
+        return []
+    was = f"model {then}" if then else "an earlier shipped model"
+    return [f"- The eami rows are from {was}; the model shipped now ({now}) is scored in \"EAMI against the "
+            "baselines\" above.", ""]
+
+
 def table1_rows(t1: dict) -> list[str]:
     """Every corpus's rows of a stored Table 1 result (``{corpus: {"mean", "songs"}}``), best MRSD first."""
     rows = []
@@ -446,7 +467,7 @@ def markdown() -> str:
             "## EAMI against the baselines (Table 1 analogue)",
             "",
             f"`evaluate` on the test splits of the benchmark corpora ({sizes}), "
-            f"model: {t1['model']}. MRSD ratio = method / sum (paper: eami/sum = 0.66 on ENST-Drums, 0.45 on MedleyDB). "
+            f"model: {t1['model']}" + (f" ({t1['eami_model']})" if t1.get("eami_model") else "") + ". MRSD ratio = method / sum (paper: eami/sum = 0.66 on ENST-Drums, 0.45 on MedleyDB). "
             "Median errors are over all tracks. Paper figures (real data) for scale.",
             "",
             *TABLE1_HEADER,
@@ -468,7 +489,7 @@ def markdown() -> str:
                 f"median gain error {gain:.2f} dB (target < 2: {'met' if gain < 2 else 'not met'}), "
                 f"median pan error {pan:.3f} (target < 0.15: {'met' if pan < 0.15 else 'not met'})."
             )
-        parts.append("- s / song for eami was measured while the Table 2 runs shared the 2 cores; "
+        parts.append("- s / song: wall time per song in that run (other work may have shared the 2 cores); "
                      "see the speed table below for a quiet measurement.")
         parts.append("")
     t2 = _load("eami_table2")

@@ -67,7 +67,7 @@ def table1(corpora_dir: Path, limit: int | None, reuse_colonel_reiss: str | None
     if reuse_colonel_reiss and not (stored and all(n in stored for n in corpora)):
         raise SystemExit(f"--reuse-colonel-reiss needs bench/results/{reuse_colonel_reiss}.json made with the same "
                          f"--limit for {', '.join(corpora)}")
-    res.update({"methods": list(METHODS), "machine": bench_eami._machine()})
+    res.update({"methods": list(METHODS), "machine": bench_eami._machine(), "eami_model": bench_eami.model_digest()})
     for name in corpora:
         start = time.perf_counter()
         r = evaluate(corpora_dir / name, methods, split="test", seed=0, limit=limit, progress=_dot)
@@ -250,6 +250,7 @@ def markdown() -> str:
                 f"true values inside the reported intervals (settings not flagged undetermined): "
                 f"{100 * r.get('interval_coverage', float('nan')):.0f} %.")
         parts.append("")
+        parts += bench_eami.eami_model_note(t1)
     bd = _load("refine_budget")
     if bd:
         parts += [
