@@ -55,6 +55,9 @@ def _same_pairs(a, b) -> None:
         assert torch.equal(x, y)
     for x, y in zip(a.pair_p, b.pair_p):
         assert torch.equal(x, y)
+    assert len(a.pair_transfer) == len(b.pair_transfer) == len(a.pair_mix)  # the small network's transfer spectra
+    for x, y in zip(a.pair_transfer, b.pair_transfer):
+        assert torch.equal(x, y)
 
 
 class CountingExecutor(LocalExecutor):
@@ -100,8 +103,9 @@ def test_each_song_is_put_once_and_renders_return_features(songs):
     assert len(mixes) == len(data) == 3 * len(songs)
     for (tf, p_hat), song in zip(inputs, songs):
         assert tf.shape[:2] == (len(song.tracks), 2) and p_hat.shape == (len(song.tracks), 16)
-    for feats in mixes:  # log-mel features, not audio
+    for (feats, transfer), song_index in zip(mixes, data.pair_song):  # features, not audio
         assert feats.dtype == np.float32 and feats.ndim == 3 and feats.shape[0] == 2 and feats.shape[2] == 80
+        assert transfer.dtype == np.float32 and transfer.shape == (len(songs[song_index].tracks), 3, 80)
 
 
 def test_thread_count_does_not_change_the_pairs(songs):
