@@ -133,7 +133,9 @@ def table2(corpora_dir: Path, runs_dir: Path, modes: tuple[str, ...] = tuple(T2_
     from mixinvert.evaluation import evaluate
 
     corpus = corpora_dir / "songs"
-    res = {"budget": T2_BUDGET, "machine": _machine(), "modes": {}}
+    from mixinvert.models.inverter import get_model_config
+
+    res = {"budget": T2_BUDGET, "machine": _machine(), "modes": {}, "model_config": get_model_config("small").to_dict()}
     for mode in modes:
         sampling, sigma = T2_MODES[mode]
         b = T2_BUDGET
@@ -220,7 +222,7 @@ def _readable_song(song_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return stats, transfer, CONSOLE_V1.normalize(song.params.values)
 
 
-def readable(corpora_dir: Path, epochs: int = 40, seed: int = 0) -> dict:
+def readable(corpora_dir: Path, epochs: int = 40, seed: int = 0, workers: int = 2) -> dict:
     """How much of the true settings each input of the network reveals, on its own.
 
     Supervised, on the corpora's true settings (which embodied self-supervised learning
@@ -239,7 +241,7 @@ def readable(corpora_dir: Path, epochs: int = 40, seed: int = 0) -> dict:
 
     jobs = [(c, split, str(d)) for c in CORPORA for split in ("train", "test")
             for d in list_song_dirs(corpora_dir / c, split)]
-    with ProcessPoolExecutor(max(1, min(2, os.cpu_count() or 1))) as pool:
+    with ProcessPoolExecutor(max(1, min(workers, os.cpu_count() or 1))) as pool:
         feats = list(pool.map(_readable_song, [d for _, _, d in jobs], chunksize=4))
     corpus = np.concatenate([[c] * len(f[2]) for (c, _, _), f in zip(jobs, feats)])
     train = np.concatenate([[sp == "train"] * len(f[2]) for (_, sp, _), f in zip(jobs, feats)])
@@ -498,7 +500,10 @@ def markdown() -> str:
         parts += [
             "## Sampling modes (Table 2 analogue)",
             "",
-            f"One `small` model per mode on the `songs` corpus, the same budget each: {b['iterations']} iterations x "
+            "One `small` model per mode"
+            + ("" if t2.get("model_config", {}).get("transfer_branch") else
+               " (the `small` network as it was before its transfer branch)")
+            + f" on the `songs` corpus, the same budget each: {b['iterations']} iterations x "
             f"{b['songs_per_iteration']} songs x K = {b['samples']} samples, {b['epochs']} epochs, lr {b['lr']}, "
             f"{b['excerpt_seconds']:g} s excerpts (exp: sigma {b['sigma_init']} x {b['gamma']}^t); evaluated on the test split. "
             f"Hardware: {t2['machine']}.",
