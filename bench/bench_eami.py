@@ -441,7 +441,10 @@ def markdown() -> str:
             f"{mc['conformer_heads']}x{mc['conformer_head_dim']}, kernel {mc['conformer_kernel']}, "
             f"{mc['lstm_layers']} BiLSTM layers of {mc['lstm_hidden']}"
             f"{'; transfer branch of ' + str(mc['transfer_hidden']) if mc.get('transfer_branch') else ''}); "
-            f"{len(rec['log'])} iterations, sampling "
+            f"{len(rec['log'])} iterations"
+            + (f" (stopped after {len(rec['log'])} of the {c['iterations']} planned, for time; `train` on the same "
+               "run folder resumes it)" if len(rec["log"]) < c["iterations"] else "")
+            + ", sampling "
             f"`{c['sampling']}` with sigma {c['sigma_init']} x {c['gamma']}^t, K = {c['samples_per_song']}, "
             f"{c['songs_per_iteration'] or 'all'} songs per iteration, {c['epochs']} epochs, batch {c['batch_size']}, "
             f"Adam lr {c['lr']} betas ({c['beta1']}, {c['beta2']}), {c['excerpt_seconds']:g} s excerpts. "

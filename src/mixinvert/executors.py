@@ -153,9 +153,7 @@ def predict_excerpt(song: SongAudio, net: dict) -> tuple[np.ndarray, np.ndarray]
     """
     import torch
 
-    from mixinvert.models.predict import predict_features
-
-    from mixinvert.models.predict import song_transfer
+    from mixinvert.models.predict import predict_features, song_transfer
 
     tf, mf = excerpt_features(song)
     model = _network(net)

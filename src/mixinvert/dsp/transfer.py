@@ -20,10 +20,11 @@ Per track the result is 3 x 80 values on the network's mel bands:
 
 The function is pure and deterministic. The STFT (sqrt-Hann, 2048 samples, 50 % overlap)
 runs in torch; at most :data:`MAX_FRAMES` frames, evenly spread, are cut and enter the
-normal equations, so a long song costs no more time or memory than a 12 s one. Why by hand: no maintained
-library solves multichannel per-bin least squares; :mod:`mixinvert.methods.barchiesi_reiss`
-does the same for its own method, with a gain-envelope pass and longer frames that this
-feature does not need.
+normal equations, so a long song costs no more time or memory than a 12 s one.
+
+Why by hand: no maintained library solves multichannel per-bin least squares;
+:mod:`mixinvert.methods.barchiesi_reiss` does the same for its own method, with a
+gain-envelope pass and longer frames that this feature does not need.
 """
 
 from __future__ import annotations
