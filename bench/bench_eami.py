@@ -408,19 +408,26 @@ def table1_rows(t1: dict) -> list[str]:
 
 
 def _loss_sentence(log: list[dict]) -> str:
-    """What the training loss says, from the log: how much of the sampling noise the
-    network reads back (loss / sigma^2 over the second half of the run)."""
-    half = [r for r in log[len(log) // 2 :] if float(r["sigma"]) > 0]
-    if not half:
+    """What the training loss says, from the log: the loss over sigma^2 (the loss of
+    answering the unperturbed prediction) early and late in the run."""
+    rows = [r for r in log if float(r["sigma"]) > 0]
+    if len(rows) < 3:
         return "The training loss is in the table below."
-    ratio = float(np.mean([float(r["train_loss"]) / float(r["sigma"]) ** 2 for r in half]))
-    return (
-        f"sigma^2 is the training loss of answering the unperturbed prediction; over the second half of the run "
-        f"the loss was {ratio:.2f} x sigma^2 on average: the network reads "
-        f"{'most' if ratio < 0.5 else 'a part' if ratio < 0.9 else 'only a small part'} of the sampling noise "
-        "back from the rendered mixes (the rest is settings the mixes do not reveal, such as the compressor of a "
-        "quiet track)."
-    )
+    third = len(rows) // 3
+
+    def ratio(part: list[dict]) -> float:
+        return float(np.mean([float(r["train_loss"]) / float(r["sigma"]) ** 2 for r in part]))
+
+    early, late = ratio(rows[:third]), ratio(rows[-third:])
+    floor = float(np.mean([float(r["train_loss"]) for r in rows[-third:]]))
+    text = (f"Training loss over sigma^2 (sigma^2: the loss of answering the unperturbed prediction): {early:.2f} "
+            f"over the first third of the run, {late:.2f} over the last third. ")
+    text += ("Below 1, the network reads part of the sampling noise back from the rendered mixes. " if early < 1 else
+             "The network reads none of the sampling noise back from the rendered mixes. ")
+    if late > 1:
+        text += (f"Late in the run the loss settles near {floor:.4f}, above sigma^2: there the network's answers for "
+                 "mixes rendered from its own predictions differ from those predictions by more than the noise.")
+    return text
 
 
 def markdown() -> str:
