@@ -73,23 +73,17 @@ def render_log_mel(song: SongAudio, p_normalized: np.ndarray, schema_version: st
     """Render normalized settings through the console; the mix's log-mel features.
 
     Returns np.ndarray [shape=(2, frames, 80)], float32 (what the network reads), about
-    1/200 of the mix's size: the sampling step's task.
+    1/200 of the mix's size: :func:`render_pair_features` without transfer spectra.
     """
-    import torch
-
-    from mixinvert.dsp.features import log_mel
-
-    mix = _render(song, p_normalized, schema_version)
-    with torch.no_grad():
-        return log_mel(mix, song.sample_rate).numpy().astype(np.float32, copy=False)
+    return render_pair_features(song, p_normalized, schema_version)[0]
 
 
 def render_pair_features(
     song: SongAudio, p_normalized: np.ndarray, schema_version: str = "v1", with_transfer: bool = False
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The sampling step's render task: :func:`render_log_mel`'s features of the rendered
-    mix and, ``with_transfer`` (a network with a transfer branch), the tracks' transfer
-    spectra into it ``(n_tracks, 3, 80)`` (else ``None``)."""
+    """The sampling step's render task: the rendered mix's log-mel features
+    ``(2, frames, 80)`` float32 and, ``with_transfer`` (a network with a transfer branch),
+    the tracks' transfer spectra into it ``(n_tracks, 3, 80)`` (else ``None``)."""
     import torch
 
     from mixinvert.dsp.features import log_mel

@@ -97,3 +97,14 @@ def test_short_and_bad_inputs():
         transfer_features([t], t, SR)
     with pytest.raises(ValueError, match="track 0"):
         transfer_features([t[:, :200]], np.zeros((2, 300), np.float32), SR)
+
+
+def test_non_finite_samples_are_refused(noises):
+    mix = np.stack([noises[0][0], noises[0][0]])
+    bad = noises[1].copy()
+    bad[0, 100] = np.nan
+    with pytest.raises(ValueError, match="track 1 has NaN or infinite"):
+        transfer_features([noises[0], bad], mix, SR)
+    mix[1, 5] = np.inf
+    with pytest.raises(ValueError, match="the mix has NaN or infinite"):
+        transfer_features(noises[:1], mix, SR)

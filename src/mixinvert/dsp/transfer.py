@@ -106,6 +106,10 @@ def transfer_features(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate
     for i, t in enumerate(tracks):
         if t.ndim != 2 or t.shape[0] not in (1, 2) or t.shape[-1] != n:
             raise ValueError(f"track {i}: expected (1 or 2, {n}) samples, got shape {t.shape}")
+        if not np.isfinite(t).all():
+            raise ValueError(f"track {i} has NaN or infinite samples")
+    if not np.isfinite(mix).all():
+        raise ValueError("the mix has NaN or infinite samples")
     keep = _frames(n)
     k = len(tracks)
     x = [_stft(t, keep) for t in tracks]  # each (1 or 2, frames, bins)
@@ -128,9 +132,10 @@ def transfer_features(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate
     den = torch.einsum("mb,kb->km", mel, weight)[None]
     band_gain = torch.where(den > 0, num / den, torch.zeros_like(num))
     log_gain = (0.5 * torch.log(band_gain + 1e-30)).clamp(LOG_GAIN_FLOOR, LOG_GAIN_CEIL)
-    silent = torch.einsum("mb,kb->km", mel, power) <= 1e-20  # (k, 80): nothing of the track in the band
+    mel_power = torch.einsum("mb,kb->km", mel, power)  # (k, 80)
+    silent = mel_power <= 1e-20  # nothing of the track in the band
     log_gain = torch.where(silent[None], torch.full_like(log_gain, LOG_GAIN_FLOOR), log_gain)
-    band_power = torch.einsum("mb,kb->km", mel, power) / mel.sum(dim=1).clamp_min(1e-12)
+    band_power = mel_power / mel.sum(dim=1).clamp_min(1e-12)
     log_power = torch.log(band_power + 1e-30).clamp_min(LOG_POWER_FLOOR)
     out = torch.cat([log_gain.permute(1, 0, 2), log_power[:, None]], dim=1)
     return out.numpy().astype(np.float32)

@@ -70,8 +70,8 @@ def predict_features(
         outs = []
         weights = []
         device = next(model.parameters()).device  # the features are CPU tensors; the model may be on a GPU
+        tr = transfer.to(device) if transfer is not None else None  # the whole song's, for every chunk
         for a, b in zip(bounds[:-1], bounds[1:]):
-            tr = transfer.to(device) if transfer is not None else None
             outs.append(model(track_feats[:, :, a:b].to(device), mix_feats[:, :, a:b].to(device), transfer=tr).cpu())
             weights.append(b - a)
         w = torch.tensor(weights, dtype=torch.float32)
