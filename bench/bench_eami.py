@@ -290,24 +290,36 @@ def readable(corpora_dir: Path, epochs: int = 40, seed: int = 0, workers: int = 
             "machine": _machine()}
 
 
-def training_record(run_dir: Path) -> dict:
-    """How a run was trained (for the shipped model): settings, corpora, log, time."""
+def _stage_record(run_dir: Path) -> dict:
     import csv
-
-    from mixinvert.train.essl import plot_history
 
     settings = json.loads((run_dir / "run.json").read_text())
     rows = list(csv.DictReader((run_dir / "log.csv").open()))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    plot_history([{k: float(v) if k != "iteration" else int(v) for k, v in r.items()} for r in rows],
-                 RESULTS / "eami_training.png")
     total = sum(float(r["sampling_s"]) + float(r["training_s"]) + float(r["valid_s"]) for r in rows)
     corpora = [
         {"name": c["name"], **{k: c.get("corpus", {}).get("config", {}).get(k) for k in ("preset", "songs", "seconds", "seed")}}
         for c in settings["corpora"]
     ]
+    init = settings.get("init")
     return {"config": settings["config"], "model_config": settings["model_config"], "corpora": corpora,
-            "log": rows, "total_s": total, "machine": _machine()}
+            "log": rows, "total_s": total, "init": init["sha256"][:12] if init else None}
+
+
+def training_record(run_dirs: list[Path]) -> dict:
+    """How the shipped model was trained: per run (a stage; a later one fine-tunes the one
+    before, ``train --init``) its settings, corpora, log and time; one plot over all."""
+    from mixinvert.train.essl import plot_history
+
+    stages = [_stage_record(Path(d)) for d in run_dirs]
+    history, offset = [], 0
+    for st in stages:
+        for r in st["log"]:
+            row = {k: float(v) if k != "iteration" else int(v) + offset for k, v in r.items()}
+            history.append(row)
+        offset += len(st["log"])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    plot_history(history, RESULTS / "eami_training.png")
+    return {"stages": stages, "machine": _machine()}
 
 
 def speed(repeats: int = 3) -> dict:
@@ -432,48 +444,76 @@ def _loss_sentence(log: list[dict]) -> str:
     return text
 
 
+def _training_section(rec: dict) -> list[str]:
+    stages = rec.get("stages") or [{**rec, "init": None}]  # records before stages held one run
+    parts = ["## The shipped EAMI model (`src/mixinvert/models/eami_default.pt`)", ""]
+    if len(stages) > 1:
+        parts += [f"Trained in {len(stages)} runs of `mixinvert train`, each starting from the model file of the one "
+                  "before (`--init`). Hardware: " + rec["machine"] + ".", ""]
+    offset = 0
+    for n, st in enumerate(stages, 1):
+        c, mc = st["config"], st["model_config"]
+        corp = ", ".join(f"`{x['name']}` ({x['preset']}, {x['songs']} songs of {x['seconds']:g} s, seed {x['seed']})"
+                         for x in st["corpora"])
+        last = st["log"][-1]
+        best = min(st["log"], key=lambda r: float(r["valid_mrsd"]))
+        prior = c.get("prior_samples", 0)
+        head = f"**Run {n}.** " if len(stages) > 1 else ""
+        start = (f"Starts from the model file of run {n - 1} (sha256 {st['init']}). " if st.get("init") else
+                 "Starts from the untrained network. ")
+        parts += [
+            head + f"Trained with `mixinvert train` on {corp}, train splits; config `{c['model']}` "
+            f"(U-Net {mc['unet_channels']}, time pool {mc['time_pool']}, {mc['conformer_layers']} Conformer layers of "
+            f"{mc['conformer_heads']}x{mc['conformer_head_dim']}, kernel {mc['conformer_kernel']}, "
+            f"{mc['lstm_layers']} BiLSTM layers of {mc['lstm_hidden']}"
+            f"{'; transfer branch of ' + str(mc['transfer_hidden']) if mc.get('transfer_branch') else ''}). " + start
+            + f"{len(st['log'])} iterations"
+            + (f" (stopped after {len(st['log'])} of the {c['iterations']} planned, for time; `train` on the same "
+               "run folder resumes it)" if len(st["log"]) < c["iterations"] else "")
+            + ", sampling "
+            f"`{c['sampling']}` with sigma {c['sigma_init']} x {c['gamma']}^t, K = {c['samples_per_song']}"
+            + (f" plus {prior} pairs per song with settings from the engineer prior (`--prior-samples {prior}`)"
+               if prior else "")
+            + f", {c['songs_per_iteration'] or 'all'} songs per iteration, {c['epochs']} epochs, batch {c['batch_size']}, "
+            f"Adam lr {c['lr']} betas ({c['beta1']}, {c['beta2']}), {c['excerpt_seconds']:g} s excerpts. "
+            + (f"Hardware: {rec['machine']}. " if len(stages) == 1 else "")
+            + f"Time: {st['total_s'] / 60:.1f} min, on a machine shared with "
+            f"development work (tests, experiments) for most of the run "
+            f"({st['total_s'] / len(st['log']):.0f} s per iteration). Best validation MRSD: iteration "
+            f"{best['iteration']} ({float(best['valid_mrsd']):.3f}); "
+            f"last iteration {last['iteration']}: MRSD {float(last['valid_mrsd']):.3f}."
+            + (" The shipped file is the best iteration of this run." if n == len(stages) else ""),
+            "",
+        ]
+        if prior:
+            parts += ["Its training loss mixes the pairs around the network's predictions with the prior's pairs, "
+                      "whose settings are far from the network's answer: it is not comparable with sigma^2.", ""]
+        else:
+            parts += [_loss_sentence(st["log"]), ""]
+        offset += len(st["log"])
+    parts += [
+        "![training loss and validation MRSD per iteration"
+        + (" (the runs one after another)" if len(stages) > 1 else "") + "](bench/results/eami_training.png)",
+        "",
+        "| " + ("run | " if len(stages) > 1 else "") + "iteration | sigma | training loss | valid MAE | valid MRSD | "
+        "valid param err (norm.) |",
+        "|---" * (6 + (len(stages) > 1)) + "|",
+    ]
+    for n, st in enumerate(stages, 1):
+        for r in st["log"]:
+            parts.append("| " + (f"{n} | " if len(stages) > 1 else "") + f"{r['iteration']} | "
+                         f"{float(r['sigma']):.3f} | {float(r['train_loss']):.4f} | "
+                         f"{float(r['valid_mae']):.4f} | {float(r['valid_mrsd']):.3f} | {float(r['valid_param_mae']):.3f} |")
+    parts.append("")
+    return parts
+
+
 def markdown() -> str:
     """BENCHMARKS.md sections from the stored results (missing ones are said to be missing)."""
     parts = []
     rec = _load("eami_training")
     if rec:
-        c, mc = rec["config"], rec["model_config"]
-        corp = ", ".join(f"`{x['name']}` ({x['preset']}, {x['songs']} songs of {x['seconds']:g} s, seed {x['seed']})"
-                         for x in rec["corpora"])
-        last = rec["log"][-1]
-        best = min(rec["log"], key=lambda r: float(r["valid_mrsd"]))
-        parts += [
-            "## The shipped EAMI model (`src/mixinvert/models/eami_default.pt`)",
-            "",
-            f"Trained with `mixinvert train` on {corp}, train splits; config `{c['model']}` "
-            f"(U-Net {mc['unet_channels']}, time pool {mc['time_pool']}, {mc['conformer_layers']} Conformer layers of "
-            f"{mc['conformer_heads']}x{mc['conformer_head_dim']}, kernel {mc['conformer_kernel']}, "
-            f"{mc['lstm_layers']} BiLSTM layers of {mc['lstm_hidden']}"
-            f"{'; transfer branch of ' + str(mc['transfer_hidden']) if mc.get('transfer_branch') else ''}); "
-            f"{len(rec['log'])} iterations"
-            + (f" (stopped after {len(rec['log'])} of the {c['iterations']} planned, for time; `train` on the same "
-               "run folder resumes it)" if len(rec["log"]) < c["iterations"] else "")
-            + ", sampling "
-            f"`{c['sampling']}` with sigma {c['sigma_init']} x {c['gamma']}^t, K = {c['samples_per_song']}, "
-            f"{c['songs_per_iteration'] or 'all'} songs per iteration, {c['epochs']} epochs, batch {c['batch_size']}, "
-            f"Adam lr {c['lr']} betas ({c['beta1']}, {c['beta2']}), {c['excerpt_seconds']:g} s excerpts. "
-            f"Hardware: {rec['machine']}. Time: {rec['total_s'] / 60:.1f} min, on a machine shared with "
-            f"development work (tests, experiments) for most of the run "
-            f"({rec['total_s'] / len(rec['log']):.0f} s per iteration). The file is the iteration with the best "
-            f"validation MRSD: iteration {best['iteration']} (MRSD {float(best['valid_mrsd']):.3f}); "
-            f"last iteration {last['iteration']}: MRSD {float(last['valid_mrsd']):.3f}.",
-            "",
-            "![training loss and validation MRSD per iteration](bench/results/eami_training.png)",
-            "",
-            _loss_sentence(rec["log"]),
-            "",
-            "| iteration | sigma | training loss | valid MAE | valid MRSD | valid param err (norm.) |",
-            "|---|---|---|---|---|---|",
-        ]
-        for r in rec["log"]:
-            parts.append(f"| {r['iteration']} | {float(r['sigma']):.3f} | {float(r['train_loss']):.4f} | "
-                         f"{float(r['valid_mae']):.4f} | {float(r['valid_mrsd']):.3f} | {float(r['valid_param_mae']):.3f} |")
-        parts.append("")
+        parts += _training_section(rec)
     t1 = _load("eami_table1")
     if t1:
         sizes = ", ".join(f"{k}: {t1[k]['songs']} songs" for k in CORPORA)
@@ -618,7 +658,9 @@ def main() -> None:
                                      "markdown"))
     ap.add_argument("--corpora-dir", type=Path, default=REPO / "bench" / ".cache" / "corpora")
     ap.add_argument("--runs-dir", type=Path, default=REPO / "bench" / ".cache" / "runs")
-    ap.add_argument("--run", type=Path, help="run folder of the shipped model (for `training`)")
+    ap.add_argument("--run", type=Path, action="append",
+                    help="run folder of the shipped model (for `training`); repeat for runs that fine-tune the "
+                         "one before (train --init), in order")
     ap.add_argument("--model", type=Path, help="model file for table1 (default: the shipped one)")
     args = ap.parse_args()
     if args.what == "corpora":

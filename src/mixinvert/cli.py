@@ -178,6 +178,7 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
         "valid_songs": args.valid_songs,
         "seed": args.seed,
         "max_tracks": args.max_tracks,
+        "prior_samples": args.prior_samples,
     }
     config = TrainConfig(**{**defaults.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
     device = resolve_device(args.device, int(os.environ.get("LOCAL_RANK", "0")))  # a clear error before any work
@@ -197,7 +198,8 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
         ui.note(f"renders run on {executor.describe()}")
     try:
         result = train(args.corpus_dirs, args.out, config, workers=args.workers, progress=ui.mode != "quiet",
-                       log=ui.say if ui.mode != "json" else ui.note, executor=executor, device=str(device))
+                       log=ui.say if ui.mode != "json" else ui.note, executor=executor, device=str(device),
+                       init=args.init)
     except KeyboardInterrupt:
         if ranks is None or ranks.is_main:
             print(f"mixinvert: interrupted; {args.out} keeps every finished iteration: run the same command "
@@ -412,6 +414,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma-init", type=float, metavar="SIGMA", help="initial noise sigma, normalized units (default 0.5)")
     p.add_argument("--gamma", type=float, metavar="GAMMA", help="sigma decay per iteration (default 0.92)")
     p.add_argument("--samples", type=int, metavar="K", help="samples K per song and iteration (default 2)")
+    p.add_argument("--prior-samples", type=int, metavar="K",
+                   help="beyond the paper: K more pairs per song and iteration with settings drawn from the "
+                        "engineer prior (human mixes), not from the network (default 0)")
+    p.add_argument("--init", type=Path, metavar="MODEL.pt", default=None,
+                   help="start from this model's weights instead of an untrained network (fine-tuning; "
+                        "its network must be --config's)")
     p.add_argument("--epochs", type=int, metavar="E", help="epochs E per training step (default 8; paper 10)")
     p.add_argument("--batch-size", type=int, metavar="N", help="batch size in songs (default 4)")
     p.add_argument("--lr", type=float, metavar="LR", help="Adam learning rate (default 5e-4)")

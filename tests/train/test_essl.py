@@ -19,6 +19,7 @@ from mixinvert.train.essl import (
     TrainConfig,
     TrainError,
     load_split,
+    prior_settings,
     sampling_step,
     train,
     training_step,
@@ -243,3 +244,82 @@ def test_a_corrupt_checkpoint_gives_a_clear_error(corpus, tmp_path):
 def test_missing_corpus_or_training_split(tmp_path):
     with pytest.raises(TrainError, match="no such corpus"):
         train(tmp_path / "nowhere", tmp_path / "run", TrainConfig(**TINY), progress=False)
+
+
+def test_prior_settings_are_realistic_and_seeded():
+    a = prior_settings(np.random.default_rng(5), 200)
+    b = prior_settings(np.random.default_rng(5), 200)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (200, CONSOLE_V1.size) and a.min() >= -1 and a.max() <= 1
+    phys = CONSOLE_V1.denormalize(a)
+    # settings of human mixes, not uniform: most EQ bands and reverbs unused, many tracks centred
+    assert np.mean(phys[:, CONSOLE_V1.index("reverb_wet")] == 0) > 0.3
+    assert np.mean(phys[:, CONSOLE_V1.index("eq_high_shelf_gain_db")] == 0) > 0.3
+    assert np.mean(phys[:, CONSOLE_V1.index("pan")] == 0) > 0.2
+    assert np.mean(phys[:, CONSOLE_V1.index("comp_ratio")] == 1) > 0.2
+
+
+def test_prior_samples_add_prior_pairs_after_the_network_pairs(songs):
+    config = TrainConfig(sampling="none", samples_per_song=1, prior_samples=2, excerpt_seconds=0.5)
+    model = _model()
+    data = sampling_step(model, songs, config, 0, workers=2)
+    assert len(data) == 3 * len(songs) and len(data.pair_transfer) == len(data)
+    # (the prior's draws follow each song's excerpt, so only the first song's excerpt is where
+    # _predictions, which knows nothing of them, looks)
+    np.testing.assert_allclose(data.pair_p[0].numpy(), _predictions(model, songs, config, 0)[0][0], atol=1e-5)
+    for j in range(len(songs)):
+        ks = [k for k in range(len(data)) if data.pair_song[k] == j]
+        assert len(ks) == 3
+        for k in ks[1:]:  # the prior's: not the network's answer, and the same with another network
+            assert not np.allclose(data.pair_p[k].numpy(), data.pair_p[ks[0]].numpy(), atol=1e-2)
+    other = sampling_step(_model(1), songs, config, 0, workers=1)
+    for k in range(len(data)):
+        if k % 3:
+            torch.testing.assert_close(data.pair_p[k], other.pair_p[k])
+    # the default adds none, and so do older run settings without the field
+    assert TrainConfig().prior_samples == 0
+    assert len(sampling_step(model, songs, TrainConfig(sampling="none", samples_per_song=1, excerpt_seconds=0.5),
+                             0, workers=1)) == len(songs)
+
+
+def test_prior_samples_in_random_mode_too(songs):
+    config = TrainConfig(sampling="random", samples_per_song=1, prior_samples=1, excerpt_seconds=0.5)
+    assert len(sampling_step(_model(), songs, config, 0, workers=1)) == 2 * len(songs)
+
+
+def test_a_run_can_start_from_a_model_file(corpus, tmp_path):
+    first = tmp_path / "first"
+    train(corpus, first, TrainConfig(**{**TINY, "iterations": 1}), workers=1, progress=False, log=lambda s: None)
+    start = read_checkpoint(first / "model.pt")["state_dict"]
+    cfg = TrainConfig(**{**TINY, "iterations": 1, "seed": 4})
+    lines = []
+    train(corpus, tmp_path / "tuned", cfg, workers=1, progress=False, log=lines.append, init=first / "model.pt")
+    assert "starting from" in lines[0]
+    stored = json.loads((tmp_path / "tuned" / "run.json").read_text())
+    assert len(stored["init"]["sha256"]) == 64
+    # it trained on from the given weights: closer to them than a fresh start with the same seed
+    train(corpus, tmp_path / "fresh", cfg, workers=1, progress=False, log=lambda s: None)
+    tuned, fresh = _weights(tmp_path / "tuned" / "checkpoint.pt"), _weights(tmp_path / "fresh" / "checkpoint.pt")
+    key = next(k for k in start if start[k].dtype.is_floating_point and start[k].numel() > 100)
+    assert (tuned[key] - start[key]).abs().mean() < (fresh[key] - start[key]).abs().mean()
+    # resuming with another starting file is refused; a model of another configuration too
+    with pytest.raises(TrainError, match="other"):
+        train(corpus, tmp_path / "tuned", TrainConfig(**{**TINY, "seed": 4}), workers=1, progress=False,
+              init=tmp_path / "fresh" / "model.pt")
+    with pytest.raises(TrainError, match="not the 'paper' configuration"):
+        train(corpus, tmp_path / "x", TrainConfig(**{**TINY, "model": "paper"}), progress=False,
+              init=first / "model.pt")
+    with pytest.raises(CheckpointError, match="no such model file"):
+        train(corpus, tmp_path / "y", cfg, progress=False, init=tmp_path / "missing.pt")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_a_run_started_before_a_setting_existed_still_resumes(corpus, tmp_path):
+    run = tmp_path / "run"
+    train(corpus, run, TrainConfig(**{**TINY, "iterations": 1}), workers=1, progress=False, log=lambda s: None)
+    stored = json.loads((run / "run.json").read_text())
+    del stored["config"]["prior_samples"]  # as written by an earlier mixinvert
+    (run / "run.json").write_text(json.dumps(stored))
+    lines = []
+    train(corpus, run, TrainConfig(**TINY), workers=1, progress=False, log=lines.append)
+    assert "resuming" in lines[0]

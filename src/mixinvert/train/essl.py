@@ -18,6 +18,20 @@ Sampling modes (the paper's Table 2): ``exp`` (the default, decreasing sigma), `
 (sigma = sigma_init throughout), ``none`` (render the prediction itself, no noise) and
 ``random`` (settings uniform over [-1, 1], not from the network).
 
+Beyond the paper, two options:
+
+- ``prior_samples``: per song and iteration, that many more pairs whose settings are
+  drawn from the engineer prior (:func:`mixinvert.data.engineer.sample_settings`, settings
+  of human mixes from MixologyDB), each track given a category at random (the training
+  songs' instruments are not known). Pairs drawn only around the network's own
+  predictions teach it nothing about a setting it reads poorly: the noise around a wrong
+  guess is all it ever sees, and its guesses drift (BENCHMARKS.md: the network trained
+  without them set EQ, compressor and reverb worse than leaving them neutral). Prior
+  pairs keep realistic settings of every effect in each training step.
+- ``init``: the run starts from the weights of a model file (fine-tuning, e.g. the
+  shipped model on one's own corpus) instead of the untrained network. Its SHA-256 is
+  part of the run's settings.
+
 A run folder holds ``run.json`` (the settings), ``checkpoint.pt`` (after every iteration:
 model, optimizer, RNG states, iteration, log), ``model.pt`` (the model with the best
 validation MRSD so far, what ``invert --model`` takes), ``log.csv`` and ``training.png``.
@@ -138,6 +152,7 @@ class TrainConfig:
     valid_songs: int | None = 16
     max_tracks: int = DEFAULT_MAX_TRACKS
     seed: int = 0
+    prior_samples: int = 0
 
     def __post_init__(self) -> None:
         get_model_config(self.model)
@@ -146,6 +161,7 @@ class TrainConfig:
         checks = [
             (self.iterations >= 1, "iterations must be at least 1"),
             (self.samples_per_song >= 1, "samples per song must be at least 1"),
+            (self.prior_samples >= 0, "prior samples per song must be >= 0"),
             (self.sigma_init >= 0 and math.isfinite(self.sigma_init), "sigma_init must be >= 0"),
             (0 < self.gamma <= 1, "gamma must be in (0, 1]"),
             (self.epochs >= 1, "epochs must be at least 1"),
@@ -287,6 +303,18 @@ class PairedData:
         return len(self.pair_song)
 
 
+def prior_settings(rng: np.random.Generator, n_tracks: int, schema: ParamSchema = CONSOLE_V1) -> np.ndarray:
+    """Normalized settings ``(n_tracks, n_params)`` of one song from the engineer prior.
+
+    Each track gets a category drawn uniformly from :data:`~mixinvert.data.engineer.CATEGORIES`
+    (its instrument is not known), then settings from that category's figures.
+    """
+    from mixinvert.data.engineer import CATEGORIES, sample_settings
+
+    cats = [CATEGORIES[i] for i in rng.integers(0, len(CATEGORIES), size=n_tracks)]
+    return schema.normalize(sample_settings(rng, cats, schema=schema))
+
+
 def _excerpt(song: TrainSong, length: int, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
     if song.num_samples <= length:
         return song.tracks, song.mix
@@ -328,6 +356,7 @@ def sampling_step(
     # song by song): the tasks below only compute, so any executor gives the same pairs
     excerpts: list[SongAudio] = []
     draws: list[list[np.ndarray]] = []
+    prior_draws: list[list[np.ndarray]] = []
     for i in chosen:
         song = songs[i]
         length = int(round(config.excerpt_seconds * song.sample_rate))
@@ -339,12 +368,15 @@ def sampling_step(
         else:
             draws.append([rng.normal(0.0, sigma, size=shape) if sigma > 0 else np.zeros(shape)
                           for _ in range(config.samples_per_song)])
+        prior_draws.append([prior_settings(rng, len(tracks), schema) for _ in range(config.prior_samples)])
 
     mine = [j for j in range(len(excerpts)) if shard is None or shard.owns(j)]
     draws = [draws[j] for j in mine]
+    prior_draws = [prior_draws[j] for j in mine]
     own = executor is None
     executor = executor or LocalExecutor(workers)
-    bar = progress_bar(len(mine) * (1 + config.samples_per_song), f"iteration {t + 1}: sampling", "task",
+    bar = progress_bar(len(mine) * (1 + config.samples_per_song + config.prior_samples),
+                       f"iteration {t + 1}: sampling", "task",
                        enabled=progress)
     try:
         handles = [executor.put(excerpts[j]) for j in mine]  # each song's audio goes out once
@@ -361,6 +393,7 @@ def sampling_step(
                 samples += [(j, p) for p in draws[j]]
             else:
                 samples += [(j, np.clip(out + noise, -1.0, 1.0)) for noise in draws[j]]
+            samples += [(j, p) for p in prior_draws[j]]
             bar.update(1)
         data = PairedData(track_feats, [], [], [])
         with_transfer = model.needs_transfer
@@ -491,21 +524,44 @@ def _seed_torch(config: TrainConfig, t: int) -> None:
     torch.manual_seed(config.seed * 1_000_003 + t + 17)
 
 
-def _run_settings(config: TrainConfig, corpus_dirs: Sequence[str | os.PathLike]) -> dict:
-    return {
+def _run_settings(config: TrainConfig, corpus_dirs: Sequence[str | os.PathLike], init: dict | None = None) -> dict:
+    settings = {
         "format": "mixinvert-train-run",
         "config": config.to_dict(),
         "model_config": get_model_config(config.model).to_dict(),
         "corpora": _corpus_identity(corpus_dirs),
         "schema": CONSOLE_V1.version,
     }
+    if init is not None:
+        settings["init"] = init
+    return settings
 
 
 def _comparable(settings: dict) -> dict:
-    """Settings that must match to resume (``iterations`` may grow)."""
+    """Settings that must match to resume (``iterations`` may grow; settings added since a
+    run was started compare at their defaults; of ``init`` only the file's digest)."""
     s = json.loads(json.dumps(settings))
+    s["config"] = {**TrainConfig().to_dict(), **s.get("config", {})}
     s["config"].pop("iterations", None)
+    if "init" in s:
+        s["init"] = {"sha256": s["init"].get("sha256")}
     return s
+
+
+def _init_model(path: str | os.PathLike, config: TrainConfig) -> tuple[Inverter, dict]:
+    """The network of model file ``path`` to start a run from, and what identifies it."""
+    import hashlib
+
+    path = Path(path)
+    obj = read_checkpoint(path)
+    model, schema = build_model(obj, where=str(path))
+    if schema.version != CONSOLE_V1.version:
+        raise TrainError(f"{path}: a model for console {schema.version}, training runs console {CONSOLE_V1.version}")
+    wanted = get_model_config(config.model)
+    if model.config != wanted:
+        raise TrainError(f"{path}: its network is not the {config.model!r} configuration; pass --config to match it")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return model, {"path": str(path), "sha256": digest}
 
 
 def _write_log(run_dir: Path, history: list[dict]) -> None:
@@ -588,6 +644,7 @@ def train(
     log: Callable[[str], None] | None = None,
     executor: Executor | None = None,
     device: str | torch.device = "cpu",
+    init: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train (or resume training) an EAMI network on the corpora's train splits.
 
@@ -607,6 +664,9 @@ def train(
         :func:`~mixinvert.train.distributed.resolve_device`); in a torchrun launch, the
         device the process group was joined with. Checkpoints hold CPU tensors, so a run
         may resume on another device.
+    init : a model file to start from instead of the untrained network (fine-tuning); it
+        must hold the network of ``config.model``. A resumed run must name the same file
+        contents (its SHA-256 is in ``run.json``).
     """
     if isinstance(corpus_dirs, (str, os.PathLike)):
         corpus_dirs = [corpus_dirs]
@@ -616,7 +676,8 @@ def train(
             raise TrainError(f"{c}: no such corpus folder")
     log = log or print
     run_dir = Path(run_dir)
-    settings = _run_settings(config, corpus_dirs)
+    init_model, init_info = _init_model(init, config) if init is not None else (None, None)
+    settings = _run_settings(config, corpus_dirs, init_info)
     d = current_dist()  # a rank of a torchrun launch, or None
     device = torch.device(d.device) if d is not None else resolve_device(str(device))
     main = d is None or d.is_main
@@ -650,8 +711,12 @@ def train(
                 write_text_atomic(run_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n", overwrite=True)
     else:
         _seed_torch(config, -1)
-        model = Inverter(get_model_config(config.model))  # initial weights from the seed
-        model.start_at(START_P)
+        if init_model is not None:
+            model = init_model
+            log(f"starting from {init_info['path']} (sha256 {init_info['sha256'][:12]})")
+        else:
+            model = Inverter(get_model_config(config.model))  # initial weights from the seed
+            model.start_at(START_P)
         model.to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
         if main:
