@@ -7,7 +7,7 @@ import pytest
 import scipy.signal
 
 from mixinvert.dsp.features import N_MELS
-from mixinvert.dsp.transfer import LOG_GAIN_FLOOR, MAX_FRAMES, N_FFT, transfer_features
+from mixinvert.dsp.transfer import LOG_COEF_FLOOR, LOG_GAIN_FLOOR, MAX_FRAMES, N_FFT, transfer_features
 
 SR = 44100
 
@@ -108,3 +108,71 @@ def test_non_finite_samples_are_refused(noises):
     mix[1, 5] = np.inf
     with pytest.raises(ValueError, match="the mix has NaN or infinite"):
         transfer_features(noises[:1], mix, SR)
+
+
+# -- the reverb channels ---------------------------------------------------------------
+
+
+def _bursts(rng, n, rate_hz=4.0):
+    """Noise in short bursts (a tail shows in the gaps), ``(1, n)`` float32."""
+    t = np.arange(n) / SR
+    env = (np.sin(2 * np.pi * rate_hz * t + rng.uniform(0, 2 * np.pi)) > 0.6).astype(np.float64)
+    return (0.1 * env * rng.standard_normal(n)).astype(np.float32)[None]
+
+
+def _reverb(x, seconds=0.4, level=0.5, seed=9):
+    """A stereo diffuse tail of ``x``: decaying noise impulse responses, one per channel."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    decay = np.exp(-np.arange(n) / (0.12 * SR))
+    out = []
+    for _ in range(2):
+        ir = rng.standard_normal(n) * decay
+        ir[: int(0.01 * SR)] = 0.0  # pre-delay
+        ir *= level / np.sqrt((ir**2).sum())
+        out.append(scipy.signal.fftconvolve(x[0], ir)[: x.shape[-1]])
+    return np.stack(out)
+
+
+def _tail(out, track):
+    """Mean of a track's two decay channels over bands with many bins."""
+    return out[track, 3:5, 30:75].mean()
+
+
+def test_reverb_channels_find_the_track_that_went_to_a_reverb():
+    rng = np.random.default_rng(4)
+    n = 6 * SR
+    dry, wet = _bursts(rng, n, 3.0), _bursts(rng, n, 5.0)
+    mix = (np.stack([dry[0], dry[0]]) + np.stack([wet[0], wet[0]]) + _reverb(wet)).astype(np.float32)
+    out = transfer_features([dry, wet], mix, SR, reverb=True)
+    assert out.shape == (2, 6, N_MELS) and out.dtype == np.float32 and np.isfinite(out).all()
+    # the first three channels are those of reverb=False
+    np.testing.assert_array_equal(out[:, :3], transfer_features([dry, wet], mix, SR))
+    assert _tail(out, 1) > _tail(out, 0) + 3.0  # e^3: twenty times the coefficient
+    # a louder send reads higher
+    louder = (np.stack([dry[0], dry[0]]) + np.stack([wet[0], wet[0]]) + _reverb(wet, level=2.0)).astype(np.float32)
+    assert _tail(transfer_features([dry, wet], louder, SR, reverb=True), 1) > _tail(out, 1) + 1.0
+    # and with no reverb anywhere, neither track reads one
+    plain = (np.stack([dry[0], dry[0]]) + np.stack([wet[0], wet[0]])).astype(np.float32)
+    none = transfer_features([dry, wet], plain, SR, reverb=True)
+    assert max(_tail(none, 0), _tail(none, 1)) < _tail(out, 1) - 3.0
+
+
+def test_reverb_channels_on_a_long_song_read_in_blocks():
+    rng = np.random.default_rng(5)
+    n = (MAX_FRAMES * 3) * (N_FFT // 2)  # three times the frames that are used
+    dry, wet = _bursts(rng, n, 3.0), _bursts(rng, n, 5.0)
+    mix = (np.stack([dry[0], dry[0]]) + np.stack([wet[0], wet[0]]) + _reverb(wet)).astype(np.float32)
+    out = transfer_features([dry, wet], mix, SR, reverb=True)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(_db(out[:, :2, 20:75]), 0.0, atol=1.0)
+    assert _tail(out, 1) > _tail(out, 0) + 3.0
+
+
+def test_reverb_channels_of_a_silent_track_read_the_floor(noises):
+    silent = np.zeros_like(noises[0])
+    mix = np.stack([noises[0][0], noises[0][0]])
+    out = transfer_features([noises[0], silent], mix, SR, reverb=True)
+    assert np.isfinite(out).all() and (out[1, 3:] == LOG_COEF_FLOOR).all()
+    short = noises[0][:, :300]
+    assert transfer_features([short], np.stack([short[0], short[0]]), SR, reverb=True).shape == (1, 6, N_MELS)

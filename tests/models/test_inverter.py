@@ -33,14 +33,18 @@ class AutoTransfer(Inverter):
 
     def forward(self, tracks, mix, song_index=None, transfer=None):
         if transfer is None and self.needs_transfer:
-            transfer = transfer_like(tracks)
+            transfer = transfer_like(tracks, self.config.transfer_channels)
         return super().forward(tracks, mix, song_index, transfer)
 
 
-def transfer_like(tracks: torch.Tensor) -> torch.Tensor:
-    """``(T, 3, 80)`` transfer-spectrum-like values from track features ``(T, 2, N, 80)``."""
+def transfer_like(tracks: torch.Tensor, channels: int = 6) -> torch.Tensor:
+    """``(T, channels, 80)`` transfer-spectrum-like values from track features ``(T, 2, N, 80)``
+    (3 channels, or 6 with the reverb channels)."""
     level = tracks.mean(dim=2)  # (T, 2, 80)
-    return torch.cat([level[:, :2] / 3.0, level.mean(dim=1, keepdim=True) * 2.0], dim=1)
+    out = torch.cat([level[:, :2] / 3.0, level.mean(dim=1, keepdim=True) * 2.0], dim=1)
+    if channels > 3:
+        out = torch.cat([out] + [level[:, :1] / 2.0 - 4.0 - i for i in range(channels - 3)], dim=1)
+    return out
 
 
 _MODELS: dict[str, Inverter] = {}
@@ -456,12 +460,29 @@ def test_small_model_needs_transfer_spectra_of_the_right_shape():
     tracks, mix = feats(3, 21, 1), feats(1, 21, 2)
     with pytest.raises(ValueError, match="transfer spectra"):
         model(tracks, mix)
-    with pytest.raises(ValueError, match=r"transfer spectra must be \(3, 3, 80\)"):
-        model(tracks, mix, transfer=torch.zeros(2, 3, N_MELS))
+    with pytest.raises(ValueError, match=r"transfer spectra must be \(3, 6, 80\)"):
+        model(tracks, mix, transfer=torch.zeros(2, 6, N_MELS))
+    with pytest.raises(ValueError, match=r"transfer spectra must be \(3, 6, 80\)"):
+        model(tracks, mix, transfer=torch.zeros(3, 3, N_MELS))  # without the reverb channels
     with torch.no_grad():
         a = model(tracks, mix, transfer=transfer_like(tracks))
         b = model(tracks, mix, transfer=transfer_like(tracks) + 1.0)  # 1 neper more of each track
+        c = model(tracks, mix, transfer=transfer_like(tracks) + torch.tensor([0.0] * 3 + [2.0] * 3)[:, None])
     assert a.shape == (3, 16) and (a - b).abs().max() > 1e-4
+    assert (a - c).abs().max() > 1e-4  # the reverb channels are read
+
+
+def test_a_network_without_the_reverb_channels_reads_three():
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = Inverter(replace(get_model_config("small"), transfer_reverb=False)).eval()
+    assert model.needs_transfer and not model.transfer_reverb and model.config.transfer_channels == 3
+    tracks, mix = feats(2, 21, 1), feats(1, 21, 2)
+    with torch.no_grad():
+        assert model(tracks, mix, transfer=transfer_like(tracks, 3)).shape == (2, 16)
+    with pytest.raises(ValueError, match=r"transfer spectra must be \(2, 3, 80\)"):
+        model(tracks, mix, transfer=transfer_like(tracks, 6))
 
 
 def test_models_without_the_branch_ignore_transfer_spectra():

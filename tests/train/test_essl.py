@@ -97,7 +97,8 @@ def _predictions(model, songs, config, t):
         tf, mf = song_features(tracks, mix, s.sample_rate)
         model.eval()
         with torch.no_grad():
-            out.append((model(tf, mf, transfer=song_transfer(tracks, mix, s.sample_rate)).numpy(), tracks, start))
+            transfer = song_transfer(tracks, mix, s.sample_rate, reverb=model.transfer_reverb)
+            out.append((model(tf, mf, transfer=transfer).numpy(), tracks, start))
     return out
 
 
@@ -115,7 +116,7 @@ def test_sampling_none_renders_the_prediction_itself(songs):
         mix = Console(tracks, songs[j].sample_rate).render(CONSOLE_V1.denormalize(data.pair_p[k].numpy()))
         torch.testing.assert_close(data.pair_mix[k], log_mel(mix, songs[j].sample_rate), atol=1e-4, rtol=1e-4)
         # and the stored transfer spectra are the tracks' into that render
-        torch.testing.assert_close(data.pair_transfer[k], song_transfer(tracks, mix, songs[j].sample_rate),
+        torch.testing.assert_close(data.pair_transfer[k], song_transfer(tracks, mix, songs[j].sample_rate, reverb=True),
                                    atol=1e-4, rtol=1e-4)
 
 
@@ -323,3 +324,33 @@ def test_a_run_started_before_a_setting_existed_still_resumes(corpus, tmp_path):
     lines = []
     train(corpus, run, TrainConfig(**TINY), workers=1, progress=False, log=lines.append)
     assert "resuming" in lines[0]
+
+
+def test_a_model_from_before_the_reverb_channels_is_widened_to_start_a_run(corpus, songs, tmp_path):
+    from dataclasses import replace
+
+    from mixinvert.models.checkpoint import model_payload, save_atomic
+    from mixinvert.train.essl import widen_transfer
+
+    narrow_config = replace(get_model_config("small"), transfer_reverb=False)
+    torch.manual_seed(2)
+    narrow = Inverter(narrow_config).eval()
+    wide = widen_transfer(narrow, get_model_config("small")).eval()
+    assert wide.transfer_reverb and not narrow.transfer_reverb
+    s = songs[0]
+    tf, mf = s.features
+    with torch.no_grad():  # the same answers: the reverb channels start with zero weight
+        torch.testing.assert_close(wide(tf, mf, transfer=s.transfer(True)), narrow(tf, mf, transfer=s.transfer(False)),
+                                   atol=1e-6, rtol=0)
+    path = tmp_path / "narrow.pt"
+    save_atomic(model_payload(narrow, CONSOLE_V1), path)
+    lines = []
+    train(corpus, tmp_path / "run", TrainConfig(**{**TINY, "iterations": 1}), workers=1, progress=False,
+          log=lines.append, init=path)
+    model, _, _ = load_model(tmp_path / "run" / "model.pt")
+    assert model.transfer_reverb and model.config == get_model_config("small")
+    # any other difference of configuration is refused
+    other = replace(narrow_config, transfer_hidden=64)
+    save_atomic(model_payload(Inverter(other), CONSOLE_V1), tmp_path / "other.pt")
+    with pytest.raises(TrainError, match="not the 'small' configuration"):
+        train(corpus, tmp_path / "run2", TrainConfig(**TINY), progress=False, init=tmp_path / "other.pt")

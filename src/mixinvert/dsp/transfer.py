@@ -18,9 +18,23 @@ Per track the result is 3 x 80 values on the network's mel bands:
 2. the track's mean log power in the band (where its level sits against a compressor's
    threshold).
 
+With ``reverb=True``, 3 x 80 more: where each track's reverb went. A reverb's tail
+follows the track's sound by tens to hundreds of milliseconds, so the least squares
+above (one frame) leave it in the residual ``R_c = M_c - sum_k H_kc X_kc``. Per band, the
+residual's power over the frames is fitted, by nonnegative least squares, on three
+regressors per track built from its direct power ``Y_k = sum_c |H_kc X_kc|^2``: ``Y_k``
+passed through a one-pole decay of 0.7 and of 0.93 per hop (23 ms; about 0.15 s and
+0.75 s to -20 dB) after a one-frame delay, and ``Y_k`` itself (what the one-frame fit
+misses: compression, the reverb's first reflections). The channels are
+``log(coefficient + 1e-4)`` of the three (natural log; silent bands read as
+:data:`LOG_COEF_FLOOR`). On the corpora a supervised MLP explains 0.39 of reverb wet's
+variance with them and 0.11 without (a scratch experiment on 1,625 tracks, not kept).
+
 The function is pure and deterministic. The STFT (sqrt-Hann, 2048 samples, 50 % overlap)
-runs in torch; at most :data:`MAX_FRAMES` frames, evenly spread, are cut and enter the
-normal equations, so a long song costs no more time or memory than a 12 s one.
+runs in torch. A song of up to :data:`MAX_FRAMES` frames uses them all; a longer one
+uses :data:`BLOCKS` evenly spread blocks of consecutive frames (each with
+:data:`HISTORY` frames before it that only feed the reverb's decays), so a long song
+costs no more time or memory than a 12 s one.
 
 Why by hand: no maintained library solves multichannel per-bin least squares;
 :mod:`mixinvert.methods.barchiesi_reiss` does the same for its own method, with a
@@ -39,8 +53,12 @@ from mixinvert.dsp.features import FMAX_HZ, FMIN_HZ, N_MELS
 
 N_FFT = 2048
 HOP = N_FFT // 2
-#: Most frames used per song (evenly spread): 12 s at 44.1 kHz.
+#: Most frames used per song: 12 s at 44.1 kHz.
 MAX_FRAMES = 512
+#: A longer song is read in this many evenly spread blocks of consecutive frames.
+BLOCKS = 8
+#: Frames at the start of each block of a long song that only feed the reverb regressors.
+HISTORY = 16
 #: Ridge weight relative to the tracks' mean energy in a bin.
 RIDGE = 1e-3
 #: Smallest log amplitude gain reported (about -87 dB): bands where a track is silent.
@@ -49,8 +67,17 @@ LOG_GAIN_FLOOR = -10.0
 LOG_GAIN_CEIL = 4.0
 #: Floor of the track power channel (natural log of power).
 LOG_POWER_FLOOR = -25.0
-#: Values per track: ``(3, N_MELS)``.
+#: Values per track: ``(3, N_MELS)``; ``(6, N_MELS)`` with the reverb channels.
 CHANNELS = 3
+REVERB_CHANNELS = 3
+#: Decays per hop of the reverb regressors (after a one-frame delay).
+REVERB_DECAYS = (0.7, 0.93)
+#: Floor of the reverb coefficients before the log (and the log of silent bands).
+COEF_EPS = 1e-4
+LOG_COEF_FLOOR = float(np.log(COEF_EPS))
+LOG_COEF_CEIL = 4.0
+#: Projected-gradient steps of the nonnegative least squares (after a clamped exact solve).
+NNLS_STEPS = 200
 
 
 @functools.lru_cache(maxsize=8)
@@ -67,11 +94,24 @@ def _window() -> torch.Tensor:
     return torch.hann_window(N_FFT, periodic=True, dtype=torch.float32).sqrt()
 
 
-def _frames(num_samples: int) -> torch.Tensor:
+def _frames(num_samples: int) -> tuple[torch.Tensor, int]:
+    """The frames to cut, in blocks of consecutive frames, and the block length.
+
+    Up to :data:`MAX_FRAMES` frames: all of them, one block. More: :data:`BLOCKS` evenly
+    spread blocks of ``MAX_FRAMES / BLOCKS`` frames (whose first :data:`HISTORY` frames
+    only feed the reverb regressors' decays).
+    """
     total = num_samples // HOP + 1
     if total <= MAX_FRAMES:
-        return torch.arange(total)
-    return torch.from_numpy(np.linspace(0, total - 1, MAX_FRAMES).round().astype(np.int64))
+        return torch.arange(total), total
+    length = MAX_FRAMES // BLOCKS
+    starts = np.linspace(0, total - length, BLOCKS).round().astype(np.int64)
+    return torch.from_numpy((starts[:, None] + np.arange(length)[None]).ravel()), length
+
+
+def _abs2(z: torch.Tensor) -> torch.Tensor:
+    """``|z|^2`` of a complex tensor, without the square root of ``abs``."""
+    return torch.view_as_real(z).pow(2).sum(-1)
 
 
 def _stft(x: np.ndarray, keep: torch.Tensor) -> torch.Tensor:
@@ -87,16 +127,20 @@ def _stft(x: np.ndarray, keep: torch.Tensor) -> torch.Tensor:
     return torch.fft.rfft(frames * _window(), dim=-1).to(torch.complex128)
 
 
-def transfer_features(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Transfer spectra of every track into the mix: ``(n_tracks, 3, 80)`` float32.
+def transfer_features(
+    tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, *, reverb: bool = False
+) -> np.ndarray:
+    """Transfer spectra of every track into the mix: ``(n_tracks, 3, 80)`` float32, or
+    ``(n_tracks, 6, 80)`` with ``reverb``.
 
     Parameters
     ----------
     tracks : each ``(1 or 2, samples)`` float; all of one length
     mix : ``(2, samples)`` float, the mix the tracks went into
     sample_rate : Hz (bands above the Nyquist frequency read as silent)
+    reverb : add the three reverb channels
 
-    See the module doc for what the three channels hold.
+    See the module doc for what the channels hold.
     """
     if not tracks:
         raise ValueError("transfer_features needs at least one track")
@@ -110,13 +154,17 @@ def transfer_features(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate
             raise ValueError(f"track {i} has NaN or infinite samples")
     if not np.isfinite(mix).all():
         raise ValueError("the mix has NaN or infinite samples")
-    keep = _frames(n)
+    keep, block = _frames(n)
     k = len(tracks)
     x = [_stft(t, keep) for t in tracks]  # each (1 or 2, frames, bins)
     m = _stft(mix, keep)  # (2, frames, bins)
     bins = m.shape[-1]
-    power = torch.stack([(xi.abs() ** 2).mean(dim=(0, 1)) for xi in x])  # (k, bins)
+    mel = _mel(sample_rate)  # (80, bins)
+    power = torch.stack([_abs2(xi).mean(dim=(0, 1)) for xi in x])  # (k, bins)
     gains = torch.empty(2, k, bins, dtype=torch.float64)
+    if reverb:
+        resid_pow = torch.zeros(keep.numel(), mel.shape[0], dtype=torch.float64)
+        direct_pow = torch.zeros(k, keep.numel(), mel.shape[0], dtype=torch.float64)
     for c in range(2):
         a = torch.stack([xi[min(c, xi.shape[0] - 1)] for xi in x], dim=-1).transpose(0, 1)  # (bins, frames, k)
         normal = a.conj().transpose(1, 2) @ a  # (bins, k, k)
@@ -124,9 +172,14 @@ def transfer_features(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate
         diag = normal.diagonal(dim1=1, dim2=2).real
         ridge = RIDGE * diag.mean(dim=1, keepdim=True) + 1e-12
         normal = normal + torch.diag_embed(ridge.expand(-1, k).to(normal.dtype))
-        h = torch.linalg.solve(normal, rhs)[..., 0]  # (bins, k)
-        gains[c] = (h.abs() ** 2).T
-    mel = _mel(sample_rate)  # (80, bins)
+        h = torch.linalg.solve(normal, rhs)  # (bins, k, 1)
+        gains[c] = _abs2(h[..., 0]).T
+        if reverb:
+            resid = m[c].transpose(0, 1) - (a @ h)[..., 0]  # (bins, frames)
+            resid_pow += _abs2(resid).T @ mel.T
+            # |H X|^2 per track, frame and bin, summed into bands
+            direct = _abs2(a).permute(2, 1, 0) * gains[c][:, None, :]  # (k, frames, bins)
+            direct_pow += (direct.reshape(-1, bins) @ mel.T).reshape(k, keep.numel(), -1)
     weight = power + 1e-30  # the track's own spectrum weights its bins
     num = torch.einsum("mb,ckb->ckm", mel, gains * weight)
     den = torch.einsum("mb,kb->km", mel, weight)[None]
@@ -137,8 +190,44 @@ def transfer_features(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate
     log_gain = torch.where(silent[None], torch.full_like(log_gain, LOG_GAIN_FLOOR), log_gain)
     band_power = mel_power / mel.sum(dim=1).clamp_min(1e-12)
     log_power = torch.log(band_power + 1e-30).clamp_min(LOG_POWER_FLOOR)
-    out = torch.cat([log_gain.permute(1, 0, 2), log_power[:, None]], dim=1)
-    return out.numpy().astype(np.float32)
+    out = [log_gain.permute(1, 0, 2), log_power[:, None]]
+    if reverb:
+        coef = _reverb_coefficients(direct_pow, resid_pow, block)  # (k, 3, 80)
+        log_coef = torch.log(coef + COEF_EPS).clamp(LOG_COEF_FLOOR, LOG_COEF_CEIL)
+        out.append(torch.where(silent[:, None], torch.full_like(log_coef, LOG_COEF_FLOOR), log_coef))
+    return torch.cat(out, dim=1).numpy().astype(np.float32)
 
 
-__all__ = ["transfer_features", "CHANNELS", "N_FFT", "MAX_FRAMES"]
+def _reverb_coefficients(direct_pow: torch.Tensor, resid_pow: torch.Tensor, block: int) -> torch.Tensor:
+    """Per band, nonnegative least squares of the residual power on each track's decayed
+    direct power: ``(k, frames, 80)`` and ``(frames, 80)`` in, ``(k, 3, 80)`` out.
+
+    Frames come in blocks of ``block`` consecutive ones; the decays run within a block, and
+    where there are several blocks their first :data:`HISTORY` frames are left out of the fit.
+    """
+    from scipy.signal import lfilter
+
+    k, frames, bands = direct_pow.shape
+    nb = frames // block
+    y = direct_pow.numpy().reshape(k, nb, block, bands)
+    regs = [lfilter([0.0, (1.0 - r) * r], [1.0, -r], y, axis=2) for r in REVERB_DECAYS]  # one-frame delay, decay
+    x = torch.from_numpy(np.stack([*regs, y], axis=1))  # (k, 3, nb, block, bands)
+    target = resid_pow.reshape(nb, block, bands)
+    if nb > 1:
+        x, target = x[:, :, :, HISTORY:], target[:, HISTORY:]
+    q = k * REVERB_CHANNELS
+    a = x.reshape(q, -1, bands).permute(2, 1, 0)  # (bands, used frames, q)
+    scale = a.pow(2).mean(dim=1, keepdim=True).sqrt() + 1e-30
+    a = a / scale
+    b_vec = target.reshape(-1, bands).T[:, :, None]  # (bands, used frames, 1)
+    gram = a.transpose(1, 2) @ a + 1e-3 * torch.eye(q, dtype=a.dtype)
+    rhs = a.transpose(1, 2) @ b_vec
+    coef = torch.linalg.solve(gram, rhs).clamp_min(0.0)
+    step = 1.0 / torch.linalg.matrix_norm(gram, ord=2)[:, None, None]
+    for _ in range(NNLS_STEPS):  # projected gradient from the clamped exact solution
+        coef = (coef - step * (gram @ coef - rhs)).clamp_min(0.0)
+    coef = coef / scale.transpose(1, 2)  # back to the unscaled regressors
+    return coef[..., 0].T.reshape(k, REVERB_CHANNELS, bands)
+
+
+__all__ = ["transfer_features", "CHANNELS", "REVERB_CHANNELS", "N_FFT", "MAX_FRAMES"]

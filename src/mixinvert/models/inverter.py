@@ -40,6 +40,7 @@ from torch import nn
 
 from mixinvert.dsp.features import N_MELS, log_floor
 from mixinvert.dsp.transfer import CHANNELS as TRANSFER_CHANNELS
+from mixinvert.dsp.transfer import REVERB_CHANNELS as TRANSFER_REVERB_CHANNELS
 
 #: Fixed input scaling: log-mel values of tracks and mixes sit around -5 +- 3.
 FEATURE_OFFSET = 5.0
@@ -88,6 +89,16 @@ class ModelConfig:
     #: units, joined to the pooled vector. Gain and pan read off these nearly directly.
     transfer_branch: bool = False
     transfer_hidden: int = 128
+    #: With ``transfer_branch``: the branch also reads the three reverb channels of the
+    #: transfer spectra (6 x 80 values; ``transfer_features(..., reverb=True)``).
+    transfer_reverb: bool = False
+
+    @property
+    def transfer_channels(self) -> int:
+        """Channels of the transfer spectra the network reads (0 without the branch)."""
+        if not self.transfer_branch:
+            return 0
+        return TRANSFER_CHANNELS + (TRANSFER_REVERB_CHANNELS if self.transfer_reverb else 0)
 
     @property
     def model_dim(self) -> int:
@@ -131,6 +142,7 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         input_skip=True,
         stats_branch=True,
         transfer_branch=True,
+        transfer_reverb=True,
     ),
 }
 
@@ -301,7 +313,7 @@ class Inverter(nn.Module):
         self.transfer_mlp = None
         if c.transfer_branch:
             self.transfer_mlp = nn.Sequential(
-                nn.Linear(TRANSFER_CHANNELS * c.n_mels, c.transfer_hidden),
+                nn.Linear(c.transfer_channels * c.n_mels, c.transfer_hidden),
                 nn.LeakyReLU(0.1),
                 nn.Linear(c.transfer_hidden, c.transfer_hidden),
                 nn.LeakyReLU(0.1),
@@ -314,6 +326,11 @@ class Inverter(nn.Module):
     def needs_transfer(self) -> bool:
         """Whether :meth:`forward` needs the tracks' transfer spectra."""
         return self.config.transfer_branch
+
+    @property
+    def transfer_reverb(self) -> bool:
+        """Whether those spectra include the reverb channels (``transfer_features(reverb=...)``)."""
+        return self.config.transfer_branch and self.config.transfer_reverb
 
     def start_at(self, p: torch.Tensor | Sequence[float], *, limit: float = 0.8) -> "Inverter":
         """Make the untrained network answer about ``p`` (normalized settings, one row).
@@ -380,7 +397,7 @@ class Inverter(nn.Module):
                 raise ValueError("song_index is needed when the batch holds more than one song")
             song_index = torch.zeros(n_tracks, dtype=torch.long, device=track_feats.device)
         if self.transfer_mlp is not None:
-            expected = (n_tracks, TRANSFER_CHANNELS, self.config.n_mels)
+            expected = (n_tracks, self.config.transfer_channels, self.config.n_mels)
             if transfer is None:
                 raise ValueError("this model needs the tracks' transfer spectra (mixinvert.dsp.transfer)")
             if tuple(transfer.shape) != expected:
@@ -433,16 +450,20 @@ def contrast_statistics(track_feats: torch.Tensor, mix_feats: torch.Tensor) -> t
         return torch.cat([q.flatten(1) / FEATURE_SCALE, t_mean.flatten(1), m_mean.flatten(1)], dim=1)
 
 
-#: Fixed affine of the transfer spectra (gain channels, power channel): about unit range.
+#: Fixed affine of the transfer spectra (gain channels, power channel, reverb channels):
+#: about unit range.
 TRANSFER_GAIN_OFFSET, TRANSFER_GAIN_SCALE = 2.0, 3.0
 TRANSFER_POWER_OFFSET, TRANSFER_POWER_SCALE = 10.0, 6.0
+TRANSFER_COEF_OFFSET, TRANSFER_COEF_SCALE = 4.6, 4.6
 
 
 def scale_transfer(transfer: torch.Tensor) -> torch.Tensor:
-    """``(T, 3, F)`` transfer spectra to the branch's input ``(T, 3 * F)``, about unit range."""
+    """``(T, C, F)`` transfer spectra (C = 3, or 6 with the reverb channels) to the
+    branch's input ``(T, C * F)``, about unit range."""
     gains = (transfer[:, :2] + TRANSFER_GAIN_OFFSET) / TRANSFER_GAIN_SCALE
-    power = (transfer[:, 2:] + TRANSFER_POWER_OFFSET) / TRANSFER_POWER_SCALE
-    return torch.cat([gains, power], dim=1).flatten(1)
+    power = (transfer[:, 2:3] + TRANSFER_POWER_OFFSET) / TRANSFER_POWER_SCALE
+    coef = (transfer[:, 3:] + TRANSFER_COEF_OFFSET) / TRANSFER_COEF_SCALE
+    return torch.cat([gains, power, coef], dim=1).flatten(1)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -55,7 +55,7 @@ import math
 import os
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -87,7 +87,7 @@ from mixinvert.models.checkpoint import (
     read_checkpoint,
     save_atomic,
 )
-from mixinvert.models.inverter import Inverter, get_model_config
+from mixinvert.models.inverter import Inverter, ModelConfig, get_model_config
 from mixinvert.models.predict import predict_features, song_features, song_transfer
 from mixinvert.progress import progress_bar, progress_iter
 from mixinvert.train.distributed import Dist, resolve_device
@@ -234,10 +234,13 @@ class TrainSong:
         """Whole-song features of tracks and mix (computed once: validation reuses them)."""
         return song_features(self.tracks, self.mix, self.sample_rate)
 
-    @functools.cached_property
-    def transfer(self) -> torch.Tensor:
-        """Whole-song transfer spectra of the tracks into the reference mix (computed once)."""
-        return song_transfer(self.tracks, self.mix, self.sample_rate)
+    def transfer(self, reverb: bool = False) -> torch.Tensor:
+        """Whole-song transfer spectra of the tracks into the reference mix (computed once
+        for each ``reverb``)."""
+        cache = self.__dict__.setdefault("_transfer", {})
+        if reverb not in cache:
+            cache[reverb] = song_transfer(self.tracks, self.mix, self.sample_rate, reverb=reverb)
+        return cache[reverb]
 
 
 @dataclass
@@ -396,8 +399,8 @@ def sampling_step(
             samples += [(j, p) for p in prior_draws[j]]
             bar.update(1)
         data = PairedData(track_feats, [], [], [])
-        with_transfer = model.needs_transfer
-        jobs = ((handles[j], p, schema.version, with_transfer) for j, p in samples)
+        with_transfer, reverb = model.needs_transfer, model.transfer_reverb
+        jobs = ((handles[j], p, schema.version, with_transfer, reverb) for j, p in samples)
         for (j, p), (feats, transfer) in zip(samples, executor.map(render_pair_features, jobs)):
             data.pair_song.append(j)
             data.pair_mix.append(_tensor(feats))
@@ -492,7 +495,7 @@ def validate(
     """Mean MAE/MRSD of rendered predictions against the reference mixes (whole songs)."""
     if not songs:
         return {"valid_mae": float("nan"), "valid_mrsd": float("nan"), "valid_param_mae": float("nan")}
-    preds = [predict_features(model, *s.features, transfer=s.transfer if model.needs_transfer else None)
+    preds = [predict_features(model, *s.features, transfer=s.transfer(model.transfer_reverb) if model.needs_transfer else None)
              for s in songs]
     own = executor is None
     executor = executor or LocalExecutor(workers)
@@ -548,6 +551,21 @@ def _comparable(settings: dict) -> dict:
     return s
 
 
+def widen_transfer(model: Inverter, config: ModelConfig) -> Inverter:
+    """``model`` (a transfer branch without the reverb channels) as a network of ``config``
+    (the same one with them) that answers exactly as ``model`` does: every weight is
+    carried over and the reverb channels' input weights start at zero, for training to
+    take up (``train --init`` from a model trained before those channels existed)."""
+    wider = Inverter(config)
+    state = model.state_dict()
+    key = "transfer_mlp.0.weight"
+    old = state[key]
+    new = torch.zeros_like(wider.state_dict()[key])
+    new[:, : old.shape[1]] = old  # the inputs are channel-major: the new channels come last
+    wider.load_state_dict({**state, key: new})
+    return wider
+
+
 def _init_model(path: str | os.PathLike, config: TrainConfig) -> tuple[Inverter, dict]:
     """The network of model file ``path`` to start a run from, and what identifies it."""
     import hashlib
@@ -558,6 +576,9 @@ def _init_model(path: str | os.PathLike, config: TrainConfig) -> tuple[Inverter,
     if schema.version != CONSOLE_V1.version:
         raise TrainError(f"{path}: a model for console {schema.version}, training runs console {CONSOLE_V1.version}")
     wanted = get_model_config(config.model)
+    if model.config != wanted and replace(model.config, transfer_reverb=wanted.transfer_reverb) == wanted \
+            and wanted.transfer_reverb:
+        model = widen_transfer(model, wanted)
     if model.config != wanted:
         raise TrainError(f"{path}: its network is not the {config.model!r} configuration; pass --config to match it")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
