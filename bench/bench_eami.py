@@ -118,18 +118,27 @@ def make_corpora(corpora_dir: Path) -> dict[str, Path]:
     return out
 
 
-def table1(corpora_dir: Path, model: Path | None, methods: tuple[str, ...] = ("sum", "random", "eami")) -> dict:
-    """``evaluate`` on the test split of each benchmark corpus."""
+def table1(corpora_dir: Path, model: Path | None, methods: tuple[str, ...] = ("sum", "random", "eami"),
+           previous: Path | None = None) -> dict:
+    """``evaluate`` on the test split of each benchmark corpus; with ``previous`` (an
+    earlier model file), its eami row too, in the same run."""
     from mixinvert.evaluation import evaluate
 
     res = {"methods": list(methods), "model": str(model) if model else "shipped default", "machine": _machine(),
            "eami_model": model_digest(model)}
+    prev_name = None
+    if previous is not None:
+        prev_name = f"eami, previous model ({model_digest(previous)})"
+        res["methods"].append(prev_name)
     for name in CORPORA:
         start = time.perf_counter()
         r = evaluate(corpora_dir / name, list(methods), split="test", seed=0,
                      options={"model": model} if model else None)
         res[name] = {"mean": {m: r.mean(m) for m in methods}, "songs": len({x.song for x in r.rows}),
                      "wall_s": time.perf_counter() - start}
+        if previous is not None:
+            rp = evaluate(corpora_dir / name, ["eami"], split="test", seed=0, options={"model": previous})
+            res[name]["mean"][prev_name] = rp.mean("eami")
     return res
 
 
@@ -205,7 +214,8 @@ def oracle(corpora_dir: Path) -> dict:
 READABLE_INPUTS = {
     "contrast statistics (log-mel)": "stats",
     "transfer spectra": "transfer",
-    "both": "both",
+    "transfer spectra + reverb channels": "transfer_reverb",
+    "statistics + transfer spectra + reverb channels": "all",
 }
 READABLE_PARAMS = ("gain_db", "eq_low_shelf_gain_db", "eq_high_shelf_gain_db", "comp_threshold_db", "pan",
                    "reverb_wet")
@@ -223,7 +233,7 @@ def _readable_song(song_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     song = load_song(song_dir)
     tf, mf = song_features(song.tracks, song.mix, song.sample_rate)
     stats = contrast_statistics(tf, mf.expand(len(tf), -1, -1, -1)).numpy()
-    transfer = song_transfer(song.tracks, song.mix, song.sample_rate).flatten(1).numpy()
+    transfer = song_transfer(song.tracks, song.mix, song.sample_rate, reverb=True).flatten(1).numpy()
     return stats, transfer, CONSOLE_V1.normalize(song.params.values)
 
 
@@ -251,8 +261,11 @@ def readable(corpora_dir: Path, epochs: int = 40, seed: int = 0, workers: int = 
     corpus = np.concatenate([[c] * len(f[2]) for (c, _, _), f in zip(jobs, feats)])
     train = np.concatenate([[sp == "train"] * len(f[2]) for (_, sp, _), f in zip(jobs, feats)])
     y = np.concatenate([f[2] for f in feats]).astype(np.float32)
-    inputs = {"stats": np.concatenate([f[0] for f in feats]), "transfer": np.concatenate([f[1] for f in feats])}
-    inputs["both"] = np.concatenate([inputs["stats"], inputs["transfer"]], axis=1)
+    from mixinvert.dsp.transfer import CHANNELS, N_MELS
+
+    inputs = {"stats": np.concatenate([f[0] for f in feats]), "transfer_reverb": np.concatenate([f[1] for f in feats])}
+    inputs["transfer"] = inputs["transfer_reverb"][:, : CHANNELS * N_MELS]  # channel-major: the reverb ones last
+    inputs["all"] = np.concatenate([inputs["stats"], inputs["transfer_reverb"]], axis=1)
     gain, pan = CONSOLE_V1.index("gain_db"), CONSOLE_V1.index("pan")
     gain_span = CONSOLE_V1.specs[gain].hi - CONSOLE_V1.specs[gain].lo
     var = ((y[~train] - y[train].mean(0)) ** 2).mean(0)
@@ -449,6 +462,32 @@ def _loss_sentence(log: list[dict]) -> str:
     return text
 
 
+#: Settings of the per-setting error table (the compressor's times are left out: with the
+#: compressor idle, as on about half the tracks, they do nothing).
+SETTING_COLUMNS = ("gain_db", "eq_low_shelf_gain_db", "eq_peak_gain_db", "eq_high_shelf_gain_db",
+                   "comp_threshold_db", "comp_ratio", "pan", "reverb_room_size", "reverb_wet")
+
+
+def _setting_errors(t1: dict) -> list[str]:
+    """The Table 1 run's mean absolute error per setting, per corpus and method."""
+    from mixinvert.console.schema import CONSOLE_V1
+    from mixinvert.metrics.params import error_unit
+
+    def head(n: str) -> str:
+        unit = error_unit(CONSOLE_V1, n)
+        return f"{n} ({unit})" if unit else n
+
+    out = ["Mean absolute error per setting in the same run (the sum's settings are the neutral console: "
+           "flat EQ, idle compressor, no reverb, centred):", "",
+           "| corpus | method | " + " | ".join(head(n) for n in SETTING_COLUMNS) + " |",
+           "|---|---|" + "---|" * len(SETTING_COLUMNS)]
+    for name in CORPORA:
+        for m in t1["methods"]:
+            x = t1[name]["mean"][m]
+            out.append(f"| {name} | {m} | " + " | ".join(_fmt(x.get(n), 2) for n in SETTING_COLUMNS) + " |")
+    return [*out, ""]
+
+
 def _table2_findings(modes: dict) -> list[str]:
     """What the sampling-modes table shows, computed from it (and set against the paper)."""
     mrsd = {m: x["mrsd"] for m, x in modes.items()}
@@ -582,7 +621,7 @@ def markdown() -> str:
             )
         parts.append("- s / song: wall time per song in that run (other work may have shared the 2 cores); "
                      "see the speed table below for a quiet measurement.")
-        parts.append("")
+        parts += ["", *_setting_errors(t1)]
     t2 = _load("eami_table2")
     if t2:
         b = t2["budget"]
@@ -687,11 +726,13 @@ def main() -> None:
                     help="run folder of the shipped model (for `training`); repeat for runs that fine-tune the "
                          "one before (train --init), in order")
     ap.add_argument("--model", type=Path, help="model file for table1 (default: the shipped one)")
+    ap.add_argument("--previous-model", type=Path,
+                    help="table1: an earlier model file whose eami row is measured in the same run")
     args = ap.parse_args()
     if args.what == "corpora":
         make_corpora(args.corpora_dir)
     elif args.what == "table1":
-        _save("eami_table1", table1(args.corpora_dir, args.model))
+        _save("eami_table1", table1(args.corpora_dir, args.model, previous=args.previous_model))
     elif args.what == "table2":
         _save("eami_table2", table2(args.corpora_dir, args.runs_dir))
     elif args.what == "training":

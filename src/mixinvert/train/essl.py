@@ -495,7 +495,8 @@ def validate(
     """Mean MAE/MRSD of rendered predictions against the reference mixes (whole songs)."""
     if not songs:
         return {"valid_mae": float("nan"), "valid_mrsd": float("nan"), "valid_param_mae": float("nan")}
-    preds = [predict_features(model, *s.features, transfer=s.transfer(model.transfer_reverb) if model.needs_transfer else None)
+    preds = [predict_features(model, *s.features,
+                              transfer=s.transfer(model.transfer_reverb) if model.needs_transfer else None)
              for s in songs]
     own = executor is None
     executor = executor or LocalExecutor(workers)
