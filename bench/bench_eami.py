@@ -373,7 +373,7 @@ def speed(repeats: int = 3) -> dict:
             t0 = time.perf_counter()
             tf, mf = song_features(tracks, mix, sr)
             ta = time.perf_counter()
-            transfer = song_transfer(tracks, mix, sr) if model.needs_transfer else None
+            transfer = song_transfer(tracks, mix, sr, reverb=model.transfer_reverb) if model.needs_transfer else None
             t1 = time.perf_counter()
             p = predict_features(model, tf, mf, transfer=transfer)
             t2 = time.perf_counter()
@@ -542,7 +542,8 @@ def _training_section(rec: dict) -> list[str]:
             f"(U-Net {mc['unet_channels']}, time pool {mc['time_pool']}, {mc['conformer_layers']} Conformer layers of "
             f"{mc['conformer_heads']}x{mc['conformer_head_dim']}, kernel {mc['conformer_kernel']}, "
             f"{mc['lstm_layers']} BiLSTM layers of {mc['lstm_hidden']}"
-            f"{'; transfer branch of ' + str(mc['transfer_hidden']) if mc.get('transfer_branch') else ''}). " + start
+            f"{'; transfer branch of ' + str(mc['transfer_hidden']) if mc.get('transfer_branch') else ''}"
+            f"{', with the reverb channels' if mc.get('transfer_reverb') else ''}). " + start
             + f"{len(st['log'])} iterations"
             + (f" (stopped after {len(st['log'])} of the {c['iterations']} planned, for time; `train` on the same "
                "run folder resumes it)" if len(st["log"]) < c["iterations"] else "")
@@ -690,9 +691,18 @@ def markdown() -> str:
                 f"the variance of gain and {st['r2']['pan']:.2f} of pan's; from the transfer spectra (least squares "
                 f"per frequency, the transfer branch, `mixinvert.dsp.transfer`) {tr['r2']['gain_db']:.2f} and "
                 f"{tr['r2']['pan']:.2f}: with ten tracks in one mix few time-frequency bins belong to one track, "
-                "while least squares separates the tracks' shares. EQ, compressor and reverb settings stay mostly "
+                "while least squares separates the tracks' shares. EQ and compressor settings stay mostly "
                 "unexplained by either on its own: their effect on the mix is smaller than the spread of the music.",
             ]
+            rv = rd["rows"].get("transfer spectra + reverb channels")
+            if rv:
+                parts.append(
+                    f"- The reverb channels (the residual's power on each track's decayed direct power) raise the "
+                    f"share of reverb wet's variance explained from {tr['r2']['reverb_wet']:.2f} to "
+                    f"{rv['r2']['reverb_wet']:.2f}. With twice the inputs and the same {rd['tracks_train']} examples "
+                    f"the MLP explains a little less of the rest (gain {rv['r2']['gain_db']:.2f}, pan "
+                    f"{rv['r2']['pan']:.2f}); embodied self-supervised learning is not short of examples (every "
+                    "render is one).")
         parts.append("")
     sp = _load("eami_speed")
     if sp:

@@ -8,6 +8,7 @@ import pytest
 from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.methods.base import best_method, get_method
 from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH, load_model, read_checkpoint
+from mixinvert.models.inverter import get_model_config
 
 
 def test_the_shipped_model_is_small_loads_and_says_how_it_was_trained():
@@ -17,6 +18,7 @@ def test_the_shipped_model_is_small_loads_and_says_how_it_was_trained():
     assert obj["kind"] == "model" and "optimizer" not in obj  # weights only, no training state
     model, schema, meta = load_model(None)
     assert schema is CONSOLE_V1 and not model.training
+    assert model.config == get_model_config("small")  # today's small network, reverb channels and all
     assert meta["iteration"] >= 1 and meta["corpora"] and meta["train_config"]["sampling"] == "exp"
 
 

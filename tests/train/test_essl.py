@@ -354,3 +354,18 @@ def test_a_model_from_before_the_reverb_channels_is_widened_to_start_a_run(corpu
     save_atomic(model_payload(Inverter(other), CONSOLE_V1), tmp_path / "other.pt")
     with pytest.raises(TrainError, match="not the 'small' configuration"):
         train(corpus, tmp_path / "run2", TrainConfig(**TINY), progress=False, init=tmp_path / "other.pt")
+
+
+def test_cli_train_takes_prior_samples_and_init(corpus, tmp_path, capsys):
+    from mixinvert.cli import main
+
+    first = tmp_path / "first"
+    args = ["--iterations", "1", "--samples", "1", "--epochs", "1", "--excerpt-seconds", "0.5", "--valid-songs", "1"]
+    assert main(["train", str(corpus), "--out", str(first), *args, "--prior-samples", "1"]) == 0
+    stored = json.loads((first / "run.json").read_text())
+    assert stored["config"]["prior_samples"] == 1 and "init" not in stored
+    assert main(["train", str(corpus), "--out", str(tmp_path / "tuned"), *args, "--init", str(first / "model.pt")]) == 0
+    assert "starting from" in capsys.readouterr().out
+    assert json.loads((tmp_path / "tuned" / "run.json").read_text())["init"]["sha256"]
+    assert main(["train", str(corpus), "--out", str(tmp_path / "bad"), *args, "--prior-samples", "-1"]) == 2
+    assert "prior samples" in capsys.readouterr().err

@@ -27,8 +27,8 @@ passed through a one-pole decay of 0.7 and of 0.93 per hop (23 ms; about 0.15 s 
 0.75 s to -20 dB) after a one-frame delay, and ``Y_k`` itself (what the one-frame fit
 misses: compression, the reverb's first reflections). The channels are
 ``log(coefficient + 1e-4)`` of the three (natural log; silent bands read as
-:data:`LOG_COEF_FLOOR`). On the corpora a supervised MLP explains 0.39 of reverb wet's
-variance with them and 0.11 without (a scratch experiment on 1,625 tracks, not kept).
+:data:`LOG_COEF_FLOOR`). On the corpora a supervised MLP explains 0.42 of reverb wet's
+variance with them and 0.24 without (BENCHMARKS.md, "What the network can read").
 
 The function is pure and deterministic. The STFT (sqrt-Hann, 2048 samples, 50 % overlap)
 runs in torch. A song of up to :data:`MAX_FRAMES` frames uses them all; a longer one
