@@ -422,8 +422,8 @@ def eami_model_note(t1: dict) -> list[str]:
     if "eami" not in t1.get("methods", []) or (then is not None and then == now):
         return []
     was = f"model {then}" if then else "an earlier shipped model"
-    return [f"- The eami rows are from {was}; the model shipped now ({now}) is scored in \"EAMI against the "
-            "baselines\" above.", ""]
+    return [f"- The rows of the methods that use the network (eami, eami+refine) are from {was}; the model "
+            f"shipped now ({now}) is scored in \"EAMI against the baselines\" above.", ""]
 
 
 def table1_rows(t1: dict) -> list[str]:
