@@ -25,9 +25,11 @@ Beyond the paper, two options:
   of human mixes from MixologyDB), each track given a category at random (the training
   songs' instruments are not known). Pairs drawn only around the network's own
   predictions teach it nothing about a setting it reads poorly: the noise around a wrong
-  guess is all it ever sees, and its guesses drift (BENCHMARKS.md: the network trained
-  without them set EQ, compressor and reverb worse than leaving them neutral). Prior
-  pairs keep realistic settings of every effect in each training step.
+  guess is all it ever sees, and its guesses drift (BENCHMARKS.md, per-setting table: the
+  network trained without them set EQ, compressor and reverb worse than leaving them
+  neutral; fine-tuned with them, and the reverb channels, its compressor and reverb moved
+  closer to the truth, its EQ shelves did not). Prior pairs keep realistic settings of
+  every effect in each training step.
 - ``init``: the run starts from the weights of a model file (fine-tuning, e.g. the
   shipped model on one's own corpus) instead of the untrained network. Its SHA-256 is
   part of the run's settings.
