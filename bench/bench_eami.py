@@ -68,9 +68,9 @@ T2_MODES = {  # name: (--sampling, --sigma-init)
     # beyond the paper: half of each song's renders from the engineer prior (same number of renders)
     "exp+prior": ("exp", None),
 }
-#: Extra ``train`` options of a Table 2 mode (renders per song stay 2: one around the
+#: Budget entries a Table 2 mode changes (renders per song stay 2: one around the
 #: network's answer, one from the prior).
-T2_EXTRA = {"exp+prior": ["--samples", "1", "--prior-samples", "1"]}
+T2_OVERRIDES = {"exp+prior": {"samples": 1, "prior_samples": 1}}
 
 
 def _machine() -> str:
@@ -152,13 +152,14 @@ def table2(corpora_dir: Path, runs_dir: Path, modes: tuple[str, ...] = tuple(T2_
     res = {"budget": T2_BUDGET, "machine": _machine(), "modes": {}, "model_config": get_model_config("small").to_dict()}
     for mode in modes:
         sampling, sigma = T2_MODES[mode]
-        b = T2_BUDGET
+        b = {"prior_samples": 0, **T2_BUDGET, **T2_OVERRIDES.get(mode, {})}
         cmd = [*MIXINVERT, "train", str(corpus), "--out", str(runs_dir / f"t2-{mode}"), "--config", "small",
                "--quiet", "--sampling", sampling, "--iterations", str(b["iterations"]),
                "--songs-per-iteration", str(b["songs_per_iteration"]), "--samples", str(b["samples"]),
                "--epochs", str(b["epochs"]), "--excerpt-seconds", str(b["excerpt_seconds"]),
                "--valid-songs", str(b["valid_songs"]), "--gamma", str(b["gamma"]), "--lr", str(b["lr"]),
-               "--sigma-init", str(sigma if sigma is not None else b["sigma_init"]), *T2_EXTRA.get(mode, [])]
+               "--sigma-init", str(sigma if sigma is not None else b["sigma_init"]),
+               "--prior-samples", str(b["prior_samples"])]
         start = time.perf_counter()
         subprocess.run(cmd, check=True)
         train_s = time.perf_counter() - start
@@ -526,7 +527,6 @@ def _training_section(rec: dict) -> list[str]:
     if len(stages) > 1:
         parts += [f"Trained in {len(stages)} runs of `mixinvert train`, each starting from the model file of the one "
                   "before (`--init`). Hardware: " + rec["machine"] + ".", ""]
-    offset = 0
     for n, st in enumerate(stages, 1):
         c, mc = st["config"], st["model_config"]
         corp = ", ".join(f"`{x['name']}` ({x['preset']}, {x['songs']} songs of {x['seconds']:g} s, seed {x['seed']})"
@@ -567,7 +567,6 @@ def _training_section(rec: dict) -> list[str]:
                       "whose settings are far from the network's answer: it is not comparable with sigma^2.", ""]
         else:
             parts += [_loss_sentence(st["log"]), ""]
-        offset += len(st["log"])
     parts += [
         "![training loss and validation MRSD per iteration"
         + (" (the runs one after another)" if len(stages) > 1 else "") + "](bench/results/eami_training.png)",

@@ -303,10 +303,16 @@ def test_a_run_can_start_from_a_model_file(corpus, tmp_path):
     tuned, fresh = _weights(tmp_path / "tuned" / "checkpoint.pt"), _weights(tmp_path / "fresh" / "checkpoint.pt")
     key = next(k for k in start if start[k].dtype.is_floating_point and start[k].numel() > 100)
     assert (tuned[key] - start[key]).abs().mean() < (fresh[key] - start[key]).abs().mean()
-    # resuming with another starting file is refused; a model of another configuration too
-    with pytest.raises(TrainError, match="other"):
+    # resuming with another starting file, or with none, is refused; a model of another configuration too
+    before = (tmp_path / "tuned" / "checkpoint.pt").read_bytes()
+    with pytest.raises(TrainError, match=f"started from model file sha256 {stored['init']['sha256'][:12]}.*same --init"):
         train(corpus, tmp_path / "tuned", TrainConfig(**{**TINY, "seed": 4}), workers=1, progress=False,
               init=tmp_path / "fresh" / "model.pt")
+    with pytest.raises(TrainError, match="started from model file sha256"):
+        train(corpus, tmp_path / "tuned", TrainConfig(**{**TINY, "seed": 4}), workers=1, progress=False)
+    with pytest.raises(TrainError, match="started from an untrained network"):
+        train(corpus, tmp_path / "fresh", cfg, workers=1, progress=False, init=first / "model.pt")
+    assert (tmp_path / "tuned" / "checkpoint.pt").read_bytes() == before
     with pytest.raises(TrainError, match="not the 'paper' configuration"):
         train(corpus, tmp_path / "x", TrainConfig(**{**TINY, "model": "paper"}), progress=False,
               init=first / "model.pt")

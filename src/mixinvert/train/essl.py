@@ -209,6 +209,8 @@ class TrainSong:
     mix: np.ndarray
     sample_rate: int
     truth: np.ndarray | None = None  # normalized true settings, where known
+    #: whole-song transfer spectra per ``reverb`` flag, filled by :meth:`transfer`
+    _transfer: dict[bool, torch.Tensor] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_song(cls, song: Song, corpus: str) -> "TrainSong":
@@ -239,10 +241,9 @@ class TrainSong:
     def transfer(self, reverb: bool = False) -> torch.Tensor:
         """Whole-song transfer spectra of the tracks into the reference mix (computed once
         for each ``reverb``)."""
-        cache = self.__dict__.setdefault("_transfer", {})
-        if reverb not in cache:
-            cache[reverb] = song_transfer(self.tracks, self.mix, self.sample_rate, reverb=reverb)
-        return cache[reverb]
+        if reverb not in self._transfer:
+            self._transfer[reverb] = song_transfer(self.tracks, self.mix, self.sample_rate, reverb=reverb)
+        return self._transfer[reverb]
 
 
 @dataclass
@@ -640,6 +641,12 @@ def _load_resume(run_dir: Path, settings: dict) -> dict | None:
         stored = json.loads(run_file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise TrainError(f"{run_file}: unreadable ({exc})") from exc
+    if _comparable(stored).get("init") != _comparable(settings).get("init"):
+        raise TrainError(
+            f"{run_dir} holds a run that started from "
+            + (f"model file sha256 {stored['init']['sha256'][:12]}" if "init" in stored else "an untrained network")
+            + "; resume it with the same --init or choose a new --out"
+        )
     if _comparable(stored) != _comparable(settings):
         diff = sorted(
             k for k in set(stored.get("config", {})) | set(settings["config"])
