@@ -216,10 +216,12 @@ READABLE_INPUTS = {
     "contrast statistics (log-mel)": "stats",
     "transfer spectra": "transfer",
     "transfer spectra + reverb channels": "transfer_reverb",
-    "statistics + transfer spectra + reverb channels": "all",
+    "statistics + transfer spectra + reverb channels": "stats_reverb",
+    "transfer spectra + reverb + compressor channels": "transfer_comp",
+    "statistics + transfer spectra + reverb + compressor channels": "all",
 }
-READABLE_PARAMS = ("gain_db", "eq_low_shelf_gain_db", "eq_high_shelf_gain_db", "comp_threshold_db", "pan",
-                   "reverb_wet")
+READABLE_PARAMS = ("gain_db", "eq_low_shelf_gain_db", "eq_high_shelf_gain_db", "comp_threshold_db", "comp_ratio",
+                   "pan", "reverb_wet")
 
 
 def _readable_song(song_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -234,7 +236,7 @@ def _readable_song(song_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     song = load_song(song_dir)
     tf, mf = song_features(song.tracks, song.mix, song.sample_rate)
     stats = contrast_statistics(tf, mf.expand(len(tf), -1, -1, -1)).numpy()
-    transfer = song_transfer(song.tracks, song.mix, song.sample_rate, reverb=True).flatten(1).numpy()
+    transfer = song_transfer(song.tracks, song.mix, song.sample_rate, reverb=True, compressor=True).flatten(1).numpy()
     return stats, transfer, CONSOLE_V1.normalize(song.params.values)
 
 
@@ -262,11 +264,14 @@ def readable(corpora_dir: Path, epochs: int = 40, seed: int = 0, workers: int = 
     corpus = np.concatenate([[c] * len(f[2]) for (c, _, _), f in zip(jobs, feats)])
     train = np.concatenate([[sp == "train"] * len(f[2]) for (_, sp, _), f in zip(jobs, feats)])
     y = np.concatenate([f[2] for f in feats]).astype(np.float32)
-    from mixinvert.dsp.transfer import CHANNELS, N_MELS
+    from mixinvert.dsp.transfer import CHANNELS, N_MELS, REVERB_CHANNELS
 
-    inputs = {"stats": np.concatenate([f[0] for f in feats]), "transfer_reverb": np.concatenate([f[1] for f in feats])}
-    inputs["transfer"] = inputs["transfer_reverb"][:, : CHANNELS * N_MELS]  # channel-major: the reverb ones last
-    inputs["all"] = np.concatenate([inputs["stats"], inputs["transfer_reverb"]], axis=1)
+    inputs = {"stats": np.concatenate([f[0] for f in feats]), "transfer_comp": np.concatenate([f[1] for f in feats])}
+    # channel-major: the 3 base channels, then the reverb ones, then the compressor ones
+    inputs["transfer"] = inputs["transfer_comp"][:, : CHANNELS * N_MELS]
+    inputs["transfer_reverb"] = inputs["transfer_comp"][:, : (CHANNELS + REVERB_CHANNELS) * N_MELS]
+    inputs["stats_reverb"] = np.concatenate([inputs["stats"], inputs["transfer_reverb"]], axis=1)
+    inputs["all"] = np.concatenate([inputs["stats"], inputs["transfer_comp"]], axis=1)
     gain, pan = CONSOLE_V1.index("gain_db"), CONSOLE_V1.index("pan")
     gain_span = CONSOLE_V1.specs[gain].hi - CONSOLE_V1.specs[gain].lo
     var = ((y[~train] - y[train].mean(0)) ** 2).mean(0)
@@ -374,7 +379,7 @@ def speed(repeats: int = 3) -> dict:
             t0 = time.perf_counter()
             tf, mf = song_features(tracks, mix, sr)
             ta = time.perf_counter()
-            transfer = song_transfer(tracks, mix, sr, reverb=model.transfer_reverb) if model.needs_transfer else None
+            transfer = song_transfer(tracks, mix, sr, **model.transfer_options) if model.needs_transfer else None
             t1 = time.perf_counter()
             p = predict_features(model, tf, mf, transfer=transfer)
             t2 = time.perf_counter()
@@ -702,6 +707,15 @@ def markdown() -> str:
                     f"the MLP explains a little less of the rest (gain {rv['r2']['gain_db']:.2f}, pan "
                     f"{rv['r2']['pan']:.2f}); embodied self-supervised learning is not short of examples (every "
                     "render is one).")
+                cp = rd["rows"].get("transfer spectra + reverb + compressor channels")
+                if cp and "comp_ratio" in cp["r2"]:
+                    parts.append(
+                        f"- The compressor channels (per 1 dB bin of a track's own frame level, how its per-frame gain "
+                        f"into the mix departs from its average) raise the share of the compressor threshold's "
+                        f"variance explained from {rv['r2']['comp_threshold_db']:.2f} to "
+                        f"{cp['r2']['comp_threshold_db']:.2f} and the ratio's from {rv['r2']['comp_ratio']:.2f} to "
+                        f"{cp['r2']['comp_ratio']:.2f}. Part of it cannot be read from any input: a threshold above a "
+                        "track's loudest frames, or a ratio near 1, leaves the mix as it would be without.")
         parts.append("")
     sp = _load("eami_speed")
     if sp:

@@ -105,7 +105,7 @@ def test_each_song_is_put_once_and_renders_return_features(songs):
         assert tf.shape[:2] == (len(song.tracks), 2) and p_hat.shape == (len(song.tracks), 16)
     for (feats, transfer), song_index in zip(mixes, data.pair_song):  # features, not audio
         assert feats.dtype == np.float32 and feats.ndim == 3 and feats.shape[0] == 2 and feats.shape[2] == 80
-        assert transfer.dtype == np.float32 and transfer.shape == (len(songs[song_index].tracks), 6, 80)
+        assert transfer.dtype == np.float32 and transfer.shape == (len(songs[song_index].tracks), 8, 80)
 
 
 def test_thread_count_does_not_change_the_pairs(songs):

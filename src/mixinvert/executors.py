@@ -80,12 +80,12 @@ def render_log_mel(song: SongAudio, p_normalized: np.ndarray, schema_version: st
 
 def render_pair_features(
     song: SongAudio, p_normalized: np.ndarray, schema_version: str = "v1", with_transfer: bool = False,
-    reverb: bool = False,
+    reverb: bool = False, compressor: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The sampling step's render task: the rendered mix's log-mel features
     ``(2, frames, 80)`` float32 and, ``with_transfer`` (a network with a transfer branch),
     the tracks' transfer spectra into it ``(n_tracks, 3, 80)``, ``(n_tracks, 6, 80)`` with
-    the ``reverb`` channels (else ``None``)."""
+    the ``reverb`` channels, 2 more with the ``compressor`` ones (else ``None``)."""
     import torch
 
     from mixinvert.dsp.features import log_mel
@@ -94,7 +94,7 @@ def render_pair_features(
     mix = _render(song, p_normalized, schema_version)
     with torch.no_grad():
         feats = log_mel(mix, song.sample_rate).numpy().astype(np.float32, copy=False)
-        transfer = (song_transfer(song.tracks, mix, song.sample_rate, reverb=reverb).numpy()
+        transfer = (song_transfer(song.tracks, mix, song.sample_rate, reverb=reverb, compressor=compressor).numpy()
                     if with_transfer else None)
     return feats, transfer
 
@@ -155,7 +155,7 @@ def predict_excerpt(song: SongAudio, net: dict) -> tuple[np.ndarray, np.ndarray]
     tf, mf = excerpt_features(song)
     model = _network(net)
     with torch.no_grad():
-        transfer = (song_transfer(song.tracks, song.mix, song.sample_rate, reverb=model.transfer_reverb)
+        transfer = (song_transfer(song.tracks, song.mix, song.sample_rate, **model.transfer_options)
                     if model.needs_transfer else None)
         p_hat = predict_features(model, torch.from_numpy(tf), torch.from_numpy(mf), transfer=transfer)
     return tf, p_hat

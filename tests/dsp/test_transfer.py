@@ -7,7 +7,15 @@ import pytest
 import scipy.signal
 
 from mixinvert.dsp.features import N_MELS
-from mixinvert.dsp.transfer import LOG_COEF_FLOOR, LOG_GAIN_FLOOR, MAX_FRAMES, N_FFT, transfer_features
+from mixinvert.dsp.transfer import (
+    COMP_LEVEL_MIN_DB,
+    LOG_COEF_FLOOR,
+    LOG_GAIN_FLOOR,
+    LOG_OCC_FLOOR,
+    MAX_FRAMES,
+    N_FFT,
+    transfer_features,
+)
 
 SR = 44100
 
@@ -176,3 +184,58 @@ def test_reverb_channels_of_a_silent_track_read_the_floor(noises):
     assert np.isfinite(out).all() and (out[1, 3:] == LOG_COEF_FLOOR).all()
     short = noises[0][:, :300]
     assert transfer_features([short], np.stack([short[0], short[0]]), SR, reverb=True).shape == (1, 6, N_MELS)
+
+
+def _dynamic_noise(rng, n, lo_db=-45.0, hi_db=-3.0, steps=60):
+    """Noise whose level jumps between ``steps`` random levels (dBFS of its mean square)."""
+    env = np.repeat(10 ** (rng.uniform(lo_db, hi_db, steps) / 20.0), -(-n // steps))[:n]
+    return (rng.standard_normal(n) * env).astype(np.float32)[None]
+
+
+def _level_curve(out, track, at=6):
+    """Level bins the track plays at, in dBFS, and its mean gain change there in dB
+    (``at``: the first compressor channel)."""
+    occupied = out[track, at + 1] > np.log(5e-3)
+    return np.flatnonzero(occupied) + COMP_LEVEL_MIN_DB + 0.5, _db(out[track, at, occupied])
+
+
+def test_compressor_channels_show_where_a_compressor_pulls_a_track_down():
+    import pedalboard
+
+    rng = np.random.default_rng(6)
+    n = 8 * SR
+    loud, steady = _dynamic_noise(rng, n), (0.05 * rng.standard_normal((1, n))).astype(np.float32)
+    comp = pedalboard.Compressor(threshold_db=-20.0, ratio=6.0, attack_ms=2.0, release_ms=40.0)
+    squashed = comp(loud, SR)
+    mix = np.concatenate([squashed + steady, squashed + steady]).astype(np.float32)
+    out = transfer_features([loud, steady], mix, SR, reverb=True, compressor=True)
+    assert out.shape == (2, 8, N_MELS) and out.dtype == np.float32 and np.isfinite(out).all()
+    # the other channels are those without the compressor ones
+    np.testing.assert_array_equal(out[:, :6], transfer_features([loud, steady], mix, SR, reverb=True))
+    levels, gain_db = _level_curve(out, 0)
+    quiet, hot = gain_db[levels < -30].mean(), gain_db[levels > -8].mean()
+    assert quiet - hot > 8.0  # the loudest frames are turned down against the quiet ones
+    # the steady track plays at one level: no change there
+    _, steady_db = _level_curve(out, 1)
+    assert np.abs(steady_db).max() < 1.0
+    # without a compressor the curve is flat
+    plain = np.concatenate([loud + steady, loud + steady]).astype(np.float32)
+    _, flat_db = _level_curve(transfer_features([loud, steady], plain, SR, compressor=True), 0, at=3)
+    assert np.abs(flat_db).max() < 1.0
+
+
+def test_compressor_channels_of_silent_tracks_and_long_songs(noises):
+    import pedalboard
+
+    silent = np.zeros_like(noises[0])
+    mix = np.stack([noises[0][0], noises[0][0]])
+    out = transfer_features([noises[0], silent], mix, SR, compressor=True)
+    assert out.shape == (2, 5, N_MELS) and np.isfinite(out).all()
+    assert (out[1, 3] == 0.0).all() and (out[1, 4] == LOG_OCC_FLOOR).all()
+    rng = np.random.default_rng(7)
+    n = (MAX_FRAMES * 3) * (N_FFT // 2)
+    loud = _dynamic_noise(rng, n, steps=200)
+    comp = pedalboard.Compressor(threshold_db=-20.0, ratio=6.0, attack_ms=2.0, release_ms=40.0)(loud, SR)
+    out = transfer_features([loud], np.concatenate([comp, comp]), SR, compressor=True)
+    levels, gain_db = _level_curve(out, 0, at=3)
+    assert gain_db[levels < -30].mean() - gain_db[levels > -8].mean() > 8.0

@@ -41,10 +41,10 @@ def inputs(n_tracks: int = 3, frames: int = 23, seed: int = 7) -> tuple[torch.Te
 
 
 def transfer_for(tracks: torch.Tensor) -> torch.Tensor | None:
-    """Made-up transfer spectra ``(T, 6, 80)`` for :func:`inputs` (fixed by the tracks)."""
+    """Made-up transfer spectra ``(T, 8, 80)`` for :func:`inputs` (fixed by the tracks)."""
     level = tracks.mean(dim=2)
-    return torch.cat([level / 3.0, level.mean(dim=1, keepdim=True), level / 2.0 - 4.0, level[:, :1] / 2.0 - 5.0],
-                     dim=1)
+    return torch.cat([level / 3.0, level.mean(dim=1, keepdim=True), level / 2.0 - 4.0, level[:, :1] / 2.0 - 5.0,
+                      level[:, :1] / 20.0, level[:, :1] / 4.0], dim=1)
 
 
 def predictions(model: Inverter, seed: int = 7) -> torch.Tensor:
@@ -353,8 +353,8 @@ def test_predict_song_is_the_network_on_the_song_features(song):
     assert mix_feats.shape == (1, 2, frames, N_MELS)
     torch.testing.assert_close(track_feats[0, 0], track_feats[0, 1], atol=0, rtol=0)  # mono -> L = R
     torch.testing.assert_close(track_feats[1], stereo_log_mel(tracks[1], SR), atol=0, rtol=0)
-    transfer = song_transfer(tracks, mix, SR, reverb=model.transfer_reverb)
-    assert transfer.shape == (2, 6, N_MELS)
+    transfer = song_transfer(tracks, mix, SR, **model.transfer_options)
+    assert transfer.shape == (2, model.config.transfer_channels, N_MELS)
     with torch.no_grad():
         direct = model(track_feats, mix_feats, transfer=transfer).numpy()
     np.testing.assert_allclose(predict_song(model, tracks, mix, SR), direct, atol=1e-6)

@@ -37,9 +37,9 @@ class AutoTransfer(Inverter):
         return super().forward(tracks, mix, song_index, transfer)
 
 
-def transfer_like(tracks: torch.Tensor, channels: int = 6) -> torch.Tensor:
+def transfer_like(tracks: torch.Tensor, channels: int = 8) -> torch.Tensor:
     """``(T, channels, 80)`` transfer-spectrum-like values from track features ``(T, 2, N, 80)``
-    (3 channels, or 6 with the reverb channels)."""
+    (3 channels, 6 with the reverb channels, 8 with the compressor ones too)."""
     level = tracks.mean(dim=2)  # (T, 2, 80)
     out = torch.cat([level[:, :2] / 3.0, level.mean(dim=1, keepdim=True) * 2.0], dim=1)
     if channels > 3:
@@ -460,29 +460,53 @@ def test_small_model_needs_transfer_spectra_of_the_right_shape():
     tracks, mix = feats(3, 21, 1), feats(1, 21, 2)
     with pytest.raises(ValueError, match="transfer spectra"):
         model(tracks, mix)
-    with pytest.raises(ValueError, match=r"transfer spectra must be \(3, 6, 80\)"):
-        model(tracks, mix, transfer=torch.zeros(2, 6, N_MELS))
-    with pytest.raises(ValueError, match=r"transfer spectra must be \(3, 6, 80\)"):
-        model(tracks, mix, transfer=torch.zeros(3, 3, N_MELS))  # without the reverb channels
+    with pytest.raises(ValueError, match=r"transfer spectra must be \(3, 8, 80\)"):
+        model(tracks, mix, transfer=torch.zeros(2, 8, N_MELS))
+    with pytest.raises(ValueError, match=r"transfer spectra must be \(3, 8, 80\)"):
+        model(tracks, mix, transfer=torch.zeros(3, 6, N_MELS))  # without the compressor channels
     with torch.no_grad():
-        a = model(tracks, mix, transfer=transfer_like(tracks))
-        b = model(tracks, mix, transfer=transfer_like(tracks) + 1.0)  # 1 neper more of each track
-        c = model(tracks, mix, transfer=transfer_like(tracks) + torch.tensor([0.0] * 3 + [2.0] * 3)[:, None])
+        a = model(tracks, mix, transfer=transfer_like(tracks, 8))
+        b = model(tracks, mix, transfer=transfer_like(tracks, 8) + 1.0)  # 1 neper more of each track
+        c = model(tracks, mix, transfer=transfer_like(tracks, 8) + torch.tensor([0.0] * 3 + [2.0] * 3 + [0.0] * 2)[:, None])
     assert a.shape == (3, 16) and (a - b).abs().max() > 1e-4
     assert (a - c).abs().max() > 1e-4  # the reverb channels are read
 
 
-def test_a_network_without_the_reverb_channels_reads_three():
+def test_a_network_without_the_extra_channels_reads_three():
     from dataclasses import replace
 
     torch.manual_seed(0)
-    model = Inverter(replace(get_model_config("small"), transfer_reverb=False)).eval()
+    model = Inverter(replace(get_model_config("small"), transfer_reverb=False, transfer_compressor=False)).eval()
     assert model.needs_transfer and not model.transfer_reverb and model.config.transfer_channels == 3
     tracks, mix = feats(2, 21, 1), feats(1, 21, 2)
     with torch.no_grad():
         assert model(tracks, mix, transfer=transfer_like(tracks, 3)).shape == (2, 16)
     with pytest.raises(ValueError, match=r"transfer spectra must be \(2, 3, 80\)"):
         model(tracks, mix, transfer=transfer_like(tracks, 6))
+
+
+def test_a_network_with_the_compressor_channels_reads_them():
+    from dataclasses import replace
+
+    from mixinvert.models.inverter import scale_transfer
+
+    torch.manual_seed(0)
+    for reverb, channels in ((True, 8), (False, 5)):
+        config = replace(get_model_config("small"), transfer_reverb=reverb, transfer_compressor=True)
+        model = Inverter(config).eval()
+        assert config.transfer_channels == channels
+        assert model.transfer_options == {"reverb": reverb, "compressor": True}
+        tracks, mix = feats(2, 21, 1), feats(1, 21, 2)
+        base = transfer_like(tracks, channels)
+        bump = torch.zeros(channels, 1)
+        bump[-2] = -1.0  # the loudest frames pulled down
+        with torch.no_grad():
+            a, b = model(tracks, mix, transfer=base), model(tracks, mix, transfer=base + bump)
+        assert a.shape == (2, 16) and (a - b).abs().max() > 1e-4
+        with pytest.raises(ValueError, match=rf"transfer spectra must be \(2, {channels}, 80\)"):
+            model(tracks, mix, transfer=transfer_like(tracks, channels - 2))
+    with pytest.raises(ValueError, match="8 channels, expected 6"):
+        scale_transfer(torch.zeros(1, 8, N_MELS), reverb=True)
 
 
 def test_models_without_the_branch_ignore_transfer_spectra():

@@ -116,7 +116,7 @@ def test_sampling_none_renders_the_prediction_itself(songs):
         mix = Console(tracks, songs[j].sample_rate).render(CONSOLE_V1.denormalize(data.pair_p[k].numpy()))
         torch.testing.assert_close(data.pair_mix[k], log_mel(mix, songs[j].sample_rate), atol=1e-4, rtol=1e-4)
         # and the stored transfer spectra are the tracks' into that render
-        torch.testing.assert_close(data.pair_transfer[k], song_transfer(tracks, mix, songs[j].sample_rate, reverb=True),
+        torch.testing.assert_close(data.pair_transfer[k], song_transfer(tracks, mix, songs[j].sample_rate, reverb=True, compressor=True),
                                    atol=1e-4, rtol=1e-4)
 
 
@@ -332,29 +332,33 @@ def test_a_run_started_before_a_setting_existed_still_resumes(corpus, tmp_path):
     assert "resuming" in lines[0]
 
 
-def test_a_model_from_before_the_reverb_channels_is_widened_to_start_a_run(corpus, songs, tmp_path):
+def test_a_model_from_before_the_reverb_and_compressor_channels_is_widened_to_start_a_run(corpus, songs, tmp_path):
     from dataclasses import replace
 
     from mixinvert.models.checkpoint import model_payload, save_atomic
     from mixinvert.train.essl import widen_transfer
 
-    narrow_config = replace(get_model_config("small"), transfer_reverb=False)
-    torch.manual_seed(2)
-    narrow = Inverter(narrow_config).eval()
-    wide = widen_transfer(narrow, get_model_config("small")).eval()
-    assert wide.transfer_reverb and not narrow.transfer_reverb
+    small = get_model_config("small")
     s = songs[0]
     tf, mf = s.features
-    with torch.no_grad():  # the same answers: the reverb channels start with zero weight
-        torch.testing.assert_close(wide(tf, mf, transfer=s.transfer(True)), narrow(tf, mf, transfer=s.transfer(False)),
-                                   atol=1e-6, rtol=0)
+    for reverb, compressor in ((False, False), (True, False), (False, True)):
+        narrow_config = replace(small, transfer_reverb=reverb, transfer_compressor=compressor)
+        torch.manual_seed(2)
+        narrow = Inverter(narrow_config).eval()
+        wide = widen_transfer(narrow, small).eval()
+        assert wide.transfer_options == {"reverb": True, "compressor": True}
+        with torch.no_grad():  # the same answers: the new channels start with zero weight
+            torch.testing.assert_close(wide(tf, mf, transfer=s.transfer(True, True)),
+                                       narrow(tf, mf, transfer=s.transfer(reverb, compressor)), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="only adds transfer channel groups"):
+        widen_transfer(Inverter(small), replace(small, transfer_compressor=False))
     path = tmp_path / "narrow.pt"
     save_atomic(model_payload(narrow, CONSOLE_V1), path)
     lines = []
     train(corpus, tmp_path / "run", TrainConfig(**{**TINY, "iterations": 1}), workers=1, progress=False,
           log=lines.append, init=path)
     model, _, _ = load_model(tmp_path / "run" / "model.pt")
-    assert model.transfer_reverb and model.config == get_model_config("small")
+    assert model.transfer_reverb and model.config == small
     # any other difference of configuration is refused
     other = replace(narrow_config, transfer_hidden=64)
     save_atomic(model_payload(Inverter(other), CONSOLE_V1), tmp_path / "other.pt")

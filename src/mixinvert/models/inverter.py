@@ -40,6 +40,7 @@ from torch import nn
 
 from mixinvert.dsp.features import N_MELS, log_floor
 from mixinvert.dsp.transfer import CHANNELS as TRANSFER_CHANNELS
+from mixinvert.dsp.transfer import COMP_CHANNELS as TRANSFER_COMP_CHANNELS
 from mixinvert.dsp.transfer import REVERB_CHANNELS as TRANSFER_REVERB_CHANNELS
 
 #: Fixed input scaling: log-mel values of tracks and mixes sit around -5 +- 3.
@@ -92,13 +93,18 @@ class ModelConfig:
     #: With ``transfer_branch``: the branch also reads the three reverb channels of the
     #: transfer spectra (6 x 80 values; ``transfer_features(..., reverb=True)``).
     transfer_reverb: bool = False
+    #: With ``transfer_branch``: the branch also reads the two compressor channels (how
+    #: each track's gain into the mix falls with its level;
+    #: ``transfer_features(..., compressor=True)``), after the reverb ones.
+    transfer_compressor: bool = False
 
     @property
     def transfer_channels(self) -> int:
         """Channels of the transfer spectra the network reads (0 without the branch)."""
         if not self.transfer_branch:
             return 0
-        return TRANSFER_CHANNELS + (TRANSFER_REVERB_CHANNELS if self.transfer_reverb else 0)
+        return (TRANSFER_CHANNELS + (TRANSFER_REVERB_CHANNELS if self.transfer_reverb else 0)
+                + (TRANSFER_COMP_CHANNELS if self.transfer_compressor else 0))
 
     @property
     def model_dim(self) -> int:
@@ -143,6 +149,7 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         stats_branch=True,
         transfer_branch=True,
         transfer_reverb=True,
+        transfer_compressor=True,
     ),
 }
 
@@ -332,6 +339,14 @@ class Inverter(nn.Module):
         """Whether those spectra include the reverb channels (``transfer_features(reverb=...)``)."""
         return self.config.transfer_branch and self.config.transfer_reverb
 
+    @property
+    def transfer_options(self) -> dict[str, bool]:
+        """The keyword arguments of :func:`mixinvert.dsp.transfer.transfer_features` (and
+        :func:`mixinvert.models.predict.song_transfer`) that give this network's spectra."""
+        c = self.config
+        return {"reverb": c.transfer_branch and c.transfer_reverb,
+                "compressor": c.transfer_branch and c.transfer_compressor}
+
     def start_at(self, p: torch.Tensor | Sequence[float], *, limit: float = 0.8) -> "Inverter":
         """Make the untrained network answer about ``p`` (normalized settings, one row).
 
@@ -420,7 +435,7 @@ class Inverter(nn.Module):
             stats = contrast_statistics(track_feats, mix_feats[song_index])
             pooled = torch.cat([pooled, self.stats_mlp(stats)], dim=-1)
         if self.transfer_mlp is not None:
-            pooled = torch.cat([pooled, self.transfer_mlp(scale_transfer(transfer))], dim=-1)
+            pooled = torch.cat([pooled, self.transfer_mlp(scale_transfer(transfer, **self.transfer_options))], dim=-1)
         return torch.tanh(self.fc(pooled))
 
 
@@ -450,20 +465,32 @@ def contrast_statistics(track_feats: torch.Tensor, mix_feats: torch.Tensor) -> t
         return torch.cat([q.flatten(1) / FEATURE_SCALE, t_mean.flatten(1), m_mean.flatten(1)], dim=1)
 
 
-#: Fixed affine of the transfer spectra (gain channels, power channel, reverb channels):
+#: Fixed affine of the transfer spectra (gain channels, power channel, reverb and compressor channels):
 #: about unit range.
 TRANSFER_GAIN_OFFSET, TRANSFER_GAIN_SCALE = 2.0, 3.0
 TRANSFER_POWER_OFFSET, TRANSFER_POWER_SCALE = 10.0, 6.0
 TRANSFER_COEF_OFFSET, TRANSFER_COEF_SCALE = 4.6, 4.6
+#: The compressor channels: mean log gain change (natural log, about +-2) and the log share of frames.
+TRANSFER_COMP_GAIN_SCALE = 1.0
+TRANSFER_COMP_OCC_OFFSET, TRANSFER_COMP_OCC_SCALE = 3.5, 3.5
 
 
-def scale_transfer(transfer: torch.Tensor) -> torch.Tensor:
-    """``(T, C, F)`` transfer spectra (C = 3, or 6 with the reverb channels) to the
-    branch's input ``(T, C * F)``, about unit range."""
-    gains = (transfer[:, :2] + TRANSFER_GAIN_OFFSET) / TRANSFER_GAIN_SCALE
-    power = (transfer[:, 2:3] + TRANSFER_POWER_OFFSET) / TRANSFER_POWER_SCALE
-    coef = (transfer[:, 3:] + TRANSFER_COEF_OFFSET) / TRANSFER_COEF_SCALE
-    return torch.cat([gains, power, coef], dim=1).flatten(1)
+def scale_transfer(transfer: torch.Tensor, *, reverb: bool = False, compressor: bool = False) -> torch.Tensor:
+    """``(T, C, F)`` transfer spectra (C = 3, plus 3 with the ``reverb`` channels, plus 2
+    with the ``compressor`` ones) to the branch's input ``(T, C * F)``, about unit range."""
+    parts = [(transfer[:, :2] + TRANSFER_GAIN_OFFSET) / TRANSFER_GAIN_SCALE,
+             (transfer[:, 2:3] + TRANSFER_POWER_OFFSET) / TRANSFER_POWER_SCALE]
+    at = TRANSFER_CHANNELS
+    if reverb:
+        parts.append((transfer[:, at : at + TRANSFER_REVERB_CHANNELS] + TRANSFER_COEF_OFFSET) / TRANSFER_COEF_SCALE)
+        at += TRANSFER_REVERB_CHANNELS
+    if compressor:
+        parts.append(transfer[:, at : at + 1] / TRANSFER_COMP_GAIN_SCALE)
+        parts.append((transfer[:, at + 1 : at + 2] + TRANSFER_COMP_OCC_OFFSET) / TRANSFER_COMP_OCC_SCALE)
+        at += TRANSFER_COMP_CHANNELS
+    if transfer.shape[1] != at:
+        raise ValueError(f"transfer spectra with {transfer.shape[1]} channels, expected {at}")
+    return torch.cat(parts, dim=1).flatten(1)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -31,13 +31,14 @@ def _feature_audio(
 
 
 def song_transfer(
-    tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, *, reverb: bool = False
+    tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, *, reverb: bool = False,
+    compressor: bool = False,
 ) -> torch.Tensor:
-    """``(n_tracks, 3, 80)`` transfer spectra of the tracks into the mix, ``(n_tracks, 6, 80)``
-    with the ``reverb`` channels (:func:`mixinvert.dsp.transfer.transfer_features`), at the
-    features' sample rate."""
+    """``(n_tracks, 3, 80)`` transfer spectra of the tracks into the mix, 3 more channels with
+    ``reverb`` and 2 more with ``compressor`` (:func:`mixinvert.dsp.transfer.transfer_features`),
+    at the features' sample rate."""
     tracks, mix, sample_rate = _feature_audio(tracks, mix, sample_rate)
-    return torch.from_numpy(transfer_features(tracks, mix, sample_rate, reverb=reverb))
+    return torch.from_numpy(transfer_features(tracks, mix, sample_rate, reverb=reverb, compressor=compressor))
 
 
 def song_features(
@@ -90,5 +91,5 @@ def predict_song(
     """Normalized settings ``(n_tracks, 16)`` in [-1, 1] for raw ``tracks`` and their ``mix``."""
     tracks, mix, sample_rate = _feature_audio(tracks, mix, sample_rate)
     track_feats, mix_feats = song_features(tracks, mix, sample_rate)
-    transfer = song_transfer(tracks, mix, sample_rate, reverb=model.transfer_reverb) if model.needs_transfer else None
+    transfer = song_transfer(tracks, mix, sample_rate, **model.transfer_options) if model.needs_transfer else None
     return predict_features(model, track_feats, mix_feats, transfer=transfer, max_frames=max_frames)

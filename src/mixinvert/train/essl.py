@@ -209,8 +209,8 @@ class TrainSong:
     mix: np.ndarray
     sample_rate: int
     truth: np.ndarray | None = None  # normalized true settings, where known
-    #: whole-song transfer spectra per ``reverb`` flag, filled by :meth:`transfer`
-    _transfer: dict[bool, torch.Tensor] = field(default_factory=dict, repr=False, compare=False)
+    #: whole-song transfer spectra per ``(reverb, compressor)`` flags, filled by :meth:`transfer`
+    _transfer: dict[tuple[bool, bool], torch.Tensor] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_song(cls, song: Song, corpus: str) -> "TrainSong":
@@ -238,12 +238,14 @@ class TrainSong:
         """Whole-song features of tracks and mix (computed once: validation reuses them)."""
         return song_features(self.tracks, self.mix, self.sample_rate)
 
-    def transfer(self, reverb: bool = False) -> torch.Tensor:
+    def transfer(self, reverb: bool = False, compressor: bool = False) -> torch.Tensor:
         """Whole-song transfer spectra of the tracks into the reference mix (computed once
-        for each ``reverb``)."""
-        if reverb not in self._transfer:
-            self._transfer[reverb] = song_transfer(self.tracks, self.mix, self.sample_rate, reverb=reverb)
-        return self._transfer[reverb]
+        for each set of channels)."""
+        key = (reverb, compressor)
+        if key not in self._transfer:
+            self._transfer[key] = song_transfer(self.tracks, self.mix, self.sample_rate, reverb=reverb,
+                                                compressor=compressor)
+        return self._transfer[key]
 
 
 @dataclass
@@ -402,8 +404,8 @@ def sampling_step(
             samples += [(j, p) for p in prior_draws[j]]
             bar.update(1)
         data = PairedData(track_feats, [], [], [])
-        with_transfer, reverb = model.needs_transfer, model.transfer_reverb
-        jobs = ((handles[j], p, schema.version, with_transfer, reverb) for j, p in samples)
+        with_transfer, opts = model.needs_transfer, model.transfer_options
+        jobs = ((handles[j], p, schema.version, with_transfer, opts["reverb"], opts["compressor"]) for j, p in samples)
         for (j, p), (feats, transfer) in zip(samples, executor.map(render_pair_features, jobs)):
             data.pair_song.append(j)
             data.pair_mix.append(_tensor(feats))
@@ -499,7 +501,7 @@ def validate(
     if not songs:
         return {"valid_mae": float("nan"), "valid_mrsd": float("nan"), "valid_param_mae": float("nan")}
     preds = [predict_features(model, *s.features,
-                              transfer=s.transfer(model.transfer_reverb) if model.needs_transfer else None)
+                              transfer=s.transfer(**model.transfer_options) if model.needs_transfer else None)
              for s in songs]
     own = executor is None
     executor = executor or LocalExecutor(workers)
@@ -555,18 +557,47 @@ def _comparable(settings: dict) -> dict:
     return s
 
 
+def _transfer_groups(config: ModelConfig) -> list[tuple[str, int]]:
+    """The transfer branch's input channel groups of ``config``, in order, with their sizes."""
+    from mixinvert.dsp.transfer import CHANNELS, COMP_CHANNELS, REVERB_CHANNELS
+
+    groups = [("base", CHANNELS)]
+    if config.transfer_reverb:
+        groups.append(("reverb", REVERB_CHANNELS))
+    if config.transfer_compressor:
+        groups.append(("compressor", COMP_CHANNELS))
+    return groups
+
+
+def _widens(old: ModelConfig, new: ModelConfig) -> bool:
+    """Whether ``new`` is ``old`` with more transfer channel groups (and nothing else changed)."""
+    if not (old.transfer_branch and new.transfer_branch):
+        return False
+    same = replace(old, transfer_reverb=new.transfer_reverb, transfer_compressor=new.transfer_compressor) == new
+    return same and set(_transfer_groups(old)) < set(_transfer_groups(new))
+
+
 def widen_transfer(model: Inverter, config: ModelConfig) -> Inverter:
-    """``model`` (a transfer branch without the reverb channels) as a network of ``config``
-    (the same one with them) that answers exactly as ``model`` does: every weight is
-    carried over and the reverb channels' input weights start at zero, for training to
-    take up (``train --init`` from a model trained before those channels existed)."""
+    """``model`` (a transfer branch without some of the extra channel groups: reverb,
+    compressor) as a network of ``config`` (the same one with them) that answers exactly
+    as ``model`` does: every weight is carried over and the new channels' input weights
+    start at zero, for training to take up (``train --init`` from a model trained before
+    those channels existed)."""
+    if not _widens(model.config, config):
+        raise ValueError("widen_transfer only adds transfer channel groups to an otherwise equal network")
     wider = Inverter(config)
     state = model.state_dict()
     key = "transfer_mlp.0.weight"
-    old = state[key]
-    new = torch.zeros_like(wider.state_dict()[key])
-    new[:, : old.shape[1]] = old  # the inputs are channel-major: the new channels come last
-    wider.load_state_dict({**state, key: new})
+    old = state[key].reshape(state[key].shape[0], -1, config.n_mels)  # inputs are channel-major
+    new = torch.zeros_like(wider.state_dict()[key]).reshape(old.shape[0], -1, config.n_mels)
+    starts, at = {}, 0
+    for name, size in _transfer_groups(config):
+        starts[name], at = at, at + size
+    at = 0
+    for name, size in _transfer_groups(model.config):
+        new[:, starts[name] : starts[name] + size] = old[:, at : at + size]
+        at += size
+    wider.load_state_dict({**state, key: new.flatten(1)})
     return wider
 
 
@@ -580,8 +611,7 @@ def _init_model(path: str | os.PathLike, config: TrainConfig) -> tuple[Inverter,
     if schema.version != CONSOLE_V1.version:
         raise TrainError(f"{path}: a model for console {schema.version}, training runs console {CONSOLE_V1.version}")
     wanted = get_model_config(config.model)
-    if model.config != wanted and replace(model.config, transfer_reverb=wanted.transfer_reverb) == wanted \
-            and wanted.transfer_reverb:
+    if _widens(model.config, wanted):
         model = widen_transfer(model, wanted)
     if model.config != wanted:
         raise TrainError(f"{path}: its network is not the {config.model!r} configuration; pass --config to match it")
