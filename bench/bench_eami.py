@@ -329,7 +329,7 @@ def _stage_record(run_dir: Path) -> dict:
             "log": rows, "total_s": total, "init": init["sha256"][:12] if init else None}
 
 
-def training_record(run_dirs: list[Path]) -> dict:
+def training_record(run_dirs: list[Path], corpora_dir: Path) -> dict:
     """How the shipped model was trained: per run (a stage; a later one fine-tunes the one
     before, ``train --init``) its settings, corpora, log and time; one plot over all."""
     from mixinvert.train.essl import plot_history
@@ -343,7 +343,36 @@ def training_record(run_dirs: list[Path]) -> dict:
         offset += len(st["log"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot_history(history, RESULTS / "eami_training.png")
-    return {"stages": stages, "machine": _machine()}
+    return {"stages": stages, "average": _average_record(Path(run_dirs[-1]), corpora_dir), "machine": _machine()}
+
+
+def _average_record(run_dir: Path, corpora_dir: Path) -> dict | None:
+    """If the shipped model is an average of model files (``mixinvert average-models``):
+    each source's validation MRSD and the average's, on the validation songs of the last
+    run, in one run (side by side)."""
+    import torch
+
+    from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH, build_model, load_model, read_checkpoint
+    from mixinvert.train.essl import load_split, validate
+
+    model, _, meta = load_model(DEFAULT_MODEL_PATH)
+    sources = meta.get("averaged")
+    if not sources:
+        return None
+    settings = json.loads((run_dir / "run.json").read_text())
+    corpora = [corpora_dir / c["name"] for c in settings["corpora"]]
+    songs = load_split(corpora, "valid", limit=settings["config"]["valid_songs"])
+    torch.set_num_threads(2)
+    rows = []
+    for src in sources:
+        obj = read_checkpoint(src["path"])
+        net, _ = build_model(obj, where=src["path"])
+        iteration = obj.get("iteration", (obj.get("meta") or {}).get("iteration"))
+        rows.append({"sha256": src["sha256"][:12], "iteration": iteration,
+                     "run_init": src["sha256"][:12] == (settings.get("init") or {}).get("sha256", "")[:12],
+                     "valid_mrsd": validate(net.eval(), songs)["valid_mrsd"]})
+    return {"sources": rows, "valid_songs": len(songs), "valid_mrsd": validate(model, songs)["valid_mrsd"],
+            "sha256": model_digest()}
 
 
 def speed(repeats: int = 3) -> dict:
@@ -548,7 +577,8 @@ def _training_section(rec: dict) -> list[str]:
             f"{mc['conformer_heads']}x{mc['conformer_head_dim']}, kernel {mc['conformer_kernel']}, "
             f"{mc['lstm_layers']} BiLSTM layers of {mc['lstm_hidden']}"
             f"{'; transfer branch of ' + str(mc['transfer_hidden']) if mc.get('transfer_branch') else ''}"
-            f"{', with the reverb channels' if mc.get('transfer_reverb') else ''}). " + start
+            f"{', with the reverb channels' if mc.get('transfer_reverb') else ''}"
+            f"{', with the compressor channels' if mc.get('transfer_compressor') else ''}). " + start
             + f"{len(st['log'])} iterations"
             + (f" (stopped after {len(st['log'])} of the {c['iterations']} planned, for time; `train` on the same "
                "run folder resumes it)" if len(st["log"]) < c["iterations"] else "")
@@ -564,7 +594,8 @@ def _training_section(rec: dict) -> list[str]:
             f"({st['total_s'] / len(st['log']):.0f} s per iteration). Best validation MRSD: iteration "
             f"{best['iteration']} ({float(best['valid_mrsd']):.3f}); "
             f"last iteration {last['iteration']}: MRSD {float(last['valid_mrsd']):.3f}."
-            + (" The shipped file is the best iteration of this run." if n == len(stages) else ""),
+            + (" The shipped file is the best iteration of this run." if n == len(stages) and not rec.get("average")
+               else ""),
             "",
         ]
         if prior:
@@ -572,6 +603,23 @@ def _training_section(rec: dict) -> list[str]:
                       "whose settings are far from the network's answer: it is not comparable with sigma^2.", ""]
         else:
             parts += [_loss_sentence(st["log"]), ""]
+    av = rec.get("average")
+    if av:
+        def who(s: dict) -> str:
+            if s["run_init"]:
+                return f"the model run {len(stages)} started from ({s['sha256']})"
+            return f"run {len(stages)}, iteration {s['iteration']} ({s['sha256']})"
+
+        best_src = min(s["valid_mrsd"] for s in av["sources"])
+        parts += [
+            f"**The shipped file** ({av['sha256']}) is `mixinvert average-models` of {len(av['sources'])} model files "
+            "(the mean of their weights; `train --keep-models` keeps every iteration's): "
+            + "; ".join(who(s) for s in av["sources"]) + f". Validation MRSD on run {len(stages)}'s "
+            f"{av['valid_songs']} validation songs, measured in one run: the average {av['valid_mrsd']:.3f}, its "
+            f"sources " + ", ".join(f"{s['valid_mrsd']:.3f}" for s in av["sources"])
+            + f" (best {best_src:.3f}). The set was picked among three tried on these validation songs.",
+            "",
+        ]
     parts += [
         "![training loss and validation MRSD per iteration"
         + (" (the runs one after another)" if len(stages) > 1 else "") + "](bench/results/eami_training.png)",
@@ -761,7 +809,7 @@ def main() -> None:
     elif args.what == "training":
         if args.run is None:
             ap.error("training needs --run RUN_DIR")
-        _save("eami_training", training_record(args.run))
+        _save("eami_training", training_record(args.run, args.corpora_dir))
     elif args.what == "oracle":
         _save("eami_oracle", oracle(args.corpora_dir))
     elif args.what == "speed":

@@ -199,7 +199,7 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
     try:
         result = train(args.corpus_dirs, args.out, config, workers=args.workers, progress=ui.mode != "quiet",
                        log=ui.say if ui.mode != "json" else ui.note, executor=executor, device=str(device),
-                       init=args.init)
+                       init=args.init, keep_models=args.keep_models)
     except KeyboardInterrupt:
         if ranks is None or ranks.is_main:
             print(f"mixinvert: interrupted; {args.out} keeps every finished iteration: run the same command "
@@ -214,6 +214,22 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
     ui.say(f"model: {result.model_path} (best validation MRSD); log: {result.run_dir / 'log.csv'}")
     ui.result("train", model=str(result.model_path), log=str(result.run_dir / "log.csv"),
               history=result.history)
+    return 0
+
+
+def cmd_average_models(args: argparse.Namespace, ui: Ui) -> int:
+    from mixinvert.console.schema import CONSOLE_V1
+    from mixinvert.models.checkpoint import model_payload, save_atomic
+    from mixinvert.train.essl import TrainError, average_models
+
+    if args.out.exists() and not args.overwrite:
+        raise TrainError(f"{args.out} exists; pass --overwrite to replace it")
+    if args.out.resolve() in {Path(m).resolve() for m in args.models}:
+        raise TrainError(f"{args.out} is one of the models to average; write the average to another file")
+    model, meta = average_models(args.models)
+    save_atomic(model_payload(model, CONSOLE_V1, meta), args.out)
+    ui.say(f"averaged {len(args.models)} models into {args.out}")
+    ui.result("average-models", model=str(args.out), sources=meta["averaged"])
     return 0
 
 
@@ -436,7 +452,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "cpu, cuda or cuda:N; under torchrun each process takes the GPU of its LOCAL_RANK. "
                         "Renders stay on CPUs")
     p.add_argument("--max-tracks", type=int, default=None, metavar="N", help="refuse songs with more tracks (default 16)")
+    p.add_argument("--keep-models", action="store_true",
+                   help="also keep every iteration's network as RUN_DIR/models/iteration_NNN.pt (for average-models)")
     p.set_defaults(func=cmd_train)
+
+    p = add("average-models", "average the weights of model files of one network (e.g. a run's last iterations)")
+    p.add_argument("models", type=Path, nargs="+", metavar="MODEL.pt",
+                   help="model files or training checkpoints of one network (a model without some transfer "
+                        "channels is widened)")
+    p.add_argument("--out", type=Path, required=True, metavar="OUT.pt", help="the averaged model file")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_average_models)
 
     p = add("invert", "estimate the settings that turn the tracks into the mix")
     p.add_argument("tracks_dir", type=Path, metavar="TRACKS_DIR", help="folder of raw track files")

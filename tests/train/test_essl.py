@@ -379,3 +379,43 @@ def test_cli_train_takes_prior_samples_and_init(corpus, tmp_path, capsys):
     assert json.loads((tmp_path / "tuned" / "run.json").read_text())["init"]["sha256"]
     assert main(["train", str(corpus), "--out", str(tmp_path / "bad"), *args, "--prior-samples", "-1"]) == 2
     assert "prior samples" in capsys.readouterr().err
+
+
+def test_keep_models_then_average_them(corpus, tmp_path, capsys):
+    from dataclasses import replace
+
+    from mixinvert.cli import main
+    from mixinvert.models.checkpoint import model_payload, save_atomic
+    from mixinvert.train.essl import average_models
+
+    run = tmp_path / "run"
+    train(corpus, run, TrainConfig(**TINY), workers=1, progress=False, log=lambda _: None, keep_models=True)
+    kept = sorted((run / "models").glob("iteration_*.pt"))
+    assert [p.name for p in kept] == ["iteration_001.pt", "iteration_002.pt"]
+    first, second = (read_checkpoint(p)["state_dict"] for p in kept)
+    assert any((first[k] != second[k]).any() for k in first)  # two different networks
+    out = tmp_path / "avg.pt"
+    assert main(["average-models", *map(str, kept), "--out", str(out)]) == 0
+    model, _, meta = load_model(out)
+    assert [s["path"] for s in meta["averaged"]] == [str(p) for p in kept]
+    for k, v in model.state_dict().items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, (first[k] + second[k]) / 2, atol=1e-6, rtol=0)
+    # the user's files are never overwritten, nor is a source
+    before = out.read_bytes()
+    assert main(["average-models", *map(str, kept), "--out", str(out)]) == 2  # bad input
+    assert main(["average-models", str(kept[0]), str(out), "--out", str(out), "--overwrite"]) == 2
+    assert out.read_bytes() == before
+    assert "exists" in capsys.readouterr().err
+    # a network without the compressor channels is widened; any other difference is refused
+    small = get_model_config("small")
+    narrow = tmp_path / "narrow.pt"
+    save_atomic(model_payload(Inverter(replace(small, transfer_compressor=False)), CONSOLE_V1), narrow)
+    averaged, _ = average_models([kept[0], narrow])
+    assert averaged.config == small
+    other = tmp_path / "other.pt"
+    save_atomic(model_payload(Inverter(replace(small, transfer_hidden=64)), CONSOLE_V1), other)
+    with pytest.raises(TrainError, match="only networks of one configuration"):
+        average_models([kept[0], other])
+    with pytest.raises(TrainError, match="at least two"):
+        average_models([kept[0]])
