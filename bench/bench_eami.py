@@ -5,9 +5,11 @@ Training takes tens of minutes on a 2-core CPU, so each experiment writes its fi
 files; ``run_all.py`` re-renders them without retraining. To recompute::
 
     python bench/bench_eami.py corpora  --corpora-dir DIR   # the two benchmark corpora (seeded)
-    python bench/bench_eami.py table1   --corpora-dir DIR [--model PATH]
+    python bench/bench_eami.py table1   --corpora-dir DIR [--model PATH] [--previous-model OLD.pt]
     python bench/bench_eami.py table2   --corpora-dir DIR --runs-dir RUNS
-    python bench/bench_eami.py training --run RUN_DIR       # record how the shipped model was trained
+    python bench/bench_eami.py training --run RUN_DIR [--run RUN_DIR ...] --corpora-dir DIR
+        # record how the shipped model was trained (runs in order; if the shipped file is an
+        # `average-models` result, its sources and it are scored on the last run's validation songs)
     python bench/bench_eami.py speed                        # invert on a 30 s, 16-track song
     python bench/bench_eami.py oracle   --corpora-dir DIR   # what each effect is worth (true settings)
     python bench/bench_eami.py readable --corpora-dir DIR   # what the network's inputs reveal of the settings

@@ -97,6 +97,8 @@ COMP_LEVEL_SMOOTH_DB = 1.5
 #: Ridge of the per-frame gains towards 1, relative to the track's own energy in the frame.
 COMP_RIDGE = 0.1
 COMP_GAIN_MIN = 1e-3
+#: The per-frame fit uses every COMP_BIN_STEP-th frequency bin.
+COMP_BIN_STEP = 2
 COMP_LOG_GAIN_CEIL = 2.0
 COMP_OCC_EPS = 1e-3
 LOG_OCC_FLOOR = float(np.log(COMP_OCC_EPS))
@@ -134,8 +136,9 @@ def _frames(num_samples: int) -> tuple[torch.Tensor, int]:
 
 
 def _abs2(z: torch.Tensor) -> torch.Tensor:
-    """``|z|^2`` of a complex tensor, without the square root of ``abs``."""
-    return torch.view_as_real(z).pow(2).sum(-1)
+    """``|z|^2`` of a complex tensor, without the square root of ``abs`` (and twice as fast as
+    summing the squares of ``view_as_real``, with the same result)."""
+    return z.real.square() + z.imag.square()
 
 
 def _stft(x: np.ndarray, keep: torch.Tensor) -> torch.Tensor:
@@ -210,9 +213,12 @@ def transfer_features(
             direct = _abs2(a).permute(2, 1, 0) * gains[c][:, None, :]  # (k, frames, bins)
             direct_pow += (direct.reshape(-1, bins) @ mel.T).reshape(k, keep.numel(), -1)
         if compressor:
-            d = (a * h[:, None, :, 0]).permute(1, 2, 0)  # (frames, k, bins): each track's direct part
-            frame_gram += (d @ d.conj().transpose(1, 2)).real
-            frame_rhs += (d @ m[c][:, :, None].conj())[..., 0].real
+            # each track's direct part (frames, k, bins), on every other bin in single precision: a frame's
+            # gains are broadband, neighbouring bins of the window overlap, and it halves the cost
+            sel = slice(None, None, COMP_BIN_STEP)
+            d = (a[sel] * h[sel, None, :, 0]).to(torch.complex64).permute(1, 2, 0)
+            frame_gram += (d @ d.conj().transpose(1, 2)).real.double()
+            frame_rhs += (d @ m[c][:, sel, None].to(torch.complex64).conj())[..., 0].real.double()
     weight = power + 1e-30  # the track's own spectrum weights its bins
     num = torch.einsum("mb,ckb->ckm", mel, gains * weight)
     den = torch.einsum("mb,kb->km", mel, weight)[None]
@@ -239,8 +245,8 @@ def transfer_features(
 def _compressor_channels(gram: torch.Tensor, rhs: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
     """How a track's gain into the mix changes with its level: ``(k, 2, 80)``.
 
-    Per frame, least squares of the mix on every track's direct part (its long-term
-    transfer applied), ``M(t) ~ sum_k g_k(t) H_k X_k(t)``, ridged towards ``g = 1``; the
+    Per frame, least squares of the mix (every other bin) on every track's direct part (its
+    long-term transfer applied), ``M(t) ~ sum_k g_k(t) H_k X_k(t)``, ridged towards ``g = 1``; the
     log gains are then averaged per level bin (1 dB bins of the track's own frame level,
     Gaussian-smoothed, weighted by the direct part's energy). Channel 0: that mean log
     gain (0 where the track never plays at that level), channel 1: the log share of

@@ -34,6 +34,12 @@ Beyond the paper, two options:
   shipped model on one's own corpus) instead of the untrained network. Its SHA-256 is
   part of the run's settings.
 
+And two tools: ``train(..., keep_models=True)`` keeps every iteration's network as
+``models/iteration_NNN.pt``, and :func:`average_models` averages the weights of such
+files (stochastic weight averaging, Izmailov et al. 2018): single iterations' validation
+MRSD goes up and down by several percent, their average is steadier and lower
+(BENCHMARKS.md, the shipped model).
+
 A run folder holds ``run.json`` (the settings), ``checkpoint.pt`` (after every iteration:
 model, optimizer, RNG states, iteration, log), ``model.pt`` (the model with the best
 validation MRSD so far, what ``invert --model`` takes), ``log.csv`` and ``training.png``.
