@@ -97,7 +97,7 @@ def _predictions(model, songs, config, t):
         tf, mf = song_features(tracks, mix, s.sample_rate)
         model.eval()
         with torch.no_grad():
-            transfer = song_transfer(tracks, mix, s.sample_rate, reverb=model.transfer_reverb)
+            transfer = song_transfer(tracks, mix, s.sample_rate, **model.transfer_options)
             out.append((model(tf, mf, transfer=transfer).numpy(), tracks, start))
     return out
 
@@ -398,6 +398,7 @@ def test_keep_models_then_average_them(corpus, tmp_path, capsys):
     assert main(["average-models", *map(str, kept), "--out", str(out)]) == 0
     model, _, meta = load_model(out)
     assert [s["path"] for s in meta["averaged"]] == [str(p) for p in kept]
+    assert meta["iteration"] == 2 and meta["train_config"]["iterations"] == 2 and "valid_mrsd" not in meta
     for k, v in model.state_dict().items():
         if v.is_floating_point():
             torch.testing.assert_close(v, (first[k] + second[k]) / 2, atol=1e-6, rtol=0)

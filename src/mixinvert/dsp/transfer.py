@@ -32,7 +32,7 @@ variance with them and 0.24 without (BENCHMARKS.md, "What the network can read")
 
 With ``compressor=True``, 2 x 80 more: how a track's gain into the mix changes with its
 level, which is what a compressor does. Per frame, least squares of the mix (both
-channels, all bins) on every track's direct part ``H_kc X_kc(t)`` gives per-frame gains
+channels, every other bin) on every track's direct part ``H_kc X_kc(t)`` gives per-frame gains
 ``g_k(t)`` (ridged towards 1, the long-term average); their logs are averaged per 1 dB
 bin of the track's own frame level (-80 to 0 dBFS of its mean square, Gaussian-smoothed
 by 1.5 dB, weighted by the direct part's energy). Channel 0: that mean log gain (natural

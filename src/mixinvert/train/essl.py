@@ -630,7 +630,8 @@ def _init_model(path: str | os.PathLike, config: TrainConfig) -> tuple[Inverter,
 def average_models(paths: Sequence[str | os.PathLike]) -> tuple[Inverter, dict]:
     """The mean of the weights of several model files (or training checkpoints) of one
     lineage, e.g. the last iterations of a run and the model it started from: a network
-    and ``meta`` naming the sources (path and SHA-256 of each).
+    and ``meta``: the last file's (how its run trained it: iteration, settings, corpora;
+    not its validation scores) plus ``averaged``, the sources' paths and SHA-256.
 
     Averaging the weights of networks fine-tuned from one start (Izmailov et al., 2018,
     "Averaging weights leads to wider optima and better generalization") evens out the
@@ -667,7 +668,10 @@ def average_models(paths: Sequence[str | os.PathLike]) -> tuple[Inverter, dict]:
             for k, v in states[0].items()}
     out = Inverter(widest)
     out.load_state_dict(mean)
-    return out.eval(), {"averaged": sources}
+    # how the last source was trained (its run's settings and corpora), less its own scores
+    last = read_checkpoint(paths[-1]).get("meta") or {}
+    meta = {k: v for k, v in last.items() if not k.startswith("valid_")}
+    return out.eval(), {**meta, "averaged": sources}
 
 
 def _write_log(run_dir: Path, history: list[dict]) -> None:
