@@ -189,7 +189,14 @@ def transfer_features(
     m = _stft(mix, keep)  # (2, frames, bins)
     bins = m.shape[-1]
     mel = _mel(sample_rate)  # (80, bins)
-    power = torch.stack([_abs2(xi).mean(dim=(0, 1)) for xi in x])  # (k, bins)
+    # each track's power per bin (k, bins) and, for the compressor channels, per frame (k, frames)
+    power_bins, power_frames = [], []
+    for xi in x:
+        p2 = _abs2(xi)  # (channels, frames, bins)
+        power_bins.append(p2.mean(dim=(0, 1)))
+        if compressor:
+            power_frames.append(p2.sum(-1).mean(0))
+    power = torch.stack(power_bins)
     gains = torch.empty(2, k, bins, dtype=torch.float64)
     if reverb:
         resid_pow = torch.zeros(keep.numel(), mel.shape[0], dtype=torch.float64)
@@ -235,8 +242,7 @@ def transfer_features(
         log_coef = torch.log(coef + COEF_EPS).clamp(LOG_COEF_FLOOR, LOG_COEF_CEIL)
         out.append(torch.where(silent[:, None], torch.full_like(log_coef, LOG_COEF_FLOOR), log_coef))
     if compressor:
-        level = torch.stack([_abs2(xi).sum(-1).mean(0) for xi in x])  # (k, frames): frame energy
-        comp = _compressor_channels(frame_gram, frame_rhs, level)
+        comp = _compressor_channels(frame_gram, frame_rhs, torch.stack(power_frames))
         out.append(torch.where(mel_power.sum(1, keepdim=True)[:, :, None] <= 1e-20,
                                torch.tensor([0.0, LOG_OCC_FLOOR], dtype=comp.dtype)[None, :, None], comp))
     return torch.cat(out, dim=1).numpy().astype(np.float32)

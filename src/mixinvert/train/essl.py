@@ -645,10 +645,11 @@ def average_models(paths: Sequence[str | os.PathLike]) -> tuple[Inverter, dict]:
 
     if len(paths) < 2:
         raise TrainError("averaging needs at least two model files")
-    nets, sources, schema = [], [], None
+    nets, sources, schema, obj = [], [], None, {}
     for path in paths:
         path = Path(path)
-        model, sch = build_model(read_checkpoint(path), where=str(path))
+        obj = read_checkpoint(path)
+        model, sch = build_model(obj, where=str(path))
         if schema is not None and sch.version != schema.version:
             raise TrainError(f"{path}: a model for console {sch.version}, the others are for {schema.version}")
         schema = sch
@@ -669,7 +670,7 @@ def average_models(paths: Sequence[str | os.PathLike]) -> tuple[Inverter, dict]:
     out = Inverter(widest)
     out.load_state_dict(mean)
     # how the last source was trained (its run's settings and corpora), less its own scores
-    last = read_checkpoint(paths[-1]).get("meta") or {}
+    last = obj.get("meta") or {}  # the last file's
     meta = {k: v for k, v in last.items() if not k.startswith("valid_")}
     return out.eval(), {**meta, "averaged": sources}
 
