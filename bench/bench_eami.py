@@ -120,6 +120,10 @@ def make_corpora(corpora_dir: Path) -> dict[str, Path]:
     return out
 
 
+#: Table 1's row for ``eami --no-match``: the network's settings as they come out of it.
+NO_MATCH = "eami --no-match (network only)"
+
+
 def table1(corpora_dir: Path, model: Path | None, methods: tuple[str, ...] = ("sum", "random", "eami"),
            previous: Path | None = None) -> dict:
     """``evaluate`` on the test split of each benchmark corpus; with ``previous`` (an
@@ -132,12 +136,18 @@ def table1(corpora_dir: Path, model: Path | None, methods: tuple[str, ...] = ("s
     if previous is not None:
         prev_name = f"eami, previous model ({model_digest(previous)})"
         res["methods"].append(prev_name)
+    if "eami" in methods:  # the network's own estimate, without the least-squares gain and wet match
+        res["methods"].append(NO_MATCH)
     for name in CORPORA:
         start = time.perf_counter()
         r = evaluate(corpora_dir / name, list(methods), split="test", seed=0,
                      options={"model": model} if model else None)
         res[name] = {"mean": {m: r.mean(m) for m in methods}, "songs": len({x.song for x in r.rows}),
                      "wall_s": time.perf_counter() - start}
+        if "eami" in methods:
+            rn = evaluate(corpora_dir / name, ["eami"], split="test", seed=0,
+                          options={"match": False, **({"model": model} if model else {})})
+            res[name]["mean"][NO_MATCH] = rn.mean("eami")
         if previous is not None:
             rp = evaluate(corpora_dir / name, ["eami"], split="test", seed=0, options={"model": previous})
             res[name]["mean"][prev_name] = rp.mean("eami")
@@ -381,6 +391,7 @@ def speed(repeats: int = 3) -> dict:
     """Time ``invert --method eami`` parts on a 30 s, 16-track song: small vs paper network."""
     import torch
 
+    from mixinvert.console.match import match_gain_wet
     from mixinvert.console.render import Console
     from mixinvert.console.schema import CONSOLE_V1
     from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH, load_model
@@ -414,10 +425,13 @@ def speed(repeats: int = 3) -> dict:
             t1 = time.perf_counter()
             p = predict_features(model, tf, mf, transfer=transfer)
             t2 = time.perf_counter()
-            Console(tracks, sr).render(CONSOLE_V1.denormalize(p))
+            match_gain_wet(tracks, sr, CONSOLE_V1.denormalize(p), mix)  # what eami renders by default
             t3 = time.perf_counter()
-            row = {"features_s": ta - t0, "transfer_s": t1 - ta if model.needs_transfer else None, "network_s": t2 - t1, "render_s": t3 - t2,
-                   "total_s": t3 - t0}
+            Console(tracks, sr).render(CONSOLE_V1.denormalize(p))  # --no-match
+            t4 = time.perf_counter()
+            row = {"features_s": ta - t0, "transfer_s": t1 - ta if model.needs_transfer else None,
+                   "network_s": t2 - t1, "match_s": t3 - t2, "render_s": t4 - t3, "total_s": t3 - t0,
+                   "total_no_match_s": t2 - t0 + t4 - t3}
             best = row if best is None or row["total_s"] < best["total_s"] else best
         out["rows"][name] = best
     return out
@@ -674,6 +688,13 @@ def markdown() -> str:
                 f"median gain error {gain:.2f} dB (target < 2: {'met' if gain < 2 else 'not met'}), "
                 f"median pan error {pan:.3f} (target < 0.15: {'met' if pan < 0.15 else 'not met'})."
             )
+            if NO_MATCH in means:
+                raw = means[NO_MATCH]
+                parts.append(
+                    f"  Without the least-squares level and wet match (`{NO_MATCH}`, the paper's one-pass "
+                    f"estimate): MRSD {raw['mrsd'] / means['sum']['mrsd']:.2f} x the sum, median gain error "
+                    f"{raw.get('median_gain_db', float('nan')):.2f} dB; the match changes only gains, compressor "
+                    "thresholds (by the same dB) and reverb wet levels.")
         parts.append("- s / song: wall time per song in that run (other work may have shared the 2 cores); "
                      "see the speed table below for a quiet measurement.")
         parts += ["", *_setting_errors(t1)]
@@ -773,16 +794,21 @@ def markdown() -> str:
             "## `invert --method eami` speed",
             "",
             f"{sp['song']}; log-mel features + transfer spectra (networks with a transfer branch) + "
-            f"network + one console render, fastest of 3. {sp['machine']}. "
+            "network + the least-squares level and wet match, which renders the mix (`eami`'s default), "
+            f"fastest of 3; `--no-match` renders the network's settings once instead. {sp['machine']}. "
             "Target: under 5 s on 2 cores.",
             "",
-            "| network | log-mel s | transfer spectra s | network s | render s | total s |",
-            "|---|---|---|---|---|---|",
+            "| network | log-mel s | transfer spectra s | network s | match s | total s | render s | total, --no-match s |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, r in sp["rows"].items():
             tr = f"{r['transfer_s']:.2f}" if r.get("transfer_s") is not None else "-"
-            parts.append(f"| {name} | {r['features_s']:.2f} | {tr} | {r['network_s']:.2f} | {r['render_s']:.2f} | "
-                         f"{r['total_s']:.2f} |")
+            if "match_s" in r:
+                parts.append(f"| {name} | {r['features_s']:.2f} | {tr} | {r['network_s']:.2f} | {r['match_s']:.2f} | "
+                             f"{r['total_s']:.2f} | {r['render_s']:.2f} | {r['total_no_match_s']:.2f} |")
+            else:  # measured before the match
+                parts.append(f"| {name} | {r['features_s']:.2f} | {tr} | {r['network_s']:.2f} | - | - | "
+                             f"{r['render_s']:.2f} | {r['total_s']:.2f} |")
         parts.append("")
     if not parts:
         return ""

@@ -237,13 +237,17 @@ def cmd_average_models(args: argparse.Namespace, ui: Ui) -> int:
 
 def _method_options(args: argparse.Namespace) -> dict:
     """Method options given on the command line (``--model``, ``--steps``, ``--budget-seconds``)."""
-    given = {"model": args.model, "steps": args.steps, "budget_seconds": args.budget_seconds}
+    given = {"model": args.model, "steps": args.steps, "budget_seconds": args.budget_seconds,
+             "match": False if args.no_match else None}
     return {k: v for k, v in given.items() if v is not None}
 
 
 def _add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, default=None, metavar="MODEL.pt",
                    help="EAMI model file for eami and eami+refine (default: the shipped model)")
+    p.add_argument("--no-match", action="store_true",
+                   help="eami: keep the network's levels and reverb wet as they are, without fitting them to the "
+                        "mix by least squares (the paper's one-pass estimate)")
     p.add_argument("--steps", type=int, default=None, metavar="N",
                    help="most gradient steps on the twin per song (colonel-reiss: default 200; eami+refine: 400)")
     p.add_argument("--budget-seconds", type=float, default=None, metavar="S",

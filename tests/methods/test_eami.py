@@ -42,13 +42,32 @@ def song(rng):
 
 
 def test_eami_renders_the_network_prediction(song, model_file, rng):
-    est = get_method("eami").fn(song, rng=rng, model=model_file)
+    est = get_method("eami").fn(song, rng=rng, model=model_file, match=False)
     model, schema, _ = checkpoint.load_model(model_file)
     p = predict_song(model, song.tracks, song.mix, song.sample_rate)
     np.testing.assert_allclose(est.params.values, schema.denormalize(p), rtol=1e-6)
     np.testing.assert_allclose(est.mix, Console(song.tracks, SR).render(est.params.values), atol=1e-6)
     assert est.params.track_names == song.track_names
     assert est.info["mix_source"] == "console v1" and est.info["seconds"] > 0
+    assert est.info["match"] == "off"
+
+
+def test_eami_matches_levels_and_wet_to_the_mix_by_default(song, model_file, rng):
+    from mixinvert.console.match import match_gain_wet
+
+    raw = get_method("eami").fn(song, rng=rng, model=model_file, match=False)
+    est = get_method("eami").fn(song, rng=rng, model=model_file)
+    expected = match_gain_wet(song.tracks, SR, raw.params.values, song.mix)
+    np.testing.assert_allclose(est.params.values, expected.values, rtol=1e-9)
+    np.testing.assert_array_equal(est.mix, expected.mix)
+    untouched = [i for i, n in enumerate(CONSOLE_V1.names) if n not in ("gain_db", "comp_threshold_db", "reverb_wet")]
+    np.testing.assert_array_equal(est.params.values[:, untouched], raw.params.values[:, untouched])
+    rendered = Console(song.tracks, SR).render(est.params.values)  # params.json re-renders to the same mix
+    assert np.abs(est.mix - rendered).max() <= 1e-3 * np.abs(rendered).max()
+    assert est.info["match"] == "gain and reverb wet, least squares"
+    assert est.info["match_residual_db_after"] <= est.info["match_residual_db_before"]
+    err = lambda y: float(np.sum((y.astype(np.float64) - song.mix) ** 2))  # noqa: E731
+    assert err(est.mix) <= err(raw.mix)
 
 
 def test_eami_is_independent_of_track_order(song, model_file, rng):
@@ -106,6 +125,10 @@ def test_cli_invert_and_evaluate_with_a_model(corpus, model_file, tmp_path, caps
     assert "method eami" in capsys.readouterr().out
     params = read_params(out / "params.json")
     assert params.extra["method"] == "eami" and params.values.shape[1] == 16
+    assert params.extra["method_info"]["match"] == "gain and reverb wet, least squares"
+    assert main(argv[:-1] + [str(tmp_path / "raw"), "--no-match"]) == 0
+    capsys.readouterr()
+    assert read_params(tmp_path / "raw" / "params.json").extra["method_info"]["match"] == "off"
     assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--method", "sum",
                  "--model", str(model_file), "--out", str(tmp_path / "x")]) == 2
     assert "takes no option model" in capsys.readouterr().err

@@ -144,7 +144,7 @@ def test_refine_can_also_start_from_least_squares(song, one_torch_thread):
                              "twin": TwinFitConfig(steps=0)})
     res = refine(song, config, seed=0)
     losses = {k[len("start_loss_"):]: v for k, v in res.info.items() if k.startswith("start_loss_")}
-    assert set(losses) == {"sum", "eami", "barchiesi-reiss", "barchiesi-reiss+eami-reverb"}
+    assert set(losses) == {"sum", "eami", "eami+match", "barchiesi-reiss", "barchiesi-reiss+eami-reverb"}
     assert res.info["start"] == min(losses, key=losses.get)
 
 
@@ -197,15 +197,19 @@ def test_the_twin_starts_from_the_sum_or_an_optional_partial_start(song, monkeyp
     # colonel-reiss's does (every setting neutral, the compressor at 1.05:1 from -20 dB)
     res = refine(song, FAST, seed=1)
     losses = {k[len("start_loss_"):]: v for k, v in res.info.items() if k.startswith("start_loss_")}
-    assert set(losses) == {"sum", "eami"} and res.info["twin_from"] == "sum"
+    assert set(losses) == {"sum", "eami", "eami+match"} and res.info["twin_from"] == "sum"
     assert res.info["start"] == min(losses, key=losses.get)  # the check's candidate: the best start of all
     np.testing.assert_allclose(begun[0], start_point(song), atol=1e-12)
+    # the matched estimate differs from the network's in level and reverb wet only
+    assert losses["eami+match"] != losses["eami"]
+    res = refine(song, replace(FAST, match_network=False), seed=1)
+    assert "start_loss_eami+match" not in res.info
 
     # a partial start: the network's gain, pan and reverb on a flat EQ and an idle compressor
     begun.clear()
     res = refine(song, replace(FAST, network_effects=("gain", "pan", "reverb")), seed=1)
     losses = {k[len("start_loss_"):]: v for k, v in res.info.items() if k.startswith("start_loss_")}
-    assert set(losses) == {"sum", "eami", "eami-partial"}
+    assert set(losses) == {"sum", "eami", "eami+match", "eami-partial"}
     assert res.info["twin_from"] == min(("sum", "eami-partial"), key=losses.get)
     if res.info["twin_from"] == "eami-partial":
         net, _, _ = load_model(None)
@@ -222,7 +226,7 @@ def test_the_twin_starts_from_the_sum_or_an_optional_partial_start(song, monkeyp
     # the network's settings are all the twin fits: the whole estimate may start it
     res = refine(song, replace(FAST, effects=("gain", "pan"), network_effects=("gain", "pan")), seed=1)
     losses = {k[len("start_loss_"):]: v for k, v in res.info.items() if k.startswith("start_loss_")}
-    assert set(losses) == {"sum", "eami"} and res.info["twin_from"] == min(losses, key=losses.get)
+    assert set(losses) == {"sum", "eami", "eami+match"} and res.info["twin_from"] == min(losses, key=losses.get)
 
 
 def test_refine_config_and_input_errors(song):
@@ -252,7 +256,7 @@ def test_the_method_writes_uncertainty_into_params_json(song, tmp_path, one_torc
                  options={"budget_seconds": 20.0, "steps": 4})
     doc = json.loads(res.params_path.read_text())
     assert doc["method"] == "eami+refine" and doc["method_info"]["chosen"] in (
-        "eami", "sum", "barchiesi-reiss", "barchiesi-reiss+eami-reverb", "twin", "search")
+        "eami", "eami+match", "sum", "barchiesi-reiss", "barchiesi-reiss+eami-reverb", "twin", "search")
     row = doc["tracks"][0]
     assert set(S.names) <= set(row)  # the values keep the v1 format
     gain = row["uncertainty"]["gain_db"]

@@ -142,7 +142,13 @@ def _abs2(z: torch.Tensor) -> torch.Tensor:
 
 
 def _stft(x: np.ndarray, keep: torch.Tensor) -> torch.Tensor:
-    """``(channels, samples)`` -> ``(channels, kept frames, bins)`` complex128.
+    """``(channels, samples)`` -> ``(channels, kept frames, bins)`` complex64.
+
+    The spectra and their products (normal equations, per-frame fits) stay in single
+    precision, which halves the memory traffic of the transfer spectra (2.1 -> 1.0 s for a
+    30 s, 16-track song); the solves, the residual and every sum over frames are in double
+    precision. Against doing it all in double: features within 1e-6 on average (0.02 at
+    most, in a reverb channel), the shipped network's answers within 3e-5 (normalized).
 
     Only the kept frames are cut and transformed (centred frames, reflect-padded ends, as
     :func:`torch.stft` with ``center=True``), so memory stays bounded on long songs.
@@ -151,7 +157,7 @@ def _stft(x: np.ndarray, keep: torch.Tensor) -> torch.Tensor:
     pad = "reflect" if t.shape[-1] > N_FFT // 2 else "constant"
     padded = torch.nn.functional.pad(t[None], (N_FFT // 2, N_FFT // 2), mode=pad)[0]
     frames = padded.unfold(-1, N_FFT, HOP)[:, keep]  # a view: (channels, kept, N_FFT)
-    return torch.fft.rfft(frames * _window(), dim=-1).to(torch.complex128)
+    return torch.fft.rfft(frames * _window(), dim=-1)
 
 
 def transfer_features(
@@ -192,7 +198,7 @@ def transfer_features(
     # each track's power per bin (k, bins) and, for the compressor channels, per frame (k, frames)
     power_bins, power_frames = [], []
     for xi in x:
-        p2 = _abs2(xi)  # (channels, frames, bins)
+        p2 = _abs2(xi).double()  # (channels, frames, bins)
         power_bins.append(p2.mean(dim=(0, 1)))
         if compressor:
             power_frames.append(p2.sum(-1).mean(0))
@@ -206,26 +212,27 @@ def transfer_features(
         frame_rhs = torch.zeros(keep.numel(), k, dtype=torch.float64)
     for c in range(2):
         a = torch.stack([xi[min(c, xi.shape[0] - 1)] for xi in x], dim=-1).transpose(0, 1)  # (bins, frames, k)
-        normal = a.conj().transpose(1, 2) @ a  # (bins, k, k)
-        rhs = a.conj().transpose(1, 2) @ m[c].transpose(0, 1)[:, :, None]  # (bins, k, 1)
+        # products in single precision, solved in double
+        normal = (a.conj().transpose(1, 2) @ a).to(torch.complex128)  # (bins, k, k)
+        rhs = (a.conj().transpose(1, 2) @ m[c].transpose(0, 1)[:, :, None]).to(torch.complex128)  # (bins, k, 1)
         diag = normal.diagonal(dim1=1, dim2=2).real
         ridge = RIDGE * diag.mean(dim=1, keepdim=True) + 1e-12
         normal = normal + torch.diag_embed(ridge.expand(-1, k).to(normal.dtype))
         h = torch.linalg.solve(normal, rhs)  # (bins, k, 1)
         gains[c] = _abs2(h[..., 0]).T
         if reverb:
-            resid = m[c].transpose(0, 1) - (a @ h)[..., 0]  # (bins, frames)
+            resid = m[c].transpose(0, 1).to(torch.complex128) - (a.to(torch.complex128) @ h)[..., 0]  # (bins, frames)
             resid_pow += _abs2(resid).T @ mel.T
             # |H X|^2 per track, frame and bin, summed into bands
-            direct = _abs2(a).permute(2, 1, 0) * gains[c][:, None, :]  # (k, frames, bins)
+            direct = _abs2(a).permute(2, 1, 0).double() * gains[c][:, None, :]  # (k, frames, bins)
             direct_pow += (direct.reshape(-1, bins) @ mel.T).reshape(k, keep.numel(), -1)
         if compressor:
-            # each track's direct part (frames, k, bins), on every other bin in single precision: a frame's
-            # gains are broadband, neighbouring bins of the window overlap, and it halves the cost
+            # each track's direct part (frames, k, bins), on every other bin: a frame's gains are
+            # broadband, neighbouring bins of the window overlap, and it halves the cost
             sel = slice(None, None, COMP_BIN_STEP)
-            d = (a[sel] * h[sel, None, :, 0]).to(torch.complex64).permute(1, 2, 0)
+            d = (a[sel] * h[sel, None, :, 0].to(torch.complex64)).permute(1, 2, 0)
             frame_gram += (d @ d.conj().transpose(1, 2)).real.double()
-            frame_rhs += (d @ m[c][:, sel, None].to(torch.complex64).conj())[..., 0].real.double()
+            frame_rhs += (d @ m[c][:, sel, None].conj())[..., 0].real.double()
     weight = power + 1e-30  # the track's own spectrum weights its bins
     num = torch.einsum("mb,ckb->ckm", mel, gains * weight)
     den = torch.einsum("mb,kb->km", mel, weight)[None]

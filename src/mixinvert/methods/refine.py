@@ -125,6 +125,11 @@ class RefineConfig:
     uncertainty_max_share: float = 0.25
     effects: tuple[str, ...] = ALL_EFFECTS
     use_network: bool = True
+    #: Also start from the network's estimate with every track's level and reverb wet fitted
+    #: to the mix by least squares (``eami+match``, :func:`mixinvert.console.match.match_gain_wet`;
+    #: one render of the song). Like ``eami`` it is a candidate for the final check, not a
+    #: start for the twin (``network_effects``).
+    match_network: bool = True
     #: The network's settings that the twin may start from (a partial start ``eami-partial``,
     #: the others neutral; the twin takes it if the real console scores it better than the
     #: plain sum). Empty by default: the twin starts from the plain sum, as colonel-reiss's
@@ -365,6 +370,12 @@ def refine(
 
         net, _, _ = load_model(model)
         starts["eami"] = np.where(free, predict_song(net, heard.tracks, heard.mix, song.sample_rate), neutral)
+        if config.match_network and "gain" in config.effects:
+            from mixinvert.console.match import match_gain_wet
+
+            matched = match_gain_wet(heard.tracks, song.sample_rate, schema.denormalize(starts["eami"]), heard.mix,
+                                     fit_wet="reverb" in config.effects)
+            starts["eami+match"] = np.where(free, schema.normalize(matched.values), neutral)
         partial = free & free_mask(config.network_effects) if config.network_effects else np.zeros_like(free)
         if partial.any() and not np.array_equal(partial, free):
             starts["eami-partial"] = np.where(partial, starts["eami"], neutral)
@@ -391,7 +402,7 @@ def refine(
     p_start = starts[start_name]
     # the twin starts from the plain sum, or the partial start if it scores better (not from
     # the whole network estimate, whose EQ and compressor settings trap it: see network_effects)
-    passed_over = {"eami"} if "eami-partial" in starts or not config.network_effects else set()
+    passed_over = {"eami", "eami+match"} if "eami-partial" in starts or not config.network_effects else set()
     twin_from = min((k for k in start_losses if k not in passed_over), key=start_losses.get)
     info.update(start=start_name, twin_from=twin_from, **{f"start_loss_{k}": v for k, v in start_losses.items()})
     report("start", start_losses[start_name])
