@@ -11,6 +11,7 @@ files; ``run_all.py`` re-renders them without retraining. To recompute::
         # record how the shipped model was trained (runs in order; if the shipped file is an
         # `average-models` result, its sources and it are scored on the last run's validation songs)
     python bench/bench_eami.py speed                        # invert on a 30 s, 16-track song
+    python bench/bench_eami.py match    --corpora-dir DIR   # the gain and wet match's ridge, on validation songs
     python bench/bench_eami.py oracle   --corpora-dir DIR   # what each effect is worth (true settings)
     python bench/bench_eami.py readable --corpora-dir DIR   # what the network's inputs reveal of the settings
 
@@ -176,8 +177,11 @@ def table2(corpora_dir: Path, runs_dir: Path, modes: tuple[str, ...] = tuple(T2_
         subprocess.run(cmd, check=True)
         train_s = time.perf_counter() - start
         model = runs_dir / f"t2-{mode}" / "model.pt"
-        r = evaluate(corpus, ["eami"], split="test", seed=0, options={"model": model})
-        res["modes"][mode] = {**r.mean("eami"), "train_s": train_s}
+        # the network as trained (the paper's table), and with the gain and wet match on top
+        r = evaluate(corpus, ["eami"], split="test", seed=0, options={"model": model, "match": False})
+        rm = evaluate(corpus, ["eami"], split="test", seed=0, options={"model": model})
+        res["modes"][mode] = {**r.mean("eami"), "train_s": train_s, "mrsd_match": rm.mean("eami")["mrsd"],
+                              "median_gain_db_match": rm.mean("eami").get("median_gain_db")}
         print(f"{mode}: MRSD {res['modes'][mode]['mrsd']:.3f}", file=sys.stderr)
     return res
 
@@ -220,6 +224,57 @@ def oracle(corpora_dir: Path) -> dict:
                 scores.append(compare_mixes(mix, song.mix, song.sample_rate).mrsd)
             rows[" + ".join(groups) or "none (neutral console)"] = float(np.mean(scores))
         res[name] = {"songs": len(songs), "mrsd": rows}
+    return res
+
+
+#: Ridges of :func:`match_sweep` (the default, :data:`mixinvert.console.match.RIDGE`, is among them).
+MATCH_RIDGES = (0.0, 0.003, 0.01, 0.03, 0.1)
+
+
+def match_sweep(corpora_dir: Path, songs: int = 16) -> dict:
+    """The least-squares gain and wet match on the shipped network's estimates, on the first
+    ``songs`` validation songs of each corpus (where its ridge was chosen): no match, levels
+    alone, and levels with wet levels for each ridge in :data:`MATCH_RIDGES`, side by side."""
+    import torch
+
+    from mixinvert.console.match import RIDGE, match_gain_wet
+    from mixinvert.console.render import Console
+    from mixinvert.console.schema import CONSOLE_V1
+    from mixinvert.data.dataset import list_song_dirs
+    from mixinvert.data.song import load_song
+    from mixinvert.metrics.audio import compare_mixes
+    from mixinvert.models.checkpoint import load_model
+    from mixinvert.models.predict import predict_song
+
+    torch.set_num_threads(2)
+    net = load_model(None)[0]
+    gi, wi = CONSOLE_V1.index("gain_db"), CONSOLE_V1.index("reverb_wet")
+    variants = {"no match (network only)": None, f"levels only, ridge {RIDGE:g}": (RIDGE, False)}
+    variants.update({f"levels + wet, ridge {r:g}": (r, True) for r in MATCH_RIDGES})
+    res = {"machine": _machine(), "model": model_digest(), "default_ridge": RIDGE, "variants": list(variants),
+           "split": "valid"}
+    for name in CORPORA:
+        acc = {v: {"mrsd": [], "gain": [], "wet": [], "seconds": []} for v in variants}
+        dirs = list_song_dirs(corpora_dir / name, "valid")[:songs]
+        for d in dirs:
+            song = load_song(d, require_mix=True)
+            values = CONSOLE_V1.denormalize(predict_song(net, song.tracks, song.mix, song.sample_rate))
+            truth = song.params.values
+            for v, how in variants.items():
+                t0 = time.perf_counter()
+                if how is None:
+                    out, mix = values, Console(song.tracks, song.sample_rate).render(values)
+                else:
+                    m = match_gain_wet(song.tracks, song.sample_rate, values, song.mix, ridge=how[0], fit_wet=how[1])
+                    out, mix = m.values, m.mix
+                acc[v]["seconds"].append(time.perf_counter() - t0)
+                acc[v]["mrsd"].append(compare_mixes(mix, song.mix, song.sample_rate).mrsd)
+                acc[v]["gain"].extend(np.abs(out[:, gi] - truth[:, gi]).tolist())
+                acc[v]["wet"].extend(np.abs(out[:, wi] - truth[:, wi]).tolist())
+        res[name] = {"songs": len(dirs), "rows": {v: {
+            "mrsd": float(np.mean(a["mrsd"])), "median_gain_db": float(np.median(a["gain"])),
+            "mean_gain_db": float(np.mean(a["gain"])), "mean_wet": float(np.mean(a["wet"])),
+            "seconds": float(np.mean(a["seconds"]))} for v, a in acc.items()}}
     return res
 
 
@@ -709,18 +764,21 @@ def markdown() -> str:
                " (the `small` network as it was before its transfer branch)")
             + f" on the `songs` corpus, the same budget each: {b['iterations']} iterations x "
             f"{b['songs_per_iteration']} songs x K = {b['samples']} samples, {b['epochs']} epochs, lr {b['lr']}, "
-            f"{b['excerpt_seconds']:g} s excerpts (exp: sigma {b['sigma_init']} x {b['gamma']}^t); evaluated on the test split. "
-            f"Hardware: {t2['machine']}.",
+            f"{b['excerpt_seconds']:g} s excerpts (exp: sigma {b['sigma_init']} x {b['gamma']}^t); evaluated on the test split"
+            + (", the network's own settings (`--no-match`), and in the last two columns with the gain and wet match"
+               if any("mrsd_match" in x for x in t2["modes"].values()) else "")
+            + f". Hardware: {t2['machine']}.",
             "",
-            "| sampling | MAE | MRSD | param err (norm.) | median gain err (dB) | median pan err | train min | paper MAE / MRSD |",
-            "|---|---|---|---|---|---|---|---|",
+            "| sampling | MAE | MRSD | param err (norm.) | median gain err (dB) | median pan err | train min | "
+            "paper MAE / MRSD | MRSD with match | median gain err with match (dB) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for mode, x in t2["modes"].items():
             paper = f"{PAPER_T2[mode][0]:.3f} / {PAPER_T2[mode][1]:.3f}" if mode in PAPER_T2 else "(not in the paper)"
             parts.append(
                 f"| {mode} | {x['mae']:.4f} | {x['mrsd']:.3f} | {_fmt(x.get('normalized_mae'))} | "
                 f"{_fmt(x.get('median_gain_db'), 2)} | {_fmt(x.get('median_pan'))} | {x['train_s'] / 60:.1f} | "
-                f"{paper} |"
+                f"{paper} | {_fmt(x.get('mrsd_match'))} | {_fmt(x.get('median_gain_db_match'), 2)} |"
             )
         parts += ["", *_table2_findings(t2["modes"])]
         parts.append("")
@@ -788,6 +846,29 @@ def markdown() -> str:
                         f"{cp['r2']['comp_ratio']:.2f}. Part of it cannot be read from any input: a threshold above a "
                         "track's loudest frames, or a ratio near 1, leaves the mix as it would be without.")
         parts.append("")
+    mt = _load("eami_match")
+    if mt:
+        sizes = ", ".join(f"{k}: {mt[k]['songs']}" for k in CORPORA if k in mt)
+        parts += [
+            "## Gain and wet match",
+            "",
+            "`eami` fits every track's level and reverb wet to the mix by least squares after its network "
+            "(`mixinvert.console.match`; README, \"EAMI\"). Here on the shipped network's estimates "
+            f"({mt['model']}) for the first validation songs of each corpus ({sizes}), where the ridge (a pull "
+            f"towards the network's answer) was chosen: {mt['default_ridge']:g}, the default. Median gain error "
+            "over all tracks; s / song: the match (or the plain render) alone. "
+            f"{mt['machine']}.",
+            "",
+            "| corpus | variant | MRSD | median gain err (dB) | mean gain err (dB) | mean wet err | s / song |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name in CORPORA:
+            if name not in mt:
+                continue
+            for v, x in mt[name]["rows"].items():
+                parts.append(f"| {name} | {v} | {x['mrsd']:.3f} | {x['median_gain_db']:.2f} | {x['mean_gain_db']:.2f} | "
+                             f"{x['mean_wet']:.3f} | {x['seconds']:.2f} |")
+        parts.append("")
     sp = _load("eami_speed")
     if sp:
         parts += [
@@ -817,7 +898,7 @@ def markdown() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("corpora", "table1", "table2", "training", "speed", "oracle", "readable",
+    ap.add_argument("what", choices=("corpora", "table1", "table2", "training", "speed", "match", "oracle", "readable",
                                      "markdown"))
     ap.add_argument("--corpora-dir", type=Path, default=REPO / "bench" / ".cache" / "corpora")
     ap.add_argument("--runs-dir", type=Path, default=REPO / "bench" / ".cache" / "runs")
@@ -842,6 +923,8 @@ def main() -> None:
         _save("eami_oracle", oracle(args.corpora_dir))
     elif args.what == "speed":
         _save("eami_speed", speed())
+    elif args.what == "match":
+        _save("eami_match", match_sweep(args.corpora_dir))
     elif args.what == "readable":
         _save("eami_readable", readable(args.corpora_dir))
     print(markdown())
