@@ -42,7 +42,7 @@ def table1(corpora_dir: Path, limit: int | None) -> dict:
     from mixinvert.evaluation import evaluate
 
     res: dict = {"methods": list(METHODS), "limit": limit, "machine": bench_eami._machine(),
-                 "eami_model": bench_eami.model_digest()}
+                 "eami_model": bench_eami.model_digest(), "eami_method_version": bench_eami.EAMI_METHOD_VERSION}
     for name in bench_eami.CORPORA:
         start = time.perf_counter()
         r = evaluate(corpora_dir / name, list(METHODS), split="test", seed=0, limit=limit,

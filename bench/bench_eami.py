@@ -132,7 +132,7 @@ def table1(corpora_dir: Path, model: Path | None, methods: tuple[str, ...] = ("s
     from mixinvert.evaluation import evaluate
 
     res = {"methods": list(methods), "model": str(model) if model else "shipped default", "machine": _machine(),
-           "eami_model": model_digest(model)}
+           "eami_model": model_digest(model), "eami_method_version": EAMI_METHOD_VERSION}
     prev_name = None
     if previous is not None:
         prev_name = f"eami, previous model ({model_digest(previous)})"
@@ -522,12 +522,25 @@ def model_digest(path: Path | None = None) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else None
 
 
+#: Version of what ``eami`` does around its network, stored with results that score it
+#: (1: the network's settings rendered; 2: with the least-squares gain and wet match, and
+#: eami+refine with that as a start).
+EAMI_METHOD_VERSION = 2
+
+
 def eami_model_note(t1: dict) -> list[str]:
-    """A line under a Table 1 when its eami rows came from another model than the shipped one."""
+    """A line under a Table 1 when its eami rows came from another model than the shipped one,
+    or from the method before its gain and wet match."""
+    if "eami" not in t1.get("methods", []):
+        return []
     now, then = model_digest(), t1.get("eami_model")
-    if "eami" not in t1.get("methods", []) or (then is not None and then == now):
+    old_method = t1.get("eami_method_version", 1) < EAMI_METHOD_VERSION
+    if then is not None and then == now and not old_method:
         return []
     was = f"model {then}" if then else "an earlier shipped model"
+    if old_method:
+        was += (", before `eami` fitted levels and reverb wet to the mix (the eami rows are the network's own settings, as `--no-match` gives today) "
+                "and before eami+refine started from that")
     return [f"- The rows of the methods that use the network (eami, eami+refine) are from {was}; the model "
             f"shipped now ({now}) is scored in \"EAMI against the baselines\" above.", ""]
 
@@ -756,6 +769,7 @@ def markdown() -> str:
     t2 = _load("eami_table2")
     if t2:
         b = t2["budget"]
+        matched = any("mrsd_match" in x for x in t2["modes"].values())
         parts += [
             "## Sampling modes (Table 2 analogue)",
             "",
@@ -766,19 +780,20 @@ def markdown() -> str:
             f"{b['songs_per_iteration']} songs x K = {b['samples']} samples, {b['epochs']} epochs, lr {b['lr']}, "
             f"{b['excerpt_seconds']:g} s excerpts (exp: sigma {b['sigma_init']} x {b['gamma']}^t); evaluated on the test split"
             + (", the network's own settings (`--no-match`), and in the last two columns with the gain and wet match"
-               if any("mrsd_match" in x for x in t2["modes"].values()) else "")
+               if matched else "")
             + f". Hardware: {t2['machine']}.",
             "",
             "| sampling | MAE | MRSD | param err (norm.) | median gain err (dB) | median pan err | train min | "
-            "paper MAE / MRSD | MRSD with match | median gain err with match (dB) |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "paper MAE / MRSD |" + (" MRSD with match | median gain err with match (dB) |" if matched else ""),
+            "|---|---|---|---|---|---|---|---|" + ("---|---|" if matched else ""),
         ]
         for mode, x in t2["modes"].items():
             paper = f"{PAPER_T2[mode][0]:.3f} / {PAPER_T2[mode][1]:.3f}" if mode in PAPER_T2 else "(not in the paper)"
             parts.append(
                 f"| {mode} | {x['mae']:.4f} | {x['mrsd']:.3f} | {_fmt(x.get('normalized_mae'))} | "
                 f"{_fmt(x.get('median_gain_db'), 2)} | {_fmt(x.get('median_pan'))} | {x['train_s'] / 60:.1f} | "
-                f"{paper} | {_fmt(x.get('mrsd_match'))} | {_fmt(x.get('median_gain_db_match'), 2)} |"
+                f"{paper} |" + (f" {_fmt(x.get('mrsd_match'))} | {_fmt(x.get('median_gain_db_match'), 2)} |"
+                                if matched else "")
             )
         parts += ["", *_table2_findings(t2["modes"])]
         parts.append("")

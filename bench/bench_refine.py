@@ -67,7 +67,8 @@ def table1(corpora_dir: Path, limit: int | None, reuse_colonel_reiss: str | None
     if reuse_colonel_reiss and not (stored and all(n in stored for n in corpora)):
         raise SystemExit(f"--reuse-colonel-reiss needs bench/results/{reuse_colonel_reiss}.json made with the same "
                          f"--limit for {', '.join(corpora)}")
-    res.update({"methods": list(METHODS), "machine": bench_eami._machine(), "eami_model": bench_eami.model_digest()})
+    res.update({"methods": list(METHODS), "machine": bench_eami._machine(), "eami_model": bench_eami.model_digest(),
+                "eami_method_version": bench_eami.EAMI_METHOD_VERSION})
     for name in corpora:
         start = time.perf_counter()
         r = evaluate(corpora_dir / name, methods, split="test", seed=0, limit=limit, progress=_dot)

@@ -28,7 +28,8 @@ from mixinvert.models.predict import predict_song
 
 @register(
     "eami",
-    "the EAMI network's one-pass estimate (embodied self-supervised learning)",
+    "the EAMI network's one-pass estimate (embodied self-supervised learning), levels and reverb wet then "
+    "fitted to the mix by least squares",
     options=("model", "match"),
     available=DEFAULT_MODEL_PATH.is_file,
 )
