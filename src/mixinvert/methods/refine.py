@@ -101,7 +101,7 @@ class RefineConfig:
     #: (``eq_flat_weight``): a quiet track's gain and EQ trade off, and the flatter EQ is
     #: the likelier (median gain error 0.88 -> 0.47 dB on the ``songs`` test songs, mean
     #: MRSD 0.138 -> 0.129; ``drums`` 0.52 -> 0.34 dB, MRSD 0.102 -> 0.104: ``bench_refine.py
-    #: table1``'s results at commit 9f13196, without it, against BENCHMARKS.md's).
+    #: table1``'s results at commit 9f13196, without it, against those at commit 8afbbe5).
     twin: TwinFitConfig = field(default_factory=lambda: TwinFitConfig(steps=400, patience=3, budget_seconds=None,
                                                                       eq_flat_weight=5e-4))
     twin_excerpts: int = 4
