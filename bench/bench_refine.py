@@ -85,8 +85,8 @@ def table1(corpora_dir: Path, limit: int | None, reuse_colonel_reiss: str | None
             mean["colonel-reiss"] = stored[name]["mean"]["colonel-reiss"]
             rows += [x for x in stored[name]["rows"] if x["method"] == "colonel-reiss"]
             earlier = stored[name].get("colonel_reiss_from", "this run")
-            source = (f"{reuse_colonel_reiss}.json (same songs; "
-                      + ("its own run" if earlier == "this run" else earlier) + ")")
+            # rows reused before name their source already; keep it rather than nest it
+            source = f"{reuse_colonel_reiss}.json (same songs; its own run)" if earlier == "this run" else earlier
         res[name] = {"mean": mean, "songs": len({x.song for x in r.rows}), "wall_s": time.perf_counter() - start,
                      "rows": rows, "limit": limit,
                      "colonel_reiss_from": source if stored is not None else "this run"}
