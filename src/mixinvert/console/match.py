@@ -32,7 +32,6 @@ scipy's ``lsq_linear`` solves the bounded problem.
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -41,7 +40,7 @@ import numpy as np
 import pedalboard as pb
 from scipy.optimize import lsq_linear
 
-from mixinvert.console.render import RENDER_BLOCK, Console, _chain_v1
+from mixinvert.console.render import RENDER_BLOCK, Console, _Strip
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 
 #: Default ridge (share of the normal matrix's mean diagonal), chosen on the benchmark
@@ -78,13 +77,11 @@ class _PartStrip:
     """One track's chain up to the pan, and its reverb at wet 1, dry 0 (stateful over blocks)."""
 
     def __init__(self, channels: int, values: np.ndarray, schema: ParamSchema) -> None:
-        self.board, pan, _ = _chain_v1(values, schema.names)
+        strip = _Strip(channels, values, schema.names)  # the console's own chain and pan law
+        self.board, self.gains = strip.board, strip.gains
         v = dict(zip(schema.names, (float(x) for x in values)))
         self.reverb = pb.Reverb(room_size=v["reverb_room_size"], damping=v["reverb_damping"],
                                 wet_level=1.0, dry_level=0.0, width=1.0)
-        theta = (pan + 1.0) * math.pi / 4.0
-        scale = math.sqrt(2.0) if channels == 2 else 1.0
-        self.gains = np.array([[scale * math.cos(theta)], [scale * math.sin(theta)]], dtype=np.float32)
 
     def process(self, x: np.ndarray, sample_rate: int, first: bool, dry: np.ndarray, wet: np.ndarray) -> None:
         """The next block's dry part ``D`` into ``dry`` and wet part ``W`` into ``wet`` (both ``(2, n)``)."""
