@@ -188,7 +188,7 @@ def match_gain_wet(
         basis = np.concatenate([np.diag(1.0 - w0), np.diag(w0)])[:, live]
     g = basis.T @ gram @ basis
     c = basis.T @ cross
-    x_start = np.linalg.lstsq(basis, x0, rcond=None)[0]
+    x_start = x0[np.concatenate([live, live])] if fit_wet else np.ones(int(live.sum()))  # the settings given
     scale = float(np.mean(np.diag(g)))
     reg = ridge * scale * np.eye(len(g))
     # a touch of diagonal loading keeps the Cholesky factor defined when two parts coincide

@@ -102,7 +102,7 @@ def log_mel(audio: np.ndarray | torch.Tensor, sample_rate: int) -> torch.Tensor:
         pad_mode=pad_mode,
         return_complex=True,
     )
-    # |X| as sqrt(re^2 + im^2): the same to float32 rounding as .abs(), in about 60 % of its time
+    # |X| as sqrt(re^2 + im^2): the same to float32 rounding as .abs(), and faster on CPU
     spec = (spec.real.square() + spec.imag.square()).sqrt()  # (B, freq, frames)
     mel = torch.matmul(_mel_basis(sample_rate, n_fft), spec)  # (B, 80, frames)
     out = torch.log(mel + LOG_FLOOR).transpose(-1, -2)

@@ -145,10 +145,9 @@ def _stft(x: np.ndarray, keep: torch.Tensor) -> torch.Tensor:
     """``(channels, samples)`` -> ``(channels, kept frames, bins)`` complex64.
 
     The spectra and their products (normal equations, per-frame fits) stay in single
-    precision, which halves the memory traffic of the transfer spectra (2.1 -> 1.0 s for a
-    30 s, 16-track song); the solves, the residual and every sum over frames are in double
-    precision. Against doing it all in double: features within 1e-6 on average (0.02 at
-    most, in a reverb channel), the shipped network's answers within 3e-5 (normalized).
+    precision, which halves their memory traffic; the solves, the residual and every sum
+    over frames are in double precision. ``bench_eami.py table1`` gave the same eami rows,
+    to the third decimal, before and after the change (BENCHMARKS.md has the cost now).
 
     Only the kept frames are cut and transformed (centred frames, reflect-padded ends, as
     :func:`torch.stft` with ``center=True``), so memory stays bounded on long songs.
