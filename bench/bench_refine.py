@@ -120,6 +120,83 @@ def budget(corpora_dir: Path) -> dict:
     return res
 
 
+def prices(corpora_dir: Path) -> dict:
+    """Time each kind of work that a budget pays for, per second of audio per track, on the
+    budget table's 30 s, 8-track song (fastest of a few runs: the machine's quiet speed),
+    against :data:`mixinvert.methods.work.PRICES`; then a whole eami+refine and colonel-reiss
+    run each, with their work used against the seconds they took."""
+    from dataclasses import asdict, replace
+
+    from mixinvert.console.match import match_gain_wet
+    from mixinvert.console.objective import ExcerptObjective, ReferenceSpectra
+    from mixinvert.console.render import Console
+    from mixinvert.dsp.excerpts import choose_excerpts_covering
+    from mixinvert.methods.base import get_method
+    from mixinvert.methods.colonel_reiss import fit_twin, start_point
+    from mixinvert.methods.refine import RefineConfig
+    from mixinvert.methods.uncertainty import undetermined_settings
+    from mixinvert.methods.work import PRICES, scored_seconds, span_seconds
+    from mixinvert.models.checkpoint import load_model
+    from mixinvert.models.predict import predict_song
+
+    song = bench_baselines._built_song(corpora_dir, 8, 30.0, 1)
+    sr, n, seconds = song.sample_rate, song.num_tracks, song.num_samples / song.sample_rate
+    values = song.params.values
+
+    def fastest(work, times: int = 3) -> float:
+        best = np.inf
+        for _ in range(times):
+            t = time.perf_counter()
+            work()
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    config = RefineConfig()
+    measured: dict[str, float] = {}
+    score = ReferenceSpectra(song.mix)
+    measured["score"] = fastest(lambda: score.distance(song.mix)) / seconds
+    excerpts = choose_excerpts_covering(song.mix, song.tracks, sr, count=config.search_excerpts,
+                                        seconds=config.search_excerpt_seconds, preroll_seconds=config.preroll_seconds)
+    objective = ExcerptObjective(song.tracks, song.mix, sr, excerpts, values)
+    batch = [values[0]] * (2 * objective.workers)
+    objective.track_losses(0, batch)  # warm-up: threads and windows
+    per_eval = fastest(lambda: objective.track_losses(0, batch)) / len(batch)
+    measured["render"] = (per_eval - measured["score"] * scored_seconds(excerpts, sr)) / sum(span_seconds(excerpts, sr))
+    console = Console(song.tracks, sr)
+    render_whole = fastest(lambda: console.render(values), 2) / (n * seconds)
+    twin_excerpts = choose_excerpts_covering(song.mix, song.tracks, sr, count=config.twin_excerpts,
+                                             seconds=config.twin_excerpt_seconds, preroll_seconds=config.preroll_seconds)
+    twin_span = sum(s + config.twin.tail_seconds for s in span_seconds(twin_excerpts, sr))
+    p0 = start_point(song)
+    k = 2 * len(twin_excerpts)  # whole cycles over the excerpts
+
+    def fit(steps: int, eval_every: int) -> None:
+        fit_twin(song.tracks, song.mix, sr, p0, replace(config.twin, steps=steps, eval_every=eval_every,
+                                                        patience=10**6), excerpts=twin_excerpts)
+
+    t_setup = fastest(lambda: fit(0, 10**6), 2)
+    t_steps = fastest(lambda: fit(k, 10**6), 2)
+    t_evals = fastest(lambda: fit(k, 1), 2)
+    measured["twin_step"] = (t_steps - t_setup) / k / (n * twin_span / len(twin_excerpts))
+    measured["twin_eval"] = (t_evals - t_steps) / k / (n * twin_span)
+    net, _, _ = load_model(None)
+    measured["network"] = fastest(lambda: predict_song(net, song.tracks, song.mix, sr), 2) / (n * seconds)
+    measured["match"] = fastest(lambda: match_gain_wet(song.tracks, sr, values, song.mix), 2) / (n * seconds)
+    measured["rules"] = fastest(lambda: undetermined_settings(song.tracks, sr, values), 2) / (n * seconds)
+    res: dict = {"machine": bench_eami._machine(), "song": "30 s, 8 tracks", "measured": measured,
+                 "prices": asdict(PRICES), "console_render_whole_song": render_whole, "runs": []}
+    for name, value in measured.items():
+        print(f"{name}: measured {value:.5f} s per track-second, price {getattr(PRICES, name):.5f}", file=sys.stderr)
+    for method in ("eami+refine", "colonel-reiss"):
+        start = time.perf_counter()
+        est = get_method(method).fn(song, rng=np.random.default_rng(0))
+        wall = time.perf_counter() - start
+        res["runs"].append({"method": method, "wall_s": wall, "work_used": est.info["budget"]["work_used"]})
+        print(f"{method}: {est.info['budget']['work_used']:.1f} units in {wall:.1f} s", file=sys.stderr)
+    return res
+
+
+
 def _plot_budget(res: dict) -> None:
     import matplotlib
 
@@ -330,7 +407,7 @@ def markdown() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("table1", "budget", "starts", "effects", "markdown"))
+    ap.add_argument("what", choices=("table1", "budget", "prices", "starts", "effects", "markdown"))
     ap.add_argument("--corpora-dir", type=Path, default=Path(__file__).resolve().parent / ".cache" / "corpora")
     ap.add_argument("--limit", type=int, default=None, help="first N test songs of each corpus")
     ap.add_argument("--budget", type=float, default=30.0, help="effects: seconds per song")
@@ -346,6 +423,8 @@ def main() -> None:
         _save("refine_table1", table1(args.corpora_dir, args.limit, args.reuse_colonel_reiss, args.corpora.split(",")))
     elif args.what == "budget":
         _save("refine_budget", budget(args.corpora_dir))
+    elif args.what == "prices":
+        _save("refine_prices", prices(args.corpora_dir))
     elif args.what == "starts":
         _save("refine_starts", starts(args.corpora_dir, args.limit or 4, args.steps,
                                       args.songs.split(",") if args.songs else None))

@@ -172,7 +172,7 @@ def test_auto_picks_a_method_that_takes_the_options(song_dir, tmp_path, monkeypa
     assert best_method() == "eami"
     assert best_method(options=("model",)) == "eami"
     assert best_method(options=("steps",)) == "colonel-reiss"
-    assert best_method(options=("steps", "budget_seconds")) == "colonel-reiss"
+    assert best_method(options=("steps", "budget", "budget_seconds")) == "colonel-reiss"
     with pytest.raises(ValueError, match="no available method"):
         best_method(options=("steps", "model"))
     result = _invert(song_dir, tmp_path / "inv", method="auto", options={"steps": 3})

@@ -176,7 +176,9 @@ def invert(
     left by an earlier run into the same folder is removed when the new method does not
     write it (it would no longer match params.json). ``method="auto"`` takes the best
     method available. ``options`` go to the method (e.g. ``{"model": "run/model.pt"}`` for
-    ``eami``, ``{"budget_seconds": 120}`` for ``eami+refine``).
+    ``eami``, ``{"budget": 120}`` work units for ``eami+refine``). params.json records the
+    seed and, for budgeted methods, the budget (``"budget"``: work units given and used,
+    the wall-clock cap and the seconds taken, and the stages the cap cut short).
     """
     options = dict(options or {})
     name = best_method(options=tuple(options)) if method == "auto" else method
@@ -204,6 +206,8 @@ def invert(
         "inputs": {"tracks_dir": str(files[0].resolve().parent), "tracks": [str(f.resolve()) for f in files],
                    "mix": str(Path(mix).resolve())},
     }
+    if isinstance(est.info.get("budget"), dict):
+        extra["budget"] = est.info["budget"]
     details = {k: v for k, v in info.items() if k not in ("seconds", "mix_source")}
     if details:
         extra["method_info"] = details

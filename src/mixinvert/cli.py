@@ -28,8 +28,8 @@ examples:
   mixinvert evaluate corpus/ --methods sum,random --split test --out results.md
   mixinvert evaluate corpus/ --methods sum,barchiesi-reiss,colonel-reiss,eami --split test --limit 10
   mixinvert invert SONG/tracks SONG/mix.wav --out inverted/
-  mixinvert invert SONG/tracks SONG/mix.wav --method eami+refine --budget-seconds 120 --out inverted/
-  mixinvert invert SONG/tracks SONG/mix.wav --method colonel-reiss --budget-seconds 60 --out inverted/
+  mixinvert invert SONG/tracks SONG/mix.wav --method eami+refine --budget 120 --out inverted/
+  mixinvert invert SONG/tracks SONG/mix.wav --method colonel-reiss --budget 60 --budget-seconds 90 --out inverted/
   mixinvert train corpus/ --config small --iterations 30 --out runs/small
   mixinvert train corpus/ --init runs/small/model.pt --iterations 10 --keep-models --out runs/tuned
   mixinvert average-models runs/tuned/models/iteration_008.pt runs/tuned/models/iteration_010.pt --out tuned.pt
@@ -236,8 +236,8 @@ def cmd_average_models(args: argparse.Namespace, ui: Ui) -> int:
 
 
 def _method_options(args: argparse.Namespace) -> dict:
-    """Method options given on the command line (``--model``, ``--steps``, ``--budget-seconds``)."""
-    given = {"model": args.model, "steps": args.steps, "budget_seconds": args.budget_seconds,
+    """Method options given on the command line (``--model``, ``--steps``, ``--budget``, ``--budget-seconds``)."""
+    given = {"model": args.model, "steps": args.steps, "budget": args.budget, "budget_seconds": args.budget_seconds,
              "match": False if args.no_match else None}
     return {k: v for k, v in given.items() if v is not None}
 
@@ -250,9 +250,14 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
                         "mix by least squares (the paper's one-pass estimate)")
     p.add_argument("--steps", type=int, default=None, metavar="N",
                    help="most gradient steps on the twin per song (colonel-reiss: default 200; eami+refine: 400)")
+    p.add_argument("--budget", type=float, default=None, metavar="UNITS",
+                   help="work budget per song in work units, about seconds of a quiet 2-core machine; the answer "
+                        "is the same on any machine and under any load (eami+refine: default 60; colonel-reiss: "
+                        "default none, --steps bounds it)")
     p.add_argument("--budget-seconds", type=float, default=None, metavar="S",
-                   help="time budget per song in seconds (eami+refine: default 60, everything but reading, scoring "
-                        "and, past two minutes, the final whole-song render; colonel-reiss: default 120)")
+                   help="an optional wall-clock cap per song for eami+refine and colonel-reiss, for a deadline: "
+                        "what it cuts short is recorded in params.json, and the answer then depends on the machine "
+                        "and its load")
 
 
 def _add_ray_option(p: argparse.ArgumentParser) -> None:
@@ -292,7 +297,7 @@ def cmd_invert(args: argparse.Namespace, ui: Ui) -> int:
         n_iv = sum(len(d.get("uncertainty", {})) for d in details)
         n_un = sum(len(d.get("undetermined", {})) for d in details)
         intervals = (f"an interval for each of {n_iv} settings" if n_iv else
-                     "no intervals (the budget left no time to measure them: raise --budget-seconds)")
+                     "no intervals (the budget left no work to measure them: raise --budget)")
         ui.say(f"uncertainty: {intervals}; {n_un} settings the audio does not determine "
                f"(\"uncertainty\" and \"undetermined\" beside each track's values in params.json)")
     ui.say(f"wrote {result.params_path} and {result.mix_path} ({result.params_extra.get('mix_wav', 'console v1')})")
@@ -418,8 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--songs-at-once", type=int, default=None, metavar="N",
                    help="without --ray: N songs in parallel on this machine (default: one after another)")
     p.add_argument("--cpus-per-song", type=int, default=None, metavar="N",
-                   help="with --ray or --songs-at-once: cores reserved per song (default 1; give time-budgeted "
-                        "methods the cores they would have alone)")
+                   help="with --ray or --songs-at-once: cores reserved per song (default 1; the scores do not depend on "
+                        "it, only the seconds per song, unless --budget-seconds caps a method)")
     p.set_defaults(func=cmd_evaluate)
 
     p = add("train", "train an EAMI network by embodied self-supervised learning")

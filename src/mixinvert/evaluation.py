@@ -200,9 +200,9 @@ def evaluate(
     With an ``executor`` (e.g. a :class:`~mixinvert.executors.RayExecutor`) the songs run
     as parallel tasks (:func:`evaluate_song`), each read from its folder by the worker
     (on a cluster, the dataset must be at the same path on every node), ``cpus_per_song``
-    cores each (give time-budgeted methods, colonel-reiss and eami+refine, the cores they
-    would have alone, or their budgets buy less); without, one after another here. The
-    table is the same either way, but for the seconds per song.
+    cores each; without, one after another here. The table is the same either way, but
+    for the seconds per song (colonel-reiss and eami+refine count their budgets in work,
+    not seconds, unless a ``budget_seconds`` option caps them).
     """
     entries = [get_method(m) for m in methods]  # unknown names fail before any work
     if not entries:

@@ -39,7 +39,7 @@ def test_start_point_is_the_plain_sum_with_compressor_and_reverb_barely_on(song)
 
 
 def test_fit_twin_lowers_the_loss_deterministically(song, one_torch_thread):
-    config = TwinFitConfig(steps=3, eval_every=2, budget_seconds=None)
+    config = TwinFitConfig(steps=3, eval_every=2)
     seen = []
     fit = fit_twin(song.tracks, song.mix, SR, start_point(song), config, progress=lambda s, b: seen.append((s, b)))
     assert fit.loss < fit.start_loss
@@ -60,7 +60,7 @@ def test_fit_twin_never_returns_worse_than_its_start(song, one_torch_thread):
     assert fit.loss == fit.start_loss and fit.steps == 0 and fit.history == [(0, fit.start_loss)]
     # a learning rate far too large: whatever the steps do, the start is kept if they are worse
     wild = fit_twin(song.tracks, song.mix, SR, start_point(song),
-                    TwinFitConfig(steps=2, learning_rate=50.0, eval_every=1, budget_seconds=None))
+                    TwinFitConfig(steps=2, learning_rate=50.0, eval_every=1))
     assert min(loss for _, loss in wild.history[1:]) > wild.start_loss  # the steps did make it worse
     assert wild.loss == wild.start_loss
     np.testing.assert_allclose(wild.p, start_point(song), atol=1e-12)
@@ -71,8 +71,6 @@ def test_fit_twin_never_returns_worse_than_its_start(song, one_torch_thread):
     ({"eval_every": 0}, "eval_every"),
     ({"patience": 0}, "patience"),
     ({"excerpts": 0}, "excerpts"),
-    ({"budget_seconds": 0.0}, "budget_seconds"),
-    ({"budget_seconds": -5.0}, "budget_seconds"),
     ({"eq_flat_weight": -1e-4}, "eq_flat_weight"),
     ({"eq_flat_weight": float("nan")}, "eq_flat_weight"),
 ])
@@ -82,8 +80,7 @@ def test_config_validation(kwargs, match):
 
 
 def test_config_accepts_edges():
-    assert TwinFitConfig(steps=0, budget_seconds=None).steps == 0
-    assert TwinFitConfig(budget_seconds=1e-3).budget_seconds == 1e-3
+    assert TwinFitConfig(steps=0).steps == 0
 
 
 def test_fit_twin_checks_the_start_shape(song):
@@ -95,7 +92,7 @@ def test_fit_twin_checks_the_start_shape(song):
 
 def test_registered_method_beats_the_plain_sum(song, rng, one_torch_thread):
     entry = get_method("colonel-reiss")
-    assert set(entry.options) == {"steps", "budget_seconds"}
+    assert set(entry.options) == {"steps", "budget", "budget_seconds"}
     est = entry.fn(song, rng=rng, steps=8)
     CONSOLE_V1.validate(est.params.values)
     assert est.params.track_names == song.track_names
@@ -106,11 +103,33 @@ def test_registered_method_beats_the_plain_sum(song, rng, one_torch_thread):
     assert compare_mixes(est.mix, song.mix, SR).mrsd < compare_mixes(plain_sum(song), song.mix, SR).mrsd
 
 
-def test_budget_stops_the_fit(song, rng, one_torch_thread):
-    est = get_method("colonel-reiss").fn(song, rng=rng, steps=50, budget_seconds=1e-3)
-    assert est.info["stopped"] == "budget" and est.info["steps"] == 1
-    assert est.info["fit_loss"] <= est.info["fit_loss_start"]
-    CONSOLE_V1.validate(est.params.values)
+def test_the_work_budget_stops_the_fit_at_a_step_count_that_depends_on_the_work_alone(song, one_torch_thread):
+    from mixinvert.dsp.excerpts import choose_excerpts
+    from mixinvert.methods.colonel_reiss import twin_evaluation_units, twin_step_units
+    from mixinvert.methods.work import WorkMeter
+
+    config = TwinFitConfig(steps=50, eval_every=4)
+    excerpts = choose_excerpts(song.mix, SR, count=config.excerpts, seconds=config.excerpt_seconds,
+                               preroll_seconds=config.preroll_seconds)
+    step = [twin_step_units(3, [e], SR, config.tail_seconds) for e in excerpts]
+    evaluation = twin_evaluation_units(3, excerpts, SR, config.tail_seconds)
+    # the first evaluation, 6 steps and the evaluations at steps 4 and 6 (the last, which
+    # closes the fit: a 7th step and its evaluation would not be paid for)
+    six = 3 * evaluation + sum(step[i % len(step)] for i in range(6))
+    meter = WorkMeter(six + 0.5 * step[6 % len(step)])
+    fit = fit_twin(song.tracks, song.mix, SR, start_point(song), config, excerpts=excerpts, meter=meter)
+    assert fit.stopped == "budget" and fit.steps == 6 and [s for s, _ in fit.history] == [0, 4, 6]
+    assert meter.used == pytest.approx(six) and meter.used <= meter.units
+    # the method: the budget recorded, and what a wall-clock cap cut short
+    est = get_method("colonel-reiss").fn(song, rng=np.random.default_rng(0), steps=50, budget=six)
+    assert est.info["budget"]["work_units"] == six and est.info["budget"]["cut_short_by_seconds_cap"] == []
+    capped = get_method("colonel-reiss").fn(song, rng=np.random.default_rng(0), steps=50, budget_seconds=1e-9)
+    assert capped.info["stopped"] == "seconds cap" and capped.info["steps"] == 1
+    assert capped.info["budget"]["cut_short_by_seconds_cap"] == ["twin"]
+    assert capped.info["fit_loss"] <= capped.info["fit_loss_start"]
+    CONSOLE_V1.validate(capped.params.values)
+    with pytest.raises(ValueError, match="work budget must be a positive number"):
+        get_method("colonel-reiss").fn(song, rng=np.random.default_rng(0), budget=0.0)
 
 
 def test_needs_a_mix(song, rng):
@@ -130,7 +149,7 @@ def test_fit_twin_free_mask_keeps_other_settings_exact(song, one_torch_thread):
     p_start = sum_params(song).normalized  # ratio exactly 1:1 and wet exactly 0 (at -1)
     free = np.zeros(CONSOLE_V1.size, dtype=bool)
     free[CONSOLE_V1.index("gain_db")] = True
-    config = TwinFitConfig(steps=4, eval_every=2, budget_seconds=None)
+    config = TwinFitConfig(steps=4, eval_every=2)
     fit = fit_twin(song.tracks, song.mix, SR, p_start, config, free=free)
     np.testing.assert_array_equal(fit.p[:, ~free], p_start[:, ~free])  # not even clipped to P_LIMIT
     assert fit.loss < fit.start_loss
@@ -147,7 +166,7 @@ def test_eq_flat_weight_pulls_the_eq_gains_the_audio_does_not_decide_to_0_db(son
     p_start[:, gains] = 0.4  # +4.8 dB on every band of every track
     free = np.zeros(CONSOLE_V1.size, dtype=bool)
     free[gains] = True
-    fits = {w: fit_twin(tracks, mix, SR, p_start, TwinFitConfig(steps=30, eval_every=5, budget_seconds=None,
+    fits = {w: fit_twin(tracks, mix, SR, p_start, TwinFitConfig(steps=30, eval_every=5,
                                                                 eq_flat_weight=w), free=free)
             for w in (0.0, 0.01)}
     np.testing.assert_array_equal(fits[0.0].p[2, gains], p_start[2, gains])  # no gradient, no move

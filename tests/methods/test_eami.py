@@ -161,7 +161,7 @@ def test_cli_train_then_invert_with_the_run_model(corpus, tmp_path, capsys):
     assert read_params(tmp_path / "inv" / "params.json").extra["method"] == "eami"
     # without --method, --model goes to the best method that takes a model: eami+refine
     assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--model", str(run / "model.pt"),
-                 "--budget-seconds", "15", "--steps", "2", "--out", str(tmp_path / "inv2")]) == 0
+                 "--budget", "15", "--steps", "2", "--out", str(tmp_path / "inv2")]) == 0
     doc = json.loads((tmp_path / "inv2" / "params.json").read_text())
     assert doc["method"] == "eami+refine" and doc["method_info"]["model"] == str(run / "model.pt")
     assert "uncertainty" in doc["tracks"][0] and "uncertainty" in capsys.readouterr().out

@@ -47,8 +47,8 @@ def song():
 
 
 FAST = RefineConfig(
-    budget_seconds=60.0,
-    twin=TwinFitConfig(steps=6, eval_every=3, patience=3, budget_seconds=None),
+    budget=60.0,
+    twin=TwinFitConfig(steps=6, eval_every=3, patience=3),
     twin_excerpts=2, twin_excerpt_seconds=0.5, search_excerpts=2, search_excerpt_seconds=0.5, preroll_seconds=0.2,
     search=CmaConfig(rounds=1, generations=3, popsize=4),
 )
@@ -81,13 +81,26 @@ def test_cma_search_improves_one_track_and_leaves_the_rest(song):
     np.testing.assert_array_equal(res.p, again.p)
 
 
-def test_cma_search_respects_the_deadline_and_single_settings(song):
+def test_cma_search_respects_the_work_budget_the_cap_and_single_settings(song):
+    from mixinvert.methods.work import WorkMeter, excerpt_evaluation_units
+
     start = song.params.values.copy()
     start[1, S.index("pan")] = 0.0
     p0 = S.normalize(start)
-    res = cma_search(_objective(song, start), p0, np.ones_like(p0, dtype=bool), CmaConfig(), deadline=0.0)
+    free = np.ones_like(p0, dtype=bool)
+    per_eval = excerpt_evaluation_units([Excerpt(0, 0, SR)], SR)
+    config = CmaConfig(rounds=1, generations=50, popsize=4, min_improvement=0.0)
+    # three generations of four candidates, and the block's update, and no more
+    meter = WorkMeter(15.5 * per_eval)
+    res = cma_search(_objective(song, start), p0, free, config, meter=meter)
+    assert res.stopped == "budget" and res.evaluations == 12
+    assert meter.used <= meter.units and meter.used == pytest.approx(13 * per_eval)
+    res = cma_search(_objective(song, start), p0, free, config, meter=WorkMeter(per_eval))
     assert res.stopped == "budget" and res.evaluations == 0
     np.testing.assert_array_equal(res.p, p0)
+    capped = WorkMeter(seconds_cap=1e-9)
+    res = cma_search(_objective(song, start), p0, free, config, meter=capped)
+    assert res.stopped == "seconds cap" and res.evaluations == 0 and capped.cut_short == ["search"]
     only_pan = np.zeros_like(p0, dtype=bool)
     only_pan[1, S.index("pan")] = True  # one dimension: cma needs two, a dummy is added
     res = cma_search(_objective(song, start), p0, only_pan, CmaConfig(rounds=1, generations=8, sigma=0.3), seed=0)
@@ -118,10 +131,14 @@ def test_refine_is_never_worse_than_its_start_and_reports_why(song, one_torch_th
     # track 0 is not compressed in the mix: its compressor's settings are flagged (by a rule or as flat)
     assert {"comp_attack_ms", "comp_release_ms"} <= set(res.undetermined[0])
     for key in ("twin_steps", "search_evaluations", "seconds_twin", "seconds_search", "seconds_uncertainty",
-                "reserve_seconds", "start_loss_sum", "start_loss_eami", "twin_from"):
+                "reserve_units", "start_loss_sum", "start_loss_eami", "twin_from"):
         assert key in res.info
+    budget = res.info["budget"]
+    assert budget["work_units"] == 60.0 and 0 < budget["work_used"] <= 60.0 and budget["seconds_cap"] is None
+    assert budget["cut_short_by_seconds_cap"] == []
     again = refine(song, replace(FAST, match_network=False), seed=1)
-    np.testing.assert_array_equal(res.p, again.p)  # deterministic when the budget does not bind
+    np.testing.assert_array_equal(res.p, again.p)  # a function of the song, the settings and the seed
+    assert again.info["budget"]["work_used"] == budget["work_used"]
     # with it (the default) the twin and the search are the same, and the better start can only help
     matched = refine(song, FAST, seed=1)
     assert matched.info["start"] == "eami+match"
@@ -134,8 +151,9 @@ def test_a_budget_too_small_for_the_check_keeps_the_rules_and_renders_once(song,
     renders = []
     real = refine_module.WholeSongCheck.render
     monkeypatch.setattr(refine_module.WholeSongCheck, "render", lambda self, p: renders.append(1) or real(self, p))
-    res = refine(song, replace(FAST, budget_seconds=0.01), seed=1)
+    res = refine(song, replace(FAST, budget=0.01), seed=1)
     assert res.info["uncertainty"].startswith("rules only")
+    assert "twin_steps" not in res.info and res.info["search_evaluations"] == 0
     assert np.isnan(res.intervals.low).all() and np.isnan(res.intervals.high).all()
     assert "comp_attack_ms" in res.undetermined[0]  # the rules still ran
     # the stages the budget skipped left the start as it was: one render checks all three
@@ -243,6 +261,9 @@ def test_refine_config_and_input_errors(song):
         RefineConfig(effects=())
     with pytest.raises(ValueError, match="budget"):
         RefineConfig(budget_seconds=0)
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="budget must be a positive number of work units"):
+            RefineConfig(budget=bad)
     with pytest.raises(ValueError, match="twin_share"):
         RefineConfig(twin_share=1.5)
     no_mix = Song("n", song.track_names, song.tracks, SR)
@@ -254,12 +275,15 @@ def test_refine_config_and_input_errors(song):
 
 
 def test_the_method_writes_uncertainty_into_params_json(song, tmp_path, one_torch_thread):
-    assert best_method(options=("budget_seconds", "model")) == "eami+refine"
-    assert set(get_method("eami+refine").options) == {"model", "budget_seconds", "steps"}
+    assert best_method(options=("budget", "model")) == "eami+refine"
+    assert set(get_method("eami+refine").options) == {"model", "budget", "budget_seconds", "steps"}
     d = write_song(tmp_path / "song", dict(zip(song.track_names, song.tracks)), song.mix)
-    res = invert(d / "tracks", d / "mix.wav", tmp_path / "out", method="eami+refine",
-                 options={"budget_seconds": 20.0, "steps": 4})
+    res = invert(d / "tracks", d / "mix.wav", tmp_path / "out", method="eami+refine", seed=4,
+                 options={"budget": 20.0, "steps": 4})
     doc = json.loads(res.params_path.read_text())
+    # what it takes to repeat the run: the seed and the budget, given and used
+    assert doc["seed"] == 4 and doc["budget"]["work_units"] == 20.0 and 0 < doc["budget"]["work_used"] <= 20.0
+    assert doc["budget"]["seconds_cap"] is None and doc["budget"]["seconds"] > 0
     assert doc["method"] == "eami+refine" and doc["method_info"]["chosen"] in (
         "eami", "eami+match", "sum", "barchiesi-reiss", "barchiesi-reiss+eami-reverb", "twin", "search")
     row = doc["tracks"][0]

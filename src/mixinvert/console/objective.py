@@ -80,14 +80,19 @@ class ReferenceSpectra:
 
 
 @contextmanager
-def single_threaded_torch() -> Iterator[None]:
-    """Run torch ops with one intra-op thread (the caller's pool supplies the parallelism)."""
+def torch_threads(count: int) -> Iterator[None]:
+    """Run torch ops with ``count`` intra-op threads, and restore the count after."""
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(count)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def single_threaded_torch():
+    """Run torch ops with one intra-op thread (the caller's pool supplies the parallelism)."""
+    return torch_threads(1)
 
 
 _LOCAL_EXECUTORS: dict[int, LocalExecutor] = {}

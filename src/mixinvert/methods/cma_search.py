@@ -9,7 +9,9 @@ Candidates are scored by :class:`~mixinvert.console.objective.ExcerptObjective` 
 console on excerpts, re-rendering only the track being searched), on a thread pool.
 
 A block only replaces a track's settings when its best candidate beats them, so the
-distance never rises. With no deadline the result depends only on the inputs and the seed.
+distance never rises. The result depends only on the inputs, the seed and the work
+budget (a :class:`~mixinvert.methods.work.WorkMeter`), unless a wall-clock cap on the
+meter cuts it short.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from mixinvert.console.objective import ExcerptObjective
+from mixinvert.methods.work import WorkMeter, excerpt_evaluation_units
 
 
 @dataclass(frozen=True)
@@ -80,15 +83,17 @@ def cma_search(
     config: CmaConfig = CmaConfig(),
     *,
     seed: int = 0,
-    deadline: float | None = None,
+    meter: WorkMeter | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> CmaResult:
     """Search normalized settings ``(n_tracks, 16)`` with CMA-ES, block by block.
 
     ``objective`` must hold the settings ``p_start`` (denormalized) when called; it holds
     the result afterwards. ``free`` ``(n_tracks, 16)`` marks the settings to search.
-    ``deadline`` is a :func:`time.perf_counter` value after which no new generation
-    starts. ``progress(distance)`` is called after every block.
+    ``meter`` is charged for every candidate and every accepted block (one evaluation each:
+    :func:`~mixinvert.methods.work.excerpt_evaluation_units`); no generation starts that it
+    cannot pay for (``stopped`` ``"budget"``), nor after its wall-clock cap (``"seconds
+    cap"``). ``progress(distance)`` is called after every block.
     """
     import cma
 
@@ -101,6 +106,10 @@ def cma_search(
     blocks: list[tuple[int, int, float, float, int]] = []
     stds: list[np.ndarray | None] = [None] * p.shape[0]
     stopped = "rounds"
+    meter = meter if meter is not None else WorkMeter()
+    per_evaluation = excerpt_evaluation_units(objective.excerpts, objective.sample_rate)
+    # a block that improves re-renders its track and rescores the mix: one evaluation more
+    generation_units = (config.popsize + 1) * per_evaluation
     order = np.argsort(-objective.track_energy(), kind="stable")
     for rnd in range(config.rounds):
         sigma = config.sigma * 0.5 ** rnd
@@ -108,8 +117,11 @@ def cma_search(
             dims = np.flatnonzero(free[track])
             if dims.size == 0:
                 continue
-            if deadline is not None and time.perf_counter() >= deadline:
+            if not meter.can_afford(generation_units):
                 stopped = "budget"
+                break
+            if meter.time_is_up("search"):
+                stopped = "seconds cap"
                 break
             x0 = p[track, dims]
             options = {
@@ -127,12 +139,16 @@ def cma_search(
 
             best_f, best_row, history, generations = current, None, [current], 0
             while not es.stop():
-                if deadline is not None and time.perf_counter() >= deadline:
+                if not meter.can_afford(generation_units):
                     stopped = "budget"
+                    break
+                if meter.time_is_up("search"):
+                    stopped = "seconds cap"
                     break
                 xs = es.ask()
                 rows = [candidate(np.asarray(x)) for x in xs]
                 fs = objective.track_losses(int(track), [schema.denormalize(r) for r in rows])
+                meter.charge(len(fs) * per_evaluation)
                 evaluations += len(fs)
                 es.tell(xs, fs)
                 generations += 1
@@ -150,11 +166,12 @@ def cma_search(
                 p[track] = best_row
                 objective.set_track(int(track), schema.denormalize(best_row))
                 current = objective.loss()
+                meter.charge(per_evaluation)
             blocks.append((rnd, int(track), before, current, generations))
             if progress is not None:
                 progress(current)
-            if stopped == "budget":
+            if stopped != "rounds":
                 break
-        if stopped == "budget":
+        if stopped != "rounds":
             break
     return CmaResult(p, start, current, evaluations, time.perf_counter() - t0, stopped, blocks, stds)

@@ -16,8 +16,10 @@ How the fit is organised (:func:`fit_twin`):
   each rendered with pre-roll; every ``eval_every`` steps the loss over all excerpts is
   measured and the best settings so far are kept.
 - It stops after ``steps``, after ``patience`` evaluations without a relative improvement
-  of ``min_improvement``, or when ``budget_seconds`` run out, whichever comes first. With
-  no time budget the result depends only on the song and the settings (deterministic).
+  of ``min_improvement``, or when its work budget runs out (a
+  :class:`~mixinvert.methods.work.WorkMeter`: steps and evaluations priced in work units),
+  whichever comes first: the result depends only on the song, the settings and the budget.
+  A wall-clock cap on the meter may cut it short too (then it depends on the machine).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from mixinvert.console.objective import torch_threads
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1
@@ -38,6 +41,7 @@ from mixinvert.data.song import Song, SongError
 from mixinvert.dsp.excerpts import Excerpt, choose_excerpts
 from mixinvert.methods.base import Estimate, register
 from mixinvert.methods.baseline import sum_params
+from mixinvert.methods.work import FIT_THREADS, PRICES, WorkMeter, span_seconds, whole_song_units
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +66,6 @@ class TwinFitConfig:
     eval_every: int = 20
     patience: int = 3
     min_improvement: float = 0.01
-    budget_seconds: float | None = 120.0
     #: Weight of a penalty on the EQ's gains (a smooth L1 of their normalized values, summed
     #: over tracks and bands) added to the loss: among settings that sound nearly the same
     #: (a track's gain up and every band down), the fit prefers the flatter EQ. 0 (the
@@ -74,8 +77,6 @@ class TwinFitConfig:
             raise ValueError("steps must be at least 0")
         if self.eval_every < 1 or self.patience < 1 or self.excerpts < 1:
             raise ValueError("eval_every, patience and excerpts must be at least 1")
-        if self.budget_seconds is not None and self.budget_seconds <= 0:
-            raise ValueError("budget_seconds must be positive")
         if not self.eq_flat_weight >= 0:  # NaN too
             raise ValueError("eq_flat_weight must be at least 0")
 
@@ -223,6 +224,7 @@ def fit_twin(
     progress: Callable[[int, float], None] | None = None,
     free: np.ndarray | None = None,
     excerpts: Sequence[Excerpt] | None = None,
+    meter: WorkMeter | None = None,
 ) -> TwinFit:
     """Fit normalized settings ``(n_tracks, 16)`` so that the twin's mix matches ``mix``.
 
@@ -233,8 +235,19 @@ def fit_twin(
     the mix, ``config.excerpts`` of ``config.excerpt_seconds``). Returns the best settings seen (the start included), never worse
     on the excerpt loss than ``p_start`` clipped to ``[-P_LIMIT, P_LIMIT]``. With
     ``config.eq_flat_weight`` the loss (``TwinFit.loss``, ``start_loss``, ``history``)
-    includes the EQ penalty.
+    includes the EQ penalty. ``meter`` is charged for every step and evaluation
+    (:func:`twin_step_units`, :func:`twin_evaluation_units`); the fit stops, after one last
+    evaluation, before a step it could not pay for with that evaluation (``stopped``
+    ``"budget"``), or when the meter's wall-clock cap has passed (``"seconds cap"``). Torch
+    runs with :data:`~mixinvert.methods.work.FIT_THREADS` threads, on any machine.
     """
+    with torch_threads(FIT_THREADS):
+        return _fit_twin(tracks, mix, sample_rate, p_start, config, progress, free, excerpts, meter)
+
+
+def _fit_twin(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, p_start: np.ndarray,
+              config: TwinFitConfig, progress: Callable[[int, float], None] | None, free: np.ndarray | None,
+              excerpts: Sequence[Excerpt] | None, meter: WorkMeter | None) -> TwinFit:
     t_start = time.perf_counter()
     p_given = np.asarray(p_start, dtype=np.float64)
     p_start = np.clip(p_given, -P_LIMIT, P_LIMIT)
@@ -273,22 +286,35 @@ def fit_twin(
         with torch.no_grad():
             return float(np.mean([excerpt_loss(i, p).item() for i in range(len(excerpts))]))
 
+    step_units = [twin_step_units(len(tracks), [e], sample_rate, config.tail_seconds) for e in excerpts]
+    eval_units = twin_evaluation_units(len(tracks), excerpts, sample_rate, config.tail_seconds)
+    meter = meter if meter is not None else WorkMeter()
+
+    def affordable(step: int) -> bool:  # step ``step`` and the evaluation that may close the fit
+        return meter.can_afford(step_units[(step - 1) % len(excerpts)] + eval_units)
+
     best_p = settings().detach().clone()
     best = start_loss = evaluate(best_p)
+    meter.charge(eval_units)
     history = [(0, best)]
     stale, step, stopped = 0, 0, "steps"
-    for step in range(1, config.steps + 1):
+    if config.steps > 0 and not affordable(1):
+        stopped = "budget"
+    for step in range(1, config.steps + 1 if stopped == "steps" else 1):
         optimizer.zero_grad()
         loss = excerpt_loss((step - 1) % len(excerpts), settings())
+        meter.charge(step_units[(step - 1) % len(excerpts)])
         if not torch.isfinite(loss):
             stopped = "non-finite loss"
             break
         loss.backward()
         optimizer.step()
-        over_budget = config.budget_seconds is not None and time.perf_counter() - t_start > config.budget_seconds
-        if step % config.eval_every == 0 or step == config.steps or over_budget:
+        out_of_work = step < config.steps and not affordable(step + 1)
+        out_of_time = meter.time_is_up("twin")
+        if step % config.eval_every == 0 or step == config.steps or out_of_work or out_of_time:
             p_now = settings().detach().clone()
             current = evaluate(p_now)
+            meter.charge(eval_units)
             history.append((step, current))
             if current < best * (1.0 - config.min_improvement):
                 stale = 0
@@ -298,7 +324,10 @@ def fit_twin(
                 best, best_p = current, p_now
             if progress is not None:
                 progress(step, best)
-            if over_budget:
+            if out_of_time:
+                stopped = "seconds cap"
+                break
+            if out_of_work:
                 stopped = "budget"
                 break
             if stale >= config.patience:
@@ -308,6 +337,16 @@ def fit_twin(
         p=best_p.numpy().astype(np.float64), loss=best, start_loss=start_loss, steps=step,
         seconds=time.perf_counter() - t_start, stopped=stopped, history=history,
     )
+
+
+def twin_step_units(tracks: int, excerpts: Sequence[Excerpt], sample_rate: int, tail_seconds: float) -> float:
+    """Work units of twin steps on ``excerpts`` (one step each) for ``tracks`` tracks."""
+    return PRICES.twin_step * tracks * sum(s + tail_seconds for s in span_seconds(excerpts, sample_rate))
+
+
+def twin_evaluation_units(tracks: int, excerpts: Sequence[Excerpt], sample_rate: int, tail_seconds: float) -> float:
+    """Work units of one evaluation of the twin's loss over ``excerpts``."""
+    return PRICES.twin_eval * tracks * sum(s + tail_seconds for s in span_seconds(excerpts, sample_rate))
 
 
 def check_fittable(song: Song, method: str) -> None:
@@ -322,18 +361,20 @@ def check_fittable(song: Song, method: str) -> None:
 @register(
     "colonel-reiss",
     "a differentiable twin of the console fitted per song by gradient descent (Colonel & Reiss 2021)",
-    options=("steps", "budget_seconds"),
+    options=("steps", "budget", "budget_seconds"),
 )
 def estimate_colonel_reiss(
-    song: Song, *, rng: np.random.Generator, steps: int | None = None, budget_seconds: float | None = None
+    song: Song, *, rng: np.random.Generator, steps: int | None = None, budget: float | None = None,
+    budget_seconds: float | None = None,
 ) -> Estimate:
+    """``steps``: most twin steps (default 200); ``budget``: work units (default none: the
+    steps and the plateau bound the work); ``budget_seconds``: an optional wall-clock cap."""
     check_fittable(song, "colonel-reiss")
     start = time.perf_counter()
     config = TwinFitConfig()
     if steps is not None:
         config = replace(config, steps=int(steps))
-    if budget_seconds is not None:
-        config = replace(config, budget_seconds=float(budget_seconds))
+    meter = WorkMeter(budget, budget_seconds)
     from mixinvert.progress import progress_bar
 
     # a progress bar on a terminal (none when output is piped or in tests): fits take a minute or two
@@ -343,10 +384,12 @@ def estimate_colonel_reiss(
             bar.update(step - bar.n)
             bar.set_postfix(loss=f"{best:.3f}")
 
-        fit = fit_twin(song.tracks, song.mix, song.sample_rate, start_point(song), config, progress=progress)
+        fit = fit_twin(song.tracks, song.mix, song.sample_rate, start_point(song), config, progress=progress,
+                       meter=meter)
     schema = CONSOLE_V1
     params = MixParams(schema, song.track_names, schema.denormalize(fit.p), song.sample_rate)
     mix = Console(song.tracks, song.sample_rate).render(params.values)
+    meter.charge(whole_song_units(song.num_samples / song.sample_rate, song.num_tracks))
     log.info("%s: colonel-reiss %d steps (%s), loss %.3f -> %.3f", song.name, fit.steps, fit.stopped,
              fit.start_loss, fit.loss)
     info = {
@@ -356,5 +399,6 @@ def estimate_colonel_reiss(
         "stopped": fit.stopped,
         "fit_loss_start": fit.start_loss,
         "fit_loss": fit.loss,
+        "budget": meter.record(),
     }
     return Estimate(params, mix, info)

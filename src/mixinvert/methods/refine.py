@@ -37,11 +37,13 @@ never worse than where it started):
 Fitting and searching use the loudest excerpts of the song plus windows for tracks not
 heard in them (:func:`~mixinvert.dsp.excerpts.choose_excerpts_covering`).
 
-Time: ``budget_seconds`` (default 60) covers everything but, on long songs, the network's
-features and the one whole-song render of the result (BENCHMARKS.md); the twin gets
+Work: ``budget`` (default 60 work units, :mod:`mixinvert.methods.work`: about 60 s on a
+quiet 2-core machine for a 30 s, 8-track song) pays for every stage; the twin gets
 ``twin_share`` of what is left after the start, the search the rest, less a reserve for
-the final check and the uncertainty (estimated from a timed evaluation). The result is deterministic given the song and the
-seed when no stage is cut short by the budget (``steps`` caps the twin's steps).
+the final check and the uncertainty, all priced from the song's size. The result is a
+function of the song, the settings and the seed, on any machine and under any load.
+``budget_seconds`` adds a wall-clock cap for a deadline: the stages it cuts short are
+recorded, and the result then depends on the machine. ``steps`` caps the twin's steps.
 
 ``effects`` restricts what is fitted (e.g. ``("gain", "pan")``): the other settings stay
 neutral (EQ flat, ratio 1:1, reverb dry). The benchmark of what each effect contributes
@@ -51,6 +53,7 @@ uses it.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -58,7 +61,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mixinvert.console.objective import ExcerptObjective, ReferenceSpectra
+from mixinvert.console.objective import ExcerptObjective, ReferenceSpectra, torch_threads
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1
@@ -66,7 +69,15 @@ from mixinvert.data.song import Song
 from mixinvert.dsp.excerpts import Excerpt, choose_excerpts_covering
 from mixinvert.methods.base import Estimate, register
 from mixinvert.methods.cma_search import CmaConfig, cma_search
-from mixinvert.methods.colonel_reiss import P_LIMIT, START_THRESHOLD_P, TwinFitConfig, check_fittable, fit_twin
+from mixinvert.methods.colonel_reiss import (
+    P_LIMIT,
+    START_THRESHOLD_P,
+    TwinFitConfig,
+    check_fittable,
+    fit_twin,
+    twin_evaluation_units,
+    twin_step_units,
+)
 from mixinvert.methods.uncertainty import (
     Intervals,
     measure_uncertainty,
@@ -74,6 +85,7 @@ from mixinvert.methods.uncertainty import (
     undetermined_everywhere,
     undetermined_settings,
 )
+from mixinvert.methods.work import FIT_THREADS, PRICES, WorkMeter, excerpt_evaluation_units, whole_song_units
 from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
 
 log = logging.getLogger(__name__)
@@ -94,16 +106,18 @@ ALL_EFFECTS = tuple(EFFECTS)
 class RefineConfig:
     """Settings of :func:`refine` (defaults: the ``eami+refine`` method's)."""
 
-    budget_seconds: float = 60.0
-    #: Share of the time left after the start that the twin may use (it may stop sooner).
+    #: Work units for the whole refinement (:mod:`mixinvert.methods.work`).
+    budget: float = 60.0
+    #: An optional wall-clock cap (seconds): a deadline, at the price of a machine-dependent answer.
+    budget_seconds: float | None = None
+    #: Share of the work left after the start that the twin may use (it may stop sooner).
     twin_share: float = 0.85
     #: The twin's fit: colonel-reiss's, but with a small pull of the EQ's gains towards flat
     #: (``eq_flat_weight``): a quiet track's gain and EQ trade off, and the flatter EQ is
     #: the likelier (median gain error 0.88 -> 0.47 dB on the ``songs`` test songs, mean
     #: MRSD 0.138 -> 0.129; ``drums`` 0.52 -> 0.34 dB, MRSD 0.102 -> 0.104: ``bench_refine.py
     #: table1``'s results at commit 9f13196, without it, against those at commit 8afbbe5).
-    twin: TwinFitConfig = field(default_factory=lambda: TwinFitConfig(steps=400, patience=3, budget_seconds=None,
-                                                                      eq_flat_weight=5e-4))
+    twin: TwinFitConfig = field(default_factory=lambda: TwinFitConfig(steps=400, patience=3, eq_flat_weight=5e-4))
     twin_excerpts: int = 4
     twin_excerpt_seconds: float = 2.0
     search: CmaConfig = CmaConfig()
@@ -118,10 +132,9 @@ class RefineConfig:
     #: Uncertainty: the interval is where the distance stays within this share of its value.
     uncertainty_tolerance: float = 0.05
     uncertainty_step: float = 0.05
-    #: The fit comes first: the uncertainty is measured only if its estimated time is at
-    #: most this share of what is left after the start; otherwise that time goes to the
-    #: twin and the search, and the result carries the rules' flags alone (a 10 s budget
-    #: on a 30 s, 8-track song: the measurement would take about 4 of the 9 s left).
+    #: The fit comes first: the uncertainty is measured only if its work is at most this
+    #: share of what is left after the start; otherwise that work goes to the twin and the
+    #: search, and the result carries the rules' flags alone.
     uncertainty_max_share: float = 0.25
     effects: tuple[str, ...] = ALL_EFFECTS
     use_network: bool = True
@@ -146,8 +159,10 @@ class RefineConfig:
     use_least_squares: bool = False
 
     def __post_init__(self) -> None:
-        if self.budget_seconds <= 0:
-            raise ValueError("budget_seconds must be positive")
+        if not (math.isfinite(self.budget) and self.budget > 0):
+            raise ValueError(f"budget must be a positive number of work units, got {self.budget}")
+        if self.budget_seconds is not None and not self.budget_seconds > 0:
+            raise ValueError(f"budget_seconds must be positive, got {self.budget_seconds}")
         if not 0.0 <= self.twin_share <= 1.0:
             raise ValueError("twin_share must be between 0 and 1")
         if not 0.0 <= self.uncertainty_max_share <= 1.0:
@@ -241,32 +256,6 @@ def _joined_excerpts(song: Song, excerpts: Sequence[Excerpt]) -> Song:
     return Song(song.name, song.track_names, tracks, song.sample_rate, mix)
 
 
-#: The reserve's margin over its timed estimate. The timings are the fastest of a few runs,
-#: and the check and uncertainty ran up to 7 % over a 1.2 margin (a 60 s budget took 61 s
-#: on a 30 s, 8-track song in ``bench_refine.py budget``).
-RESERVE_MARGIN = 1.5
-
-
-@dataclass(frozen=True)
-class _Reserve:
-    """The time kept back for the final check and the uncertainty, from timed work."""
-
-    per_evaluation: float  # one track on one excerpt, amortized over the threads
-    #: the final check's renders and scores, a rebuilt objective for the uncertainty, and a
-    #: last search generation that may run past its deadline
-    check: float
-    #: one pass of the rules (:func:`_time_rules`); kept twice
-    rules: float = 0.0
-
-    def seconds(self, measured_settings: int) -> float:
-        """With ``measured_settings`` sensitivity measurements (two evaluations each, plus
-        one reference per track), and a margin: the budget is a promise."""
-        return self.uncertainty_seconds(measured_settings) + RESERVE_MARGIN * (self.check + 2 * self.rules) + 0.3
-
-    def uncertainty_seconds(self, measured_settings: int) -> float:
-        return RESERVE_MARGIN * measured_settings * 2 * self.per_evaluation
-
-
 def _measured_settings(song: Song, p: np.ndarray, free: np.ndarray,
                        rules: Sequence[dict[str, str]] | None = None) -> int:
     """How many settings the uncertainty will measure at ``p`` (the rest are undetermined
@@ -279,38 +268,23 @@ def _measured_settings(song: Song, p: np.ndarray, free: np.ndarray,
     return int((np.broadcast_to(free, p.shape) & ~skip).sum()) + song.num_tracks
 
 
-def _fastest(work: Callable[[], object], times: int) -> float:
-    """The shortest wall time of ``times`` runs of ``work`` (seconds)."""
-    best = np.inf
-    for _ in range(times):
-        t = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - t)
-    return best
+def _uncertainty_units(measured_settings: int, excerpts: Sequence[Excerpt], sample_rate: int) -> float:
+    """Work units of ``measured_settings`` sensitivity measurements (two evaluations each)."""
+    return 2 * measured_settings * excerpt_evaluation_units(excerpts, sample_rate)
 
 
-def _time_reserve(objective: ExcerptObjective, song: Song, heard: Song, config: RefineConfig) -> _Reserve:
-    """Time an evaluation and the final check (three renders of ``heard`` and their scores,
-    and one render of the whole song when that is longer) on slices."""
-    batch = [objective.values[0]] * (2 * objective.workers)
-    objective.track_losses(0, batch, [0])  # warm-up (first calls pay for thread and window set-up)
-    # the fastest of a few timings: one can catch the machine busy, and a reserve twice
-    # too large takes that time from the fit (the reserve's margin covers the rest)
-    per_eval = _fastest(lambda: objective.track_losses(0, batch, [0]), 3) / len(batch)
-    # the check, timed on a slice of what it hears: a render of every track, and a score
-    sr = song.sample_rate
-    n = min(heard.num_samples, 2 * sr)
-    piece = [x[:, :n] for x in heard.tracks]
-    console = Console(piece, sr)
-    mix = console.render(objective.values)
-    render_per_s = _fastest(lambda: console.render(objective.values), 2) / (n / sr)
-    score_per_s = _fastest(lambda: ReferenceSpectra(heard.mix[:, :n]).distance(mix), 2) / (n / sr)
-    heard_s = heard.num_samples / sr
-    whole_s = song.num_samples / sr if heard is not song else 0.0
-    excerpts_s = sum(e.stop - e.render_start for e in objective.excerpts) / sr
-    generation = config.search.popsize * len(objective.excerpts) * per_eval
-    extra = render_per_s * excerpts_s + generation
-    return _Reserve(per_eval, render_per_s * (3 * heard_s + whole_s) + score_per_s * 2 * heard_s + extra)
+def _reserve_units(song: Song, heard: Song, excerpts: Sequence[Excerpt], measured_settings: int) -> float:
+    """Work units kept back for the stages after the search: the final check (three
+    candidates rendered and scored on what the check hears, plus the result over a long
+    song), the objective rebuilt for the uncertainty, its rules, and ``measured_settings``
+    sensitivity measurements."""
+    sr, n = song.sample_rate, song.num_tracks
+    check = whole_song_units(heard.num_samples / sr, n, renders=3, scores=3)
+    if heard is not song:
+        check += whole_song_units(song.num_samples / sr, n)
+    rebuilt = excerpt_evaluation_units(excerpts, sr, tracks=n)
+    rules = PRICES.rules * n * song.num_samples / sr
+    return check + rebuilt + rules + _uncertainty_units(measured_settings, excerpts, sr)
 
 
 @dataclass
@@ -339,8 +313,15 @@ def refine(
     """Refine console settings for ``song`` (see the module doc). ``progress(stage, distance)``
     is called as the stages go (stage: ``"start"``, ``"twin"``, ``"search"``, ``"check"``)."""
     check_fittable(song, "eami+refine")
+    with torch_threads(FIT_THREADS):
+        return _refine(song, config, seed, model, progress)
+
+
+def _refine(song: Song, config: RefineConfig, seed: int, model: str | os.PathLike | None,
+            progress: Callable[[str, float], None] | None) -> RefineResult:
     t0 = time.perf_counter()
-    deadline = t0 + config.budget_seconds
+    meter = WorkMeter(config.budget, config.budget_seconds)
+    sr, n_tracks, song_seconds = song.sample_rate, song.num_tracks, song.num_samples / song.sample_rate
     report = progress or (lambda stage, distance: None)
     schema = CONSOLE_V1
     free = free_mask(config.effects)
@@ -364,18 +345,21 @@ def refine(
         info["check"] = f"{len(check_excerpts)} excerpts, {heard.num_samples / song.sample_rate:.0f} s"
     else:
         info["check"] = "whole song"
+    heard_seconds = heard.num_samples / sr
     if config.use_network:
         from mixinvert.models.checkpoint import load_model
         from mixinvert.models.predict import predict_song
 
         net, _, _ = load_model(model)
         starts["eami"] = np.where(free, predict_song(net, heard.tracks, heard.mix, song.sample_rate), neutral)
+        meter.charge(PRICES.network * n_tracks * heard_seconds)
         if config.match_network and "gain" in config.effects:
             from mixinvert.console.match import match_gain_wet
 
             matched = match_gain_wet(heard.tracks, song.sample_rate, schema.denormalize(starts["eami"]), heard.mix,
                                      fit_wet="reverb" in config.effects)
             starts["eami+match"] = np.where(free, schema.normalize(matched.values), neutral)
+            meter.charge(PRICES.match * n_tracks * heard_seconds)
         partial = free & free_mask(config.network_effects) if config.network_effects else np.zeros_like(free)
         if partial.any() and not np.array_equal(partial, free):
             starts["eami-partial"] = np.where(partial, starts["eami"], neutral)
@@ -387,6 +371,7 @@ def refine(
         part = _joined_excerpts(song, twin_excerpts)
         least_squares = schema.normalize(console_settings(part, fit_filters(part.tracks, part.mix)))
         starts["barchiesi-reiss"] = np.where(free, least_squares, neutral)
+        meter.charge(PRICES.match * n_tracks * part.num_samples / sr)
         if "eami" in starts:  # least squares has no reverb: borrow the network's
             reverb = free_mask(("reverb",)) & free
             starts["barchiesi-reiss+eami-reverb"] = np.where(reverb, starts["eami"], starts["barchiesi-reiss"])
@@ -397,7 +382,7 @@ def refine(
     for name, p in starts.items():
         objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts, schema.denormalize(p))
         start_losses[name] = objective.loss()
-    timed = _time_reserve(objective, song, heard, config)
+        meter.charge(excerpt_evaluation_units(search_excerpts, sr, tracks=n_tracks))
     start_name = min(start_losses, key=start_losses.get)
     p_start = starts[start_name]
     # the twin starts from the plain sum, or the partial start if it scores better (not from
@@ -408,22 +393,23 @@ def refine(
     report("start", start_losses[start_name])
     info["seconds_start"] = time.perf_counter() - t0
 
-    # 2. the twin, most of the remaining time (less the reserve, as the rules judge the start)
-    t_rules = time.perf_counter()
+    # 2. the twin, most of the remaining work (less the reserve, as the rules judge the start)
     p_twin_start = _alive(starts[twin_from], free, song)  # renders each track's gain and EQ: once
     measured = _measured_settings(song, p_twin_start, free)
-    timed = replace(timed, rules=time.perf_counter() - t_rules)
+    meter.charge(2 * PRICES.rules * n_tracks * song_seconds)
     # the fit comes first: an uncertainty that would take a large share of a small budget
     # is not reserved for (and not measured)
-    measure = timed.uncertainty_seconds(measured) <= config.uncertainty_max_share * (deadline - time.perf_counter())
-    reserve = timed.seconds(measured if measure else 0)
-    info["reserve_seconds"] = reserve
-    twin_budget = max(0.0, (deadline - reserve - time.perf_counter()) * config.twin_share)
+    measure = _uncertainty_units(measured, search_excerpts, sr) <= config.uncertainty_max_share * meter.left()
+    reserve = _reserve_units(song, heard, search_excerpts, measured if measure else 0)
+    info["reserve_units"] = reserve
+    twin_meter = meter.share((meter.left() - reserve) * config.twin_share if meter.units is not None else None)
+    # the twin runs if it can pay for a step and the evaluations around it
+    least_twin = (twin_step_units(n_tracks, twin_excerpts[:1], sr, config.twin.tail_seconds)
+                  + 2 * twin_evaluation_units(n_tracks, twin_excerpts, sr, config.twin.tail_seconds))
     p_twin = p_start
-    if twin_budget > 1.0 and config.twin.steps > 0:
-        twin_config = replace(config.twin, budget_seconds=min(twin_budget, config.twin.budget_seconds or np.inf))
-        fit = fit_twin(song.tracks, song.mix, song.sample_rate, p_twin_start, twin_config,
-                       free=free, excerpts=twin_excerpts, progress=lambda step, loss: report("twin", loss))
+    if config.twin.steps > 0 and twin_meter.can_afford(least_twin) and not meter.time_is_up("twin"):
+        fit = fit_twin(song.tracks, song.mix, song.sample_rate, p_twin_start, config.twin, free=free,
+                       excerpts=twin_excerpts, meter=twin_meter, progress=lambda step, loss: report("twin", loss))
         p_twin = fit.p
         info.update(twin_steps=fit.steps, twin_stopped=fit.stopped, twin_loss_start=fit.start_loss,
                     twin_loss=fit.loss)
@@ -431,12 +417,15 @@ def refine(
 
     # 3. CMA-ES on the real console with what is left before the reserve (as the rules judge
     # the twin's settings: what the uncertainty will measure)
-    reserve = timed.seconds(_measured_settings(song, p_twin, free) if measure else 0)
-    info["reserve_seconds"] = reserve
+    reserve = _reserve_units(song, heard, search_excerpts, _measured_settings(song, p_twin, free) if measure else 0)
+    meter.charge(PRICES.rules * n_tracks * song_seconds)
+    info["reserve_units"] = reserve
     objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts, schema.denormalize(p_twin))
+    meter.charge(excerpt_evaluation_units(search_excerpts, sr, tracks=n_tracks))
+    search_meter = meter.share(meter.left() - reserve if meter.units is not None else None)
     t_search = time.perf_counter()
     search = cma_search(objective, p_twin, np.broadcast_to(free, p_twin.shape), config.search, seed=seed,
-                        deadline=deadline - reserve, progress=lambda loss: report("search", loss))
+                        meter=search_meter, progress=lambda loss: report("search", loss))
     info.update(search_loss_start=search.start_loss, search_loss=search.loss, search_evaluations=search.evaluations,
                 search_stopped=search.stopped)
     info["seconds_search"] = time.perf_counter() - t_search
@@ -452,47 +441,59 @@ def refine(
         same = next((k for k in mixes if np.array_equal(candidates[k], p)), None)
         mixes[name] = check.render(p) if same is None else mixes[same]
         scores[name] = check.mrsd_of(mixes[name]) if same is None else scores[same]
+        if same is None:
+            meter.charge(whole_song_units(heard_seconds, n_tracks, scores=1))
     # ties go to the later stage (listed last), which fitted more
     chosen = min(reversed(list(scores)), key=scores.get)
     p_final = candidates[chosen]
     # the result over the whole song (a long song was checked on its excerpts)
-    best_mix = Console(song.tracks, song.sample_rate).render(schema.denormalize(p_final)) if long_song \
-        else mixes[chosen]
+    best_mix = mixes[chosen]
+    if long_song:
+        best_mix = Console(song.tracks, song.sample_rate).render(schema.denormalize(p_final))
+        meter.charge(whole_song_units(song_seconds, n_tracks))
     report("check", scores[chosen])
     info["seconds_check"] = time.perf_counter() - t_check
 
     # 5. uncertainty around the chosen settings, if the budget still has room for it: a
-    # budget too small for the stages that cannot be skipped keeps the rules alone (the
-    # estimate has a margin, RESERVE_MARGIN; a search that moved settings out of the rules'
-    # reach may have made it longer than what was reserved, hence half of it must fit)
+    # budget too small for the stages that cannot be skipped keeps the rules alone (a
+    # search that moved settings out of the rules' reach may have made it longer than what
+    # was reserved, hence half of it must fit)
     t_unc = time.perf_counter()
     rules = undetermined_settings(song.tracks, song.sample_rate, schema.denormalize(p_final))
-    if measure and deadline - t_unc >= 0.5 * timed.uncertainty_seconds(_measured_settings(song, p_final, free, rules)):
+    meter.charge(PRICES.rules * n_tracks * song_seconds)
+    needed = _uncertainty_units(_measured_settings(song, p_final, free, rules), search_excerpts, sr)
+    if measure and meter.left() >= 0.5 * needed and not meter.time_is_up("uncertainty"):
         if chosen != "search":
             objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts,
                                          schema.denormalize(p_final))
+            meter.charge(excerpt_evaluation_units(search_excerpts, sr, tracks=n_tracks))
+        before = objective.evaluations
         intervals, flags = measure_uncertainty(objective, p_final, np.broadcast_to(free, p_final.shape),
                                                song.tracks, song.sample_rate, step=config.uncertainty_step,
                                                tolerance=config.uncertainty_tolerance, rules=rules)
+        meter.charge((objective.evaluations - before) * excerpt_evaluation_units(search_excerpts, sr))
         info["uncertainty"] = "measured"
     else:
         intervals = Intervals(np.full(p_final.shape, np.nan), np.full(p_final.shape, np.nan),
                               config.uncertainty_tolerance)
         flags = rules
-        info["uncertainty"] = ("rules only: " + ("no time left in the budget to measure intervals" if measure else
-                                                  "measuring intervals would take too much of the budget from the fit")
-                               + " (raise --budget-seconds)")
+        why = ("the wall-clock cap had passed (raise --budget-seconds)" if meter.cut_short
+               and meter.cut_short[-1] == "uncertainty" else
+               "no work left in the budget to measure intervals (raise --budget)" if measure else
+               "measuring intervals would take too much of the budget from the fit (raise --budget)")
+        info["uncertainty"] = "rules only: " + why
         log.warning("%s: %s", song.name, info["uncertainty"])
     info["seconds_uncertainty"] = time.perf_counter() - t_unc
     info["chosen"] = chosen
     info.update({f"mrsd_{k}": v for k, v in scores.items()})
+    info["budget"] = meter.record()
     return RefineResult(p_final, chosen, scores, intervals, flags, info, best_mix)
 
 
 @register(
     "eami+refine",
     "EAMI's estimate refined per song: the differentiable twin, then CMA-ES on the real console, with uncertainty",
-    options=("model", "budget_seconds", "steps"),
+    options=("model", "budget", "budget_seconds", "steps"),
     available=DEFAULT_MODEL_PATH.is_file,
 )
 def estimate_eami_refine(
@@ -500,11 +501,16 @@ def estimate_eami_refine(
     *,
     rng: np.random.Generator,
     model: str | os.PathLike | None = None,
+    budget: float | None = None,
     budget_seconds: float | None = None,
     steps: int | None = None,
 ) -> Estimate:
+    """``budget``: work units (default 60); ``budget_seconds``: an optional wall-clock cap;
+    ``steps``: most twin steps (default 400)."""
     start = time.perf_counter()
     config = RefineConfig()
+    if budget is not None:
+        config = replace(config, budget=float(budget))
     if budget_seconds is not None:
         config = replace(config, budget_seconds=float(budget_seconds))
     if steps is not None:
@@ -526,7 +532,6 @@ def estimate_eami_refine(
     log.info("%s: eami+refine chose %s (%s)", song.name, result.chosen,
              ", ".join(f"{k} {v:.3f}" for k, v in result.candidates.items()))
     info = {"seconds": time.perf_counter() - start, "mix_source": "console v1", "seed": seed,
-            "model": str(model) if model is not None else "shipped default",
-            "budget_seconds": config.budget_seconds, **result.info}
+            "model": str(model) if model is not None else "shipped default", **result.info}
     rows = uncertainty_rows(values, result.intervals, result.undetermined, schema=schema)
     return Estimate(params, mix, info, track_details=rows)
