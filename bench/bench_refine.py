@@ -23,6 +23,7 @@ into BENCHMARKS.md without recomputing):
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -94,28 +95,84 @@ def table1(corpora_dir: Path, limit: int | None, reuse_colonel_reiss: str | None
     return res
 
 
+#: The last commit whose budgets were wall-clock seconds: ``budget`` runs it beside today's
+#: code, on the same song in the same run (from a git worktree in ``bench/.cache``).
+WALL_CLOCK_COMMIT = "35265ae"
+_WALL_CLOCK_RUNNER = """
+import json, sys, time
+from pathlib import Path
+import numpy as np
+import bench_baselines, mixinvert
+assert mixinvert.__file__.startswith(sys.argv[4]), mixinvert.__file__
+from mixinvert.methods.base import get_method
+from mixinvert.metrics.audio import compare_mixes
+song = bench_baselines._built_song(Path(sys.argv[1]), 8, 30.0, 1)
+start = time.perf_counter()
+est = get_method(sys.argv[2]).fn(song, rng=np.random.default_rng(0), budget_seconds=float(sys.argv[3]))
+wall = time.perf_counter() - start
+print(json.dumps({"wall_s": wall, "mrsd": compare_mixes(est.mix, song.mix, song.sample_rate).mrsd,
+                  "values": est.params.values.tolist(),
+                  "info": {k: v for k, v in est.info.items() if isinstance(v, (int, float, str))}}))
+"""
+
+
+def _wall_clock_worktree() -> Path:
+    """A worktree of :data:`WALL_CLOCK_COMMIT` (made once)."""
+    target = Path(__file__).resolve().parent / ".cache" / f"wall-clock-{WALL_CLOCK_COMMIT}"
+    if not (target / "src" / "mixinvert").is_dir():
+        subprocess.run(["git", "-C", str(bench_eami.REPO), "worktree", "add", "--detach", str(target),
+                        WALL_CLOCK_COMMIT], check=True)
+    return target
+
+
+def _run_wall_clock(corpora_dir: Path, method: str, seconds: float) -> dict:
+    """``method`` with a budget of ``seconds`` of wall time, as the code of :data:`WALL_CLOCK_COMMIT` ran it."""
+    import json
+    import os
+
+    tree = _wall_clock_worktree()
+    env = {**os.environ, "PYTHONPATH": f"{tree / 'src'}{os.pathsep}{tree / 'bench'}"}
+    out = subprocess.run([sys.executable, "-c", _WALL_CLOCK_RUNNER, str(corpora_dir), method, str(seconds),
+                          str(tree / "src")], env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def budget(corpora_dir: Path) -> dict:
+    """A 30 s, 8-track song: eami+refine and colonel-reiss with work budgets of
+    :data:`BUDGETS` units, beside the same methods with budgets of as many seconds of wall
+    time as the code of :data:`WALL_CLOCK_COMMIT` counted them, in one run."""
     from mixinvert.methods.base import get_method
     from mixinvert.methods.baseline import plain_sum
     from mixinvert.metrics.audio import compare_mixes
 
     song = bench_baselines._built_song(corpora_dir, 8, 30.0, 1)
     truth = song.params.values
-    res: dict = {"machine": bench_eami._machine(), "song": "30 s, 8 tracks", "budgets": list(BUDGETS), "runs": []}
+    res: dict = {"machine": bench_eami._machine(), "song": "30 s, 8 tracks", "budgets": list(BUDGETS), "runs": [],
+                 "wall_clock_commit": WALL_CLOCK_COMMIT}
     res["sum_mrsd"] = compare_mixes(plain_sum(song), song.mix, song.sample_rate).mrsd
-    for seconds in BUDGETS:
+
+    def errors(values: np.ndarray) -> dict:
+        err = np.abs(np.asarray(values) - truth)
+        return {"median_gain_db": float(np.median(err[:, CONSOLE_V1.index("gain_db")])),
+                "median_pan": float(np.median(err[:, CONSOLE_V1.index("pan")]))}
+
+    for units in BUDGETS:
         for method in ("eami+refine", "colonel-reiss"):
             start = time.perf_counter()
-            est = get_method(method).fn(song, rng=np.random.default_rng(0), budget_seconds=seconds)
+            est = get_method(method).fn(song, rng=np.random.default_rng(0), budget=units)
             wall = time.perf_counter() - start
-            err = np.abs(est.params.values - truth)
-            run = {"method": method, "budget_s": seconds, "wall_s": wall,
-                   "mrsd": compare_mixes(est.mix, song.mix, song.sample_rate).mrsd,
-                   "median_gain_db": float(np.median(err[:, CONSOLE_V1.index("gain_db")])),
-                   "median_pan": float(np.median(err[:, CONSOLE_V1.index("pan")])),
+            run = {"method": method, "kind": "work", "budget": units, "wall_s": wall,
+                   "work_used": est.info["budget"]["work_used"],
+                   "mrsd": compare_mixes(est.mix, song.mix, song.sample_rate).mrsd, **errors(est.params.values),
                    "info": {k: v for k, v in est.info.items() if isinstance(v, (int, float, str))}}
             res["runs"].append(run)
-            print(f"{method} {seconds:g} s: MRSD {run['mrsd']:.3f} in {wall:.1f} s", file=sys.stderr)
+            print(f"{method} {units:g} units: MRSD {run['mrsd']:.3f} in {wall:.1f} s", file=sys.stderr)
+            old = _run_wall_clock(corpora_dir, method, units)
+            res["runs"].append({"method": method, "kind": "wall clock", "budget": units, "wall_s": old["wall_s"],
+                                "mrsd": old["mrsd"], **errors(old["values"]), "info": old["info"]})
+            print(f"{method} {units:g} s (wall clock, {WALL_CLOCK_COMMIT}): MRSD {old['mrsd']:.3f} in "
+                  f"{old['wall_s']:.1f} s", file=sys.stderr)
+            _save("refine_budget", res)
     _plot_budget(res)
     return res
 
@@ -128,14 +185,14 @@ def prices(corpora_dir: Path) -> dict:
     from dataclasses import asdict, replace
 
     from mixinvert.console.match import match_gain_wet
-    from mixinvert.console.objective import ExcerptObjective, ReferenceSpectra
+    from mixinvert.console.objective import ExcerptObjective
     from mixinvert.console.render import Console
     from mixinvert.dsp.excerpts import choose_excerpts_covering
     from mixinvert.methods.base import get_method
     from mixinvert.methods.colonel_reiss import fit_twin, start_point
-    from mixinvert.methods.refine import RefineConfig
+    from mixinvert.methods.refine import RefineConfig, WholeSongCheck
     from mixinvert.methods.uncertainty import undetermined_settings
-    from mixinvert.methods.work import PRICES, scored_seconds, span_seconds
+    from mixinvert.methods.work import PRICES, span_seconds
     from mixinvert.models.checkpoint import load_model
     from mixinvert.models.predict import predict_song
 
@@ -153,17 +210,17 @@ def prices(corpora_dir: Path) -> dict:
 
     config = RefineConfig()
     measured: dict[str, float] = {}
-    score = ReferenceSpectra(song.mix)
-    measured["score"] = fastest(lambda: score.distance(song.mix)) / seconds
+    check = WholeSongCheck(song)
+    measured["score"] = fastest(lambda: check.mrsd_of(song.mix)) / seconds
     excerpts = choose_excerpts_covering(song.mix, song.tracks, sr, count=config.search_excerpts,
                                         seconds=config.search_excerpt_seconds, preroll_seconds=config.preroll_seconds)
     objective = ExcerptObjective(song.tracks, song.mix, sr, excerpts, values)
     batch = [values[0]] * (2 * objective.workers)
     objective.track_losses(0, batch)  # warm-up: threads and windows
     per_eval = fastest(lambda: objective.track_losses(0, batch)) / len(batch)
-    measured["render"] = (per_eval - measured["score"] * scored_seconds(excerpts, sr)) / sum(span_seconds(excerpts, sr))
+    measured["evaluation"] = per_eval / sum(span_seconds(excerpts, sr))
     console = Console(song.tracks, sr)
-    render_whole = fastest(lambda: console.render(values), 2) / (n * seconds)
+    measured["render"] = fastest(lambda: console.render(values), 2) / (n * seconds)
     twin_excerpts = choose_excerpts_covering(song.mix, song.tracks, sr, count=config.twin_excerpts,
                                              seconds=config.twin_excerpt_seconds, preroll_seconds=config.preroll_seconds)
     twin_span = sum(s + config.twin.tail_seconds for s in span_seconds(twin_excerpts, sr))
@@ -184,7 +241,7 @@ def prices(corpora_dir: Path) -> dict:
     measured["match"] = fastest(lambda: match_gain_wet(song.tracks, sr, values, song.mix), 2) / (n * seconds)
     measured["rules"] = fastest(lambda: undetermined_settings(song.tracks, sr, values), 2) / (n * seconds)
     res: dict = {"machine": bench_eami._machine(), "song": "30 s, 8 tracks", "measured": measured,
-                 "prices": asdict(PRICES), "console_render_whole_song": render_whole, "runs": []}
+                 "prices": asdict(PRICES), "runs": []}
     for name, value in measured.items():
         print(f"{name}: measured {value:.5f} s per track-second, price {getattr(PRICES, name):.5f}", file=sys.stderr)
     for method in ("eami+refine", "colonel-reiss"):
@@ -197,6 +254,101 @@ def prices(corpora_dir: Path) -> dict:
 
 
 
+#: Work budgets of the side-by-side comparison (units), besides each method's default.
+COMPARE_BUDGETS = (20.0, 60.0)
+#: The comparison's synthetic songs: a corpus of its own (not the shipped model's training
+#: corpus), each song cut to its first tracks with sound.
+COMPARE_CORPUS = ("songs", 3, 10.0, 7)
+COMPARE_MAX_TRACKS = 6
+REAL_DEV = bench_eami.REPO.parent / "shared" / "data" / "real-dev"
+
+
+def other_engine_mix(tracks, values: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The settings ``values`` (console v1's) mixed by another engine than console v1:
+    shelves of Q 1.0 (v1: 0.7071), a peak 1.5 times narrower, a linear balance pan law
+    (v1: constant power), a narrower reverb without JUCE's doubled dry path, and a bus
+    compressor on the mix (-18 dB, 2.5:1). A stand-in for a DAW whose processors differ
+    from the ones the methods model."""
+    import pedalboard as pb
+
+    mix = np.zeros((2, tracks[0].shape[-1]), dtype=np.float32)
+    for x, row in zip(tracks, values):
+        v = dict(zip(CONSOLE_V1.names, (float(t) for t in row)))
+        board = pb.Pedalboard([
+            pb.Gain(v["gain_db"]),
+            pb.LowShelfFilter(v["eq_low_shelf_cutoff_hz"], v["eq_low_shelf_gain_db"], q=1.0),
+            pb.PeakFilter(v["eq_peak_cutoff_hz"], v["eq_peak_gain_db"], q=1.5 * v["eq_peak_q"]),
+            pb.HighShelfFilter(v["eq_high_shelf_cutoff_hz"], v["eq_high_shelf_gain_db"], q=1.0),
+            pb.Compressor(v["comp_threshold_db"], v["comp_ratio"], v["comp_attack_ms"], v["comp_release_ms"]),
+        ])
+        y = board(np.asarray(x, dtype=np.float32), sample_rate)
+        y = np.vstack([y, y]) if y.shape[0] == 1 else y
+        pan = v["pan"]
+        y = y * np.array([[min(1.0, 1.0 - pan)], [min(1.0, 1.0 + pan)]], dtype=np.float32)
+        if v["reverb_wet"] > 0:
+            y = pb.Reverb(room_size=v["reverb_room_size"], damping=v["reverb_damping"], wet_level=v["reverb_wet"],
+                          dry_level=0.5 * (1.0 - v["reverb_wet"]), width=0.7)(y, sample_rate) * 2.0
+        mix += y
+    bus = pb.Compressor(threshold_db=-18.0, ratio=2.5, attack_ms=10.0, release_ms=150.0)
+    return bus(mix, sample_rate)
+
+
+def _compare_songs(corpora_dir: Path) -> dict[str, list]:
+    """The comparison's songs: in-model (console v1), mismatched (:func:`other_engine_mix`)
+    and real (``../shared/data/real-dev``, the engineers' own mixes)."""
+    from mixinvert.console.render import Console
+    from mixinvert.data.dataset import list_song_dirs
+    from mixinvert.data.song import Song, load_song, load_tracks_and_mix
+
+    preset, n_songs, seconds, seed = COMPARE_CORPUS
+    target = corpora_dir / "compare"
+    subprocess.run([*bench_eami.MIXINVERT, "corpus", str(target), "--preset", preset, "--songs", str(n_songs),
+                    "--seconds", str(seconds), "--seed", str(seed), "--kit", str(bench_eami.KIT)], check=True)
+    sets: dict[str, list] = {"in-model": [], "mismatched": [], "real": []}
+    for d in list_song_dirs(target):
+        song = load_song(d, require_mix=True)
+        keep = [i for i, t in enumerate(song.tracks) if np.abs(t).max() > 1e-3][:COMPARE_MAX_TRACKS]
+        tracks = [song.tracks[i] for i in keep]
+        names = tuple(song.track_names[i] for i in keep)
+        values = song.params.values[keep]
+        sr = song.sample_rate
+        sets["in-model"].append(Song(song.name, names, tracks, sr, Console(tracks, sr).render(values)))
+        sets["mismatched"].append(Song(song.name, names, tracks, sr, other_engine_mix(tracks, values, sr)))
+    for d in sorted(p for p in REAL_DEV.iterdir() if p.is_dir()):
+        sets["real"].append(load_tracks_and_mix(sorted((d / "tracks").glob("*.flac")), d / "mix.flac", name=d.name))
+    return sets
+
+
+def compare(corpora_dir: Path) -> dict:
+    """eami+refine against colonel-reiss at the same work budgets, on in-model, mismatched and
+    real songs: MRSD / plain sum, work used and seconds, per song and budget."""
+    from mixinvert.methods.base import get_method
+    from mixinvert.methods.baseline import plain_sum
+    from mixinvert.metrics.audio import compare_mixes
+
+    res: dict = {"machine": bench_eami._machine(), "budgets": list(COMPARE_BUDGETS), "corpus": list(COMPARE_CORPUS),
+                 "max_tracks": COMPARE_MAX_TRACKS, "rows": []}
+    for set_name, songs in _compare_songs(corpora_dir).items():
+        for song in songs:
+            sum_mrsd = compare_mixes(plain_sum(song), song.mix, song.sample_rate).mrsd
+            for method in ("eami+refine", "colonel-reiss"):
+                # eami+refine's default is a budget of 60 units; colonel-reiss's is none (its steps)
+                for budget in (*COMPARE_BUDGETS, *((None,) if method == "colonel-reiss" else ())):
+                    options = {} if budget is None else {"budget": budget}
+                    start = time.perf_counter()
+                    est = get_method(method).fn(song, rng=np.random.default_rng(0), **options)
+                    wall = time.perf_counter() - start
+                    mrsd = compare_mixes(est.mix, song.mix, song.sample_rate).mrsd
+                    res["rows"].append({"set": set_name, "song": song.name, "tracks": song.num_tracks,
+                                        "seconds_audio": song.num_samples / song.sample_rate, "method": method,
+                                        "budget": budget, "work_used": est.info["budget"]["work_used"],
+                                        "wall_s": wall, "mrsd": mrsd, "sum_mrsd": sum_mrsd})
+                    print(f"{set_name} {song.name} {method} {budget}: MRSD/sum {mrsd / sum_mrsd:.3f}, "
+                          f"{est.info['budget']['work_used']:.1f} units in {wall:.1f} s", file=sys.stderr)
+                    _save("refine_compare", res)
+    return res
+
+
 def _plot_budget(res: dict) -> None:
     import matplotlib
 
@@ -204,15 +356,18 @@ def _plot_budget(res: dict) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
-    for method, marker in (("eami+refine", "o"), ("colonel-reiss", "s")):
-        runs = [r for r in res["runs"] if r["method"] == method]
-        ax.plot([r["wall_s"] for r in runs], [r["mrsd"] for r in runs], marker=marker, label=method)
+    for method, color in (("eami+refine", "C0"), ("colonel-reiss", "C1")):
+        for kind, style in (("work", "-o"), ("wall clock", ":s")):
+            runs = [r for r in res["runs"] if r["method"] == method and r.get("kind", "wall clock") == kind]
+            if runs:
+                ax.plot([r["wall_s"] for r in runs], [r["mrsd"] for r in runs], style, color=color,
+                        label=f"{method}, {kind} budget")
     ax.axhline(res["sum_mrsd"], color="gray", linestyle=":", label="plain sum")
-    ax.set_xlabel("wall time (s) for budgets " + ", ".join(f"{b:g}" for b in res["budgets"]) + " s")
+    ax.set_xlabel("wall time (s) for budgets " + ", ".join(f"{b:g}" for b in res["budgets"]) + " (units or s)")
     ax.set_ylabel("MRSD")
     ax.set_yscale("log")
     ax.set_title(f"MRSD against time, {res['song']}, 2 CPU cores")
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(bench_eami.RESULTS / "refine_budget.png")
     plt.close(fig)
@@ -407,7 +562,7 @@ def markdown() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("table1", "budget", "prices", "starts", "effects", "markdown"))
+    ap.add_argument("what", choices=("table1", "budget", "prices", "compare", "starts", "effects", "markdown"))
     ap.add_argument("--corpora-dir", type=Path, default=Path(__file__).resolve().parent / ".cache" / "corpora")
     ap.add_argument("--limit", type=int, default=None, help="first N test songs of each corpus")
     ap.add_argument("--budget", type=float, default=30.0, help="effects: seconds per song")
@@ -425,6 +580,8 @@ def main() -> None:
         _save("refine_budget", budget(args.corpora_dir))
     elif args.what == "prices":
         _save("refine_prices", prices(args.corpora_dir))
+    elif args.what == "compare":
+        _save("refine_compare", compare(args.corpora_dir))
     elif args.what == "starts":
         _save("refine_starts", starts(args.corpora_dir, args.limit or 4, args.steps,
                                       args.songs.split(",") if args.songs else None))

@@ -37,13 +37,17 @@ from mixinvert.dsp.excerpts import Excerpt
 
 @dataclass(frozen=True)
 class Prices:
-    """Work units per second of audio per track (or, for ``score``, per second of the
-    stereo mix) of each kind of work."""
+    """Work units per second of audio per track (for ``score`` and ``evaluation``, per
+    second of the stereo mix) of each kind of work."""
 
-    #: The real console (pedalboard) rendering a track; the thread pools' two cores included.
+    #: The real console (pedalboard) rendering a track over the whole song.
     render: float
-    #: The multi-resolution distance of a stereo mix to a reference (its spectra cached).
+    #: The whole song's MRSD against the reference (loudness normalization included).
     score: float
+    #: One candidate on the search's excerpts: its track rendered there and the mix scored
+    #: against the cached reference spectra (per second of excerpt, pre-roll included; the
+    #: candidates run two at a time on the thread pool).
+    evaluation: float
     #: One Adam step of the differentiable twin: forward, loss and gradient.
     twin_step: float
     #: The twin's forward pass and loss alone (its periodic evaluations).
@@ -58,8 +62,8 @@ class Prices:
 
 #: Measured by ``bench/bench_refine.py prices`` on a quiet 2-core machine (BENCHMARKS.md,
 #: "Work budgets: prices").
-PRICES = Prices(render=0.0022, score=0.0030, twin_step=0.0115, twin_eval=0.0036, network=0.0060,
-                match=0.0060, rules=0.0020)
+PRICES = Prices(render=0.0029, score=0.0290, evaluation=0.0088, twin_step=0.0102, twin_eval=0.0037,
+                network=0.0037, match=0.0028, rules=0.0026)
 
 
 #: The torch threads every fit runs with, whatever the machine's cores: torch splits a
@@ -73,17 +77,12 @@ def span_seconds(excerpts: Sequence[Excerpt], sample_rate: int) -> list[float]:
     return [(e.stop - e.render_start) / sample_rate for e in excerpts]
 
 
-def scored_seconds(excerpts: Sequence[Excerpt], sample_rate: int) -> float:
-    """Seconds scored over all excerpts (without their pre-roll)."""
-    return sum((e.stop - e.start) / sample_rate for e in excerpts)
-
-
 def excerpt_evaluation_units(excerpts: Sequence[Excerpt], sample_rate: int, tracks: int = 1,
                              prices: Prices = PRICES) -> float:
-    """One evaluation of :class:`~mixinvert.console.objective.ExcerptObjective`: ``tracks``
-    tracks rendered on every excerpt and the mix scored there."""
-    return (prices.render * tracks * sum(span_seconds(excerpts, sample_rate))
-            + prices.score * scored_seconds(excerpts, sample_rate))
+    """One evaluation of :class:`~mixinvert.console.objective.ExcerptObjective` with
+    ``tracks`` tracks rendered on every excerpt (1: a candidate; all: the objective built)."""
+    span = sum(span_seconds(excerpts, sample_rate))
+    return prices.evaluation * span + prices.render * (tracks - 1) * span
 
 
 def whole_song_units(seconds: float, tracks: int, *, renders: int = 1, scores: int = 0,
