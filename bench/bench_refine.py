@@ -1,4 +1,4 @@
-"""``eami+refine`` benchmarks: Table 1 with every method, MRSD against time budget, what each effect is worth.
+"""``eami+refine`` benchmarks: Table 1 with every method, MRSD against budget, what each effect is worth.
 
 Subcommands (results go to ``bench/results/refine_*.json``; ``bench/run_all.py`` renders them
 into BENCHMARKS.md without recomputing):
@@ -9,8 +9,13 @@ into BENCHMARKS.md without recomputing):
   too unless ``--reuse-colonel-reiss`` takes its rows from ``baselines_table1.json`` (the
   same songs, methods and seed: the shared rows are checked to match first).
 - ``budget --corpora-dir DIR``: a 30 s, 8-track song (corpus tracks mixed with known
-  settings): eami+refine and colonel-reiss with budgets of 10, 30, 60 and 120 s, side by
-  side; MRSD, parameter errors and wall time per budget, and a plot.
+  settings): eami+refine and colonel-reiss with work budgets of 10, 30 and 60 units,
+  beside the code of the last commit with wall-clock budgets given as many seconds, in one
+  run; MRSD, parameter errors, work used and wall time per budget, and a plot.
+- ``prices --corpora-dir DIR``: times each kind of work a budget pays for against its
+  price (:data:`mixinvert.methods.work.PRICES`), and each method's work against its seconds.
+- ``compare --corpora-dir DIR``: eami+refine against colonel-reiss at the same work budgets
+  on in-model, mismatched (another engine) and real songs (``../shared/data/real-dev``).
 - ``starts --corpora-dir DIR [--limit N] [--steps K]``: where eami+refine's twin should
   start: K twin steps (no time budget: deterministic) from the whole network estimate, from
   its gain, pan and reverb alone (``eami-partial``) and from the plain sum (colonel-reiss's
@@ -38,7 +43,7 @@ import bench_eami  # noqa: E402
 from mixinvert.console.schema import CONSOLE_V1  # noqa: E402
 
 METHODS = ("sum", "eami", "barchiesi-reiss", "colonel-reiss", "eami+refine")
-BUDGETS = (10.0, 30.0, 60.0, 120.0)
+BUDGETS = (10.0, 30.0, 60.0)
 #: The effect ladder of the paper's closing remark.
 LADDER = {
     "gain + pan": ("gain", "pan"),
@@ -451,6 +456,75 @@ def effects(corpora_dir: Path, limit: int, seconds: float) -> dict:
     return res
 
 
+def _prices_markdown() -> list[str]:
+    pr = _load("refine_prices")
+    if not pr:
+        return []
+    out = [
+        "## Work budgets: prices",
+        "",
+        "`python bench/bench_refine.py prices --corpora-dir DIR`: each kind of work a budget pays for, timed on "
+        f"{pr['song']} (fastest of a few runs), in seconds per second of audio per track, against its price in "
+        "`mixinvert.methods.work.PRICES` (units, about seconds of a quiet 2-core machine); then each method at "
+        f"its default budget, with the work it used against the seconds it took. Hardware: {pr['machine']}.",
+        "",
+        "| work | measured (s) | price (units) | measured / price |",
+        "|---|---|---|---|",
+    ]
+    for name, value in pr["measured"].items():
+        price = pr["prices"].get(name)
+        ratio = f"{value / price:.2f}" if price else "-"
+        out.append(f"| {name} | {value:.5f} | {price if price is not None else '-'} | {ratio} |")
+    out += ["", "| method (default budget) | work used (units) | wall (s) | seconds per unit |", "|---|---|---|---|"]
+    for r in pr["runs"]:
+        out.append(f"| {r['method']} | {r['work_used']:.1f} | {r['wall_s']:.1f} | {r['wall_s'] / r['work_used']:.2f} |")
+    return out + [""]
+
+
+def _compare_markdown() -> list[str]:
+    cp = _load("refine_compare")
+    if not cp:
+        return []
+    preset, n, seconds, seed = cp["corpus"]
+    out = [
+        "## eami+refine against colonel-reiss at the same work, on in-model, mismatched and real songs",
+        "",
+        "`python bench/bench_refine.py compare --corpora-dir DIR`: "
+        f"in-model: {n} songs of a `{preset}` corpus of its own ({seconds:g} s, seed {seed}; not the shipped "
+        f"model's training corpus), each cut to its first {cp['max_tracks']} tracks with sound and mixed by console "
+        "v1; mismatched: the same tracks and settings mixed by another engine (`other_engine_mix`: other shelf and "
+        "peak Q, a linear pan law, another reverb width and dry path, a bus compressor); real: the two songs of "
+        "`../shared/data/real-dev` with their engineers' mixes. Both methods at each work budget and at their "
+        "defaults (eami+refine: 60 units; colonel-reiss: its 200 steps, no unit cap), one run, seed 0. Mean "
+        f"MRSD / plain sum over each set's songs, mean work used and mean wall seconds. Hardware: {cp['machine']}.",
+        "",
+        "| songs | budget | eami+refine MRSD / sum | colonel-reiss MRSD / sum | eami+refine units / s | "
+        "colonel-reiss units / s |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows = cp["rows"]
+    for set_name in dict.fromkeys(r["set"] for r in rows):
+        for budget in (*cp["budgets"], None):
+            cells = []
+            for method in ("eami+refine", "colonel-reiss"):
+                these = [r for r in rows if r["set"] == set_name and r["method"] == method and r["budget"] == budget]
+                cells.append(these)
+            if not any(cells):
+                continue
+
+            def ratio(rs):
+                return f"{np.mean([r['mrsd'] / r['sum_mrsd'] for r in rs]):.3f}" if rs else "-"
+
+            def cost(rs):
+                return f"{np.mean([r['work_used'] for r in rs]):.1f} / {np.mean([r['wall_s'] for r in rs]):.1f}" \
+                    if rs else "-"
+
+            label = f"{budget:g} units" if budget is not None else "default"
+            out.append(f"| {set_name} ({len({r['song'] for r in cells[0] or cells[1]})}) | {label} | "
+                       f"{ratio(cells[0])} | {ratio(cells[1])} | {cost(cells[0])} | {cost(cells[1])} |")
+    return out + [""]
+
+
 def markdown() -> str:
     parts: list[str] = []
     t1 = _load("refine_table1")
@@ -484,19 +558,24 @@ def markdown() -> str:
                 f"{100 * r.get('interval_coverage', float('nan')):.0f} %.")
         parts.append("")
         parts += bench_eami.eami_model_note(t1)
+    parts += _prices_markdown()
     bd = _load("refine_budget")
     if bd:
         parts += [
-            "## eami+refine: MRSD against the time budget",
+            "## eami+refine and colonel-reiss: MRSD against the budget, in work units and in seconds",
             "",
             f"`python bench/bench_refine.py budget --corpora-dir DIR`: {bd['song']} built from corpus tracks and "
-            f"mixed with known settings (plain sum MRSD {bd['sum_mrsd']:.3f}); both methods with `--budget-seconds` "
-            f"set to each value, one after the other in one run. Hardware: {bd['machine']}.",
+            f"mixed with known settings (plain sum MRSD {bd['sum_mrsd']:.3f}). Each method with a work budget of "
+            "`--budget` units (today's code; the answer does not depend on the machine's load), and beside it, in "
+            f"the same run, the code of commit {bd['wall_clock_commit']} with a budget of as many seconds of wall "
+            "time (`--budget-seconds`, as it was counted before work budgets). "
+            f"Hardware: {bd['machine']}.",
             "",
             "![MRSD against wall time](bench/results/refine_budget.png)",
             "",
-            "| budget (s) | method | wall (s) | MRSD | MRSD / sum | median gain err (dB) | median pan err | stages |",
-            "|---|---|---|---|---|---|---|---|",
+            "| budget | method | kind | work used (units) | wall (s) | MRSD | MRSD / sum | median gain err (dB) | "
+            "median pan err | stages |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in bd["runs"]:
             i = r["info"]
@@ -505,10 +584,12 @@ def markdown() -> str:
                       f"(distance {i.get('search_loss_start', float('nan')):.3f} to {i.get('search_loss', float('nan')):.3f})"
                       if r["method"] == "eami+refine"
                       else f"{i.get('steps')} steps ({i.get('stopped')})")
-            parts.append(f"| {r['budget_s']:g} | {r['method']} | {r['wall_s']:.1f} | {r['mrsd']:.3f} | "
-                         f"{r['mrsd'] / bd['sum_mrsd']:.3f} | {r['median_gain_db']:.2f} | {r['median_pan']:.3f} | "
-                         f"{stages} |")
+            used = f"{r['work_used']:.1f}" if "work_used" in r else "-"
+            parts.append(f"| {r['budget']:g} | {r['method']} | {r['kind']} | {used} | {r['wall_s']:.1f} | "
+                         f"{r['mrsd']:.3f} | {r['mrsd'] / bd['sum_mrsd']:.3f} | {r['median_gain_db']:.2f} | "
+                         f"{r['median_pan']:.3f} | {stages} |")
         parts.append("")
+    parts += _compare_markdown()
     st = _load("refine_starts")
     if st:
         names = list(dict.fromkeys(r["start"] for r in st["rows"]))

@@ -110,8 +110,11 @@ class RefineConfig:
     budget: float = 60.0
     #: An optional wall-clock cap (seconds): a deadline, at the price of a machine-dependent answer.
     budget_seconds: float | None = None
-    #: Share of the work left after the start that the twin may use (it may stop sooner).
-    twin_share: float = 0.85
+    #: Share of the work left after the start and the reserve that the twin may use (it may
+    #: stop sooner, on a plateau; the search gets the rest). All of it: at the same work the
+    #: twin alone (colonel-reiss) ended lower than a twin cut to 85 % and a search
+    #: (BENCHMARKS.md, "MRSD against the budget"), and the search pays only after a plateau.
+    twin_share: float = 1.0
     #: The twin's fit: colonel-reiss's, but with a small pull of the EQ's gains towards flat
     #: (``eq_flat_weight``): a quiet track's gain and EQ trade off, and the flatter EQ is
     #: the likelier (median gain error 0.88 -> 0.47 dB on the ``songs`` test songs, mean
@@ -135,7 +138,7 @@ class RefineConfig:
     #: The fit comes first: the uncertainty is measured only if its work is at most this
     #: share of what is left after the start; otherwise that work goes to the twin and the
     #: search, and the result carries the rules' flags alone.
-    uncertainty_max_share: float = 0.25
+    uncertainty_max_share: float = 0.1
     effects: tuple[str, ...] = ALL_EFFECTS
     use_network: bool = True
     #: Also start from the network's estimate with every track's level and reverb wet fitted
@@ -268,9 +271,15 @@ def _measured_settings(song: Song, p: np.ndarray, free: np.ndarray,
     return int((np.broadcast_to(free, p.shape) & ~skip).sum()) + song.num_tracks
 
 
+def _single_excerpt_units(excerpts: Sequence[Excerpt], sample_rate: int) -> float:
+    """One candidate on one of ``excerpts`` (their mean): the uncertainty measures each
+    track on the excerpt where it is loudest."""
+    return excerpt_evaluation_units(excerpts, sample_rate) / len(excerpts)
+
+
 def _uncertainty_units(measured_settings: int, excerpts: Sequence[Excerpt], sample_rate: int) -> float:
     """Work units of ``measured_settings`` sensitivity measurements (two evaluations each)."""
-    return 2 * measured_settings * excerpt_evaluation_units(excerpts, sample_rate)
+    return 2 * measured_settings * _single_excerpt_units(excerpts, sample_rate)
 
 
 def _reserve_units(song: Song, heard: Song, excerpts: Sequence[Excerpt], measured_settings: int) -> float:
@@ -471,7 +480,7 @@ def _refine(song: Song, config: RefineConfig, seed: int, model: str | os.PathLik
         intervals, flags = measure_uncertainty(objective, p_final, np.broadcast_to(free, p_final.shape),
                                                song.tracks, song.sample_rate, step=config.uncertainty_step,
                                                tolerance=config.uncertainty_tolerance, rules=rules)
-        meter.charge((objective.evaluations - before) * excerpt_evaluation_units(search_excerpts, sr))
+        meter.charge((objective.evaluations - before) * _single_excerpt_units(search_excerpts, sr))
         info["uncertainty"] = "measured"
     else:
         intervals = Intervals(np.full(p_final.shape, np.nan), np.full(p_final.shape, np.nan),
