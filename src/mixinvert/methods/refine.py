@@ -282,18 +282,21 @@ def _uncertainty_units(measured_settings: int, excerpts: Sequence[Excerpt], samp
     return 2 * measured_settings * _single_excerpt_units(excerpts, sample_rate)
 
 
-def _reserve_units(song: Song, heard: Song, excerpts: Sequence[Excerpt], measured_settings: int) -> float:
+def _reserve_units(song: Song, heard: Song, excerpts: Sequence[Excerpt], measured_settings: int, *,
+                   search_setup: bool = False) -> float:
     """Work units kept back for the stages after the search: the final check (three
     candidates rendered and scored on what the check hears, plus the result over a long
     song), the objective rebuilt for the uncertainty, its rules, and ``measured_settings``
-    sensitivity measurements."""
+    sensitivity measurements; with ``search_setup`` (kept back from the twin), also the
+    search's set-up: the rules on the twin's settings and the search's objective built."""
     sr, n = song.sample_rate, song.num_tracks
     check = whole_song_units(heard.num_samples / sr, n, renders=3, scores=3)
     if heard is not song:
         check += whole_song_units(song.num_samples / sr, n)
-    rebuilt = excerpt_evaluation_units(excerpts, sr, tracks=n)
+    built = excerpt_evaluation_units(excerpts, sr, tracks=n)
     rules = PRICES.rules * n * song.num_samples / sr
-    return check + rebuilt + rules + _uncertainty_units(measured_settings, excerpts, sr)
+    setup = rules + built if search_setup else 0.0
+    return check + built + rules + setup + _uncertainty_units(measured_settings, excerpts, sr)
 
 
 @dataclass
@@ -409,8 +412,7 @@ def _refine(song: Song, config: RefineConfig, seed: int, model: str | os.PathLik
     # the fit comes first: an uncertainty that would take a large share of a small budget
     # is not reserved for (and not measured)
     measure = _uncertainty_units(measured, search_excerpts, sr) <= config.uncertainty_max_share * meter.left()
-    reserve = _reserve_units(song, heard, search_excerpts, measured if measure else 0)
-    info["reserve_units"] = reserve
+    reserve = _reserve_units(song, heard, search_excerpts, measured if measure else 0, search_setup=True)
     twin_meter = meter.share((meter.left() - reserve) * config.twin_share if meter.units is not None else None)
     # the twin runs if it can pay for a step and the evaluations around it
     least_twin = (twin_step_units(n_tracks, twin_excerpts[:1], sr, config.twin.tail_seconds)

@@ -130,7 +130,6 @@ class WorkMeter:
         """A meter for one stage: at most ``units`` (None: what is left), charged here too."""
         child = WorkMeter(_parent=self)
         child.units = None if units is None else max(0.0, float(units))
-        child.seconds_cap = self.seconds_cap
         return child
 
     def seconds(self) -> float:
@@ -138,8 +137,10 @@ class WorkMeter:
         return time.perf_counter() - self._start
 
     def time_is_up(self, stage: str) -> bool:
-        """True once the wall-clock cap has passed; the first time per ``stage``, it is
-        recorded as cut short."""
+        """True once the (outermost) meter's wall-clock cap has passed; the first time per
+        ``stage``, it is recorded as cut short."""
+        if self._parent is not None:
+            return self._parent.time_is_up(stage)
         if self.seconds_cap is None or self.seconds() < self.seconds_cap:
             return False
         if stage not in self.cut_short:
