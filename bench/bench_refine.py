@@ -260,10 +260,10 @@ def prices(corpora_dir: Path) -> dict:
 
 
 #: Work budgets of the side-by-side comparison (units), besides each method's default.
-COMPARE_BUDGETS = (60.0,)
+COMPARE_BUDGETS = (20.0, 60.0)
 #: The comparison's synthetic songs: a corpus of its own (not the shipped model's training
 #: corpus), each song cut to its first tracks with sound.
-COMPARE_CORPUS = ("songs", 2, 10.0, 7)
+COMPARE_CORPUS = ("songs", 3, 10.0, 7)
 COMPARE_MAX_TRACKS = 6
 REAL_DEV = bench_eami.REPO.parent / "shared" / "data" / "real-dev"
 

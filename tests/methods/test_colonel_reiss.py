@@ -123,6 +123,7 @@ def test_the_work_budget_stops_the_fit_at_a_step_count_that_depends_on_the_work_
     # the method: the budget recorded, and what a wall-clock cap cut short
     est = get_method("colonel-reiss").fn(song, rng=np.random.default_rng(0), steps=50, budget=six)
     assert est.info["budget"]["work_units"] == six and est.info["budget"]["cut_short_by_seconds_cap"] == []
+    assert est.info["budget"]["work_used"] <= six  # the result's render was kept back from the fit
     capped = get_method("colonel-reiss").fn(song, rng=np.random.default_rng(0), steps=50, budget_seconds=1e-9)
     assert capped.info["stopped"] == "seconds cap" and capped.info["steps"] == 1
     assert capped.info["budget"]["cut_short_by_seconds_cap"] == ["twin"]

@@ -339,14 +339,19 @@ def _fit_twin(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, p
     )
 
 
+def _twin_track_seconds(tracks: int, excerpts: Sequence[Excerpt], sample_rate: int, tail_seconds: float) -> float:
+    """Track-seconds the twin renders on ``excerpts`` (pre-roll and reverb tail included)."""
+    return tracks * sum(s + tail_seconds for s in span_seconds(excerpts, sample_rate))
+
+
 def twin_step_units(tracks: int, excerpts: Sequence[Excerpt], sample_rate: int, tail_seconds: float) -> float:
     """Work units of twin steps on ``excerpts`` (one step each) for ``tracks`` tracks."""
-    return PRICES.twin_step * tracks * sum(s + tail_seconds for s in span_seconds(excerpts, sample_rate))
+    return PRICES.twin_step * _twin_track_seconds(tracks, excerpts, sample_rate, tail_seconds)
 
 
 def twin_evaluation_units(tracks: int, excerpts: Sequence[Excerpt], sample_rate: int, tail_seconds: float) -> float:
     """Work units of one evaluation of the twin's loss over ``excerpts``."""
-    return PRICES.twin_eval * tracks * sum(s + tail_seconds for s in span_seconds(excerpts, sample_rate))
+    return PRICES.twin_eval * _twin_track_seconds(tracks, excerpts, sample_rate, tail_seconds)
 
 
 def check_fittable(song: Song, method: str) -> None:
@@ -375,6 +380,9 @@ def estimate_colonel_reiss(
     if steps is not None:
         config = replace(config, steps=int(steps))
     meter = WorkMeter(budget, budget_seconds)
+    # the result's render over the whole song is kept back from the fit
+    final_render = whole_song_units(song.num_samples / song.sample_rate, song.num_tracks)
+    fit_meter = meter.share(meter.left() - final_render) if budget is not None else meter
     from mixinvert.progress import progress_bar
 
     # a progress bar on a terminal (none when output is piped or in tests): fits take a minute or two
@@ -385,11 +393,11 @@ def estimate_colonel_reiss(
             bar.set_postfix(loss=f"{best:.3f}")
 
         fit = fit_twin(song.tracks, song.mix, song.sample_rate, start_point(song), config, progress=progress,
-                       meter=meter)
+                       meter=fit_meter)
     schema = CONSOLE_V1
     params = MixParams(schema, song.track_names, schema.denormalize(fit.p), song.sample_rate)
     mix = Console(song.tracks, song.sample_rate).render(params.values)
-    meter.charge(whole_song_units(song.num_samples / song.sample_rate, song.num_tracks))
+    meter.charge(final_render)
     log.info("%s: colonel-reiss %d steps (%s), loss %.3f -> %.3f", song.name, fit.steps, fit.stopped,
              fit.start_loss, fit.loss)
     info = {
