@@ -533,8 +533,9 @@ def markdown() -> str:
             "## eami+refine against every method (Table 1 analogue)",
             "",
             "`python bench/bench_refine.py table1 --corpora-dir DIR --limit N [--corpora NAME]`: `evaluate` on the "
-            "first N test songs of each corpus (seed 0), every method at its default settings (eami+refine: 60 s "
-            "budget; colonel-reiss: 200 steps or 120 s). "
+            "first N test songs of each corpus (seed 0), every method at its default settings as they were when "
+            "it ran, before work budgets (eami+refine: 60 s of wall time; colonel-reiss: 200 steps or 120 s); not "
+            "rerun with work budgets since. "
             + "; ".join(f"{n}: first {t1[n]['limit']} songs, colonel-reiss rows from {t1[n]['colonel_reiss_from']}"
                         for n in bench_eami.CORPORA if n in t1)
             + f". Hardware: {t1['machine']}. Paper figures (ENST-Drums, MedleyDB) for scale.",

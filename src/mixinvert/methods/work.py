@@ -69,6 +69,8 @@ PRICES = Prices(render=0.0029, score=0.0290, evaluation=0.0088, twin_step=0.0102
 #: The torch threads every fit runs with, whatever the machine's cores: torch splits a
 #: reduction's sum by its thread count, so another count rounds differently, and a fit that
 #: follows its gradients for hundreds of steps carries that difference into its settings.
+#: Set explicitly, it also makes repeated runs on one machine agree, which torch's default
+#: set-up did not for the twin's fit.
 FIT_THREADS = 2
 
 
