@@ -109,7 +109,7 @@ from pathlib import Path
 import numpy as np
 import bench_baselines, mixinvert
 assert mixinvert.__file__.startswith(sys.argv[4]), mixinvert.__file__
-from mixinvert.methods.base import get_method
+from mixinvert.methods.registry import get_method
 from mixinvert.metrics.audio import compare_mixes
 song = bench_baselines._built_song(Path(sys.argv[1]), 8, 30.0, 1)
 start = time.perf_counter()
@@ -146,7 +146,7 @@ def budget(corpora_dir: Path) -> dict:
     """A 30 s, 8-track song: eami+refine and colonel-reiss with work budgets of
     :data:`BUDGETS` units, beside the same methods with budgets of as many seconds of wall
     time as the code of :data:`WALL_CLOCK_COMMIT` counted them, in one run."""
-    from mixinvert.methods.base import get_method
+    from mixinvert.methods.run import run_method
     from mixinvert.methods.baseline import plain_sum
     from mixinvert.metrics.audio import compare_mixes
 
@@ -163,15 +163,14 @@ def budget(corpora_dir: Path) -> dict:
 
     for units in BUDGETS:
         for method in ("eami+refine", "colonel-reiss"):
-            start = time.perf_counter()
-            est = get_method(method).fn(song, rng=np.random.default_rng(0), budget=units)
-            wall = time.perf_counter() - start
-            run = {"method": method, "kind": "work", "budget": units, "wall_s": wall,
-                   "work_used": est.info["budget"]["work_used"],
-                   "mrsd": compare_mixes(est.mix, song.mix, song.sample_rate).mrsd, **errors(est.params.values),
+            scored = run_method(song, method, rng=np.random.default_rng(0), options={"budget": units})
+            est = scored.estimate
+            run = {"method": method, "kind": "work", "budget": units, "wall_s": scored.seconds,
+                   "work_used": est.info["budget"]["work_used"], "mrsd": scored.scores.mrsd,
+                   **errors(est.params.values),
                    "info": {k: v for k, v in est.info.items() if isinstance(v, (int, float, str))}}
             res["runs"].append(run)
-            print(f"{method} {units:g} units: MRSD {run['mrsd']:.3f} in {wall:.1f} s", file=sys.stderr)
+            print(f"{method} {units:g} units: MRSD {run['mrsd']:.3f} in {scored.seconds:.1f} s", file=sys.stderr)
             old = _run_wall_clock(corpora_dir, method, units)
             res["runs"].append({"method": method, "kind": "wall clock", "budget": units, "wall_s": old["wall_s"],
                                 "mrsd": old["mrsd"], **errors(old["values"]), "info": old["info"]})
@@ -190,13 +189,13 @@ def prices(corpora_dir: Path) -> dict:
     from dataclasses import asdict, replace
 
     from mixinvert.console.match import match_gain_wet
-    from mixinvert.console.objective import ExcerptObjective
+    from mixinvert.methods.refine.objective import ExcerptObjective
     from mixinvert.console.render import Console
     from mixinvert.dsp.excerpts import choose_excerpts_covering
-    from mixinvert.methods.base import get_method
+    from mixinvert.methods.registry import get_method
     from mixinvert.methods.colonel_reiss import fit_twin, start_point
-    from mixinvert.methods.refine import RefineConfig, WholeSongCheck
-    from mixinvert.methods.uncertainty import undetermined_settings
+    from mixinvert.methods.refine.pipeline import RefineConfig, WholeSongCheck
+    from mixinvert.methods.refine.uncertainty import undetermined_settings
     from mixinvert.methods.work import PRICES, span_seconds
     from mixinvert.models.checkpoint import load_model
     from mixinvert.models.predict import predict_song
@@ -327,7 +326,7 @@ def _compare_songs(corpora_dir: Path) -> dict[str, list]:
 def compare(corpora_dir: Path) -> dict:
     """eami+refine against colonel-reiss at the same work budgets, on in-model, mismatched and
     real songs: MRSD / plain sum, work used and seconds, per song and budget."""
-    from mixinvert.methods.base import get_method
+    from mixinvert.methods.run import run_method
     from mixinvert.methods.baseline import plain_sum
     from mixinvert.metrics.audio import compare_mixes
 
@@ -340,10 +339,8 @@ def compare(corpora_dir: Path) -> dict:
                 # eami+refine's default is a budget of 60 units; colonel-reiss's is none (its steps)
                 for budget in (*COMPARE_BUDGETS, *((None,) if method == "colonel-reiss" else ())):
                     options = {} if budget is None else {"budget": budget}
-                    start = time.perf_counter()
-                    est = get_method(method).fn(song, rng=np.random.default_rng(0), **options)
-                    wall = time.perf_counter() - start
-                    mrsd = compare_mixes(est.mix, song.mix, song.sample_rate).mrsd
+                    scored = run_method(song, method, rng=np.random.default_rng(0), options=options)
+                    est, wall, mrsd = scored.estimate, scored.seconds, scored.scores.mrsd
                     res["rows"].append({"set": set_name, "song": song.name, "tracks": song.num_tracks,
                                         "seconds_audio": song.num_samples / song.sample_rate, "method": method,
                                         "budget": budget, "work_used": est.info["budget"]["work_used"],
@@ -387,7 +384,7 @@ def starts(corpora_dir: Path, limit: int, steps: int, songs: list[str] | None = 
     from mixinvert.data.song import load_song
     from mixinvert.dsp.excerpts import choose_excerpts_covering
     from mixinvert.methods.colonel_reiss import fit_twin, start_point
-    from mixinvert.methods.refine import ALL_EFFECTS, RefineConfig, _alive, free_mask
+    from mixinvert.methods.refine.pipeline import ALL_EFFECTS, RefineConfig, _alive, free_mask
     from mixinvert.metrics.audio import compare_mixes
     from mixinvert.models.checkpoint import load_model
     from mixinvert.models.predict import predict_song

@@ -60,7 +60,8 @@ def _executor(kind: str, workers: int):
 def run() -> dict:
     import torch
 
-    from mixinvert.executors import LocalExecutor, SongAudio, network_payload, predict_excerpt, render_log_mel
+    from mixinvert.executors import LocalExecutor
+    from mixinvert.train.tasks import SongAudio, network_payload, predict_excerpt, render_log_mel
     from mixinvert.models.inverter import Inverter, get_model_config
     from mixinvert.train.essl import TrainConfig, sampling_step, training_step
 

@@ -12,7 +12,7 @@ from mixinvert import api
 from mixinvert.cli import METHOD_NAMES, build_parser, main
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
-from mixinvert.methods.base import PREFERENCE
+from mixinvert.methods.registry import PREFERENCE
 from mixinvert.progress import current_mode, progress_bar, progress_iter, progress_mode
 from tests.conftest import SR, noise_track, write_song
 

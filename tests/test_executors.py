@@ -11,7 +11,8 @@ import torch
 
 from mixinvert.cli import main
 from mixinvert.evaluation import evaluate
-from mixinvert.executors import ExecutorError, LocalExecutor, RayExecutor, SongAudio, render_log_mel, render_scores
+from mixinvert.executors import ExecutorError, LocalExecutor, RayExecutor
+from mixinvert.train.tasks import SongAudio, render_log_mel, render_scores
 from mixinvert.models.inverter import Inverter, get_model_config
 from mixinvert.train.essl import TrainConfig, load_split, sampling_step, validate
 from tests.conftest import make_tiny_corpus

@@ -14,7 +14,8 @@ from mixinvert.console.params_io import read_params
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from mixinvert.evaluation import evaluate
-from mixinvert.methods.base import EXTRA_MIX_NAMES, best_method
+from mixinvert.methods.base import EXTRA_MIX_NAMES
+from mixinvert.methods.registry import best_method
 from mixinvert.metrics.audio import compare_mixes
 from tests.conftest import SR, make_tiny_corpus, noise_track, write_song
 
@@ -161,14 +162,14 @@ def test_cli_invert_prints_the_other_mixes(song_dir, tmp_path, capsys):
 
 
 def test_auto_picks_a_method_that_takes_the_options(song_dir, tmp_path, monkeypatch, one_torch_thread):
-    from mixinvert.methods import base
+    from mixinvert.methods import base, registry
 
     # whatever the ranking: put eami (options: model) first and make it available, as with a
     # shipped model, so that "auto" without options would pick it and the options must decide
-    entry = base.available_methods()["eami"]
-    monkeypatch.setitem(base._REGISTRY, "eami", base.MethodEntry(
+    entry = registry.available_methods()["eami"]
+    monkeypatch.setitem(base.REGISTERED, "eami", base.MethodEntry(
         entry.name, entry.fn, entry.summary, entry.needs_mix, entry.options, lambda: True))
-    monkeypatch.setattr(base, "PREFERENCE", ("eami", "barchiesi-reiss", "colonel-reiss", "sum", "random"))
+    monkeypatch.setattr(registry, "PREFERENCE", ("eami", "barchiesi-reiss", "colonel-reiss", "sum", "random"))
     assert best_method() == "eami"
     assert best_method(options=("model",)) == "eami"
     assert best_method(options=("steps",)) == "colonel-reiss"

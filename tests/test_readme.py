@@ -8,7 +8,7 @@ import sys
 
 from mixinvert.cli import build_parser, main
 from mixinvert.data.corpus import CorpusConfig, make_corpus
-from tests.conftest import KIT_DIR, REPO
+from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()
 

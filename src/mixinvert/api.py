@@ -8,7 +8,6 @@ calls these. Every function that writes refuses to replace an existing file unle
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -20,8 +19,10 @@ from mixinvert.console.params_io import MixParams, read_params, write_params
 from mixinvert.console.render import Console
 from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, list_track_files, load_tracks_and_mix
 from mixinvert.errors import MixinvertError
-from mixinvert.methods.base import EXTRA_MIX_NAMES, Estimate, best_method, get_method
-from mixinvert.metrics.audio import MixScores, compare_mixes
+from mixinvert.methods.base import EXTRA_MIX_NAMES, Estimate
+from mixinvert.methods.registry import best_method, get_method
+from mixinvert.methods.run import run_method
+from mixinvert.metrics.audio import MixScores
 from mixinvert.metrics.params import param_errors
 
 
@@ -190,15 +191,13 @@ def invert(
     if report or dawproject:
         _check_optional_outputs(report, dawproject)
     song = load_tracks_and_mix(files, mix, name=files[0].resolve().parent.parent.name, max_tracks=max_tracks)
-    start = time.perf_counter()
-    est = entry.fn(song, rng=np.random.default_rng(seed), **options)
-    seconds = time.perf_counter() - start
-    scores = compare_mixes(est.mix, song.mix, song.sample_rate)
+    run = run_method(song, name, rng=np.random.default_rng(seed), options=options)
+    est, scores = run.estimate, run.scores
     info = {k: v for k, v in est.info.items() if isinstance(v, (str, int, float, bool))}
     extra = {
         "method": name,
         "seed": seed,
-        "seconds": round(seconds, 3),
+        "seconds": round(run.seconds, 3),
         "scores": {"mae": scores.mae, "mrsd": scores.mrsd},
         "mix_wav": info.get("mix_source", "console v1"),
         "notes": song.notes,
@@ -212,14 +211,11 @@ def invert(
     if details:
         extra["method_info"] = details
     extra_mixes = {}
-    for key, other in est.extra_mixes.items():
-        if key not in EXTRA_MIX_NAMES:
-            raise ValueError(f"method {name!r} returned an unknown extra mix {key!r}")
-        other_scores = compare_mixes(other, song.mix, song.sample_rate)
+    for key, other_scores in run.extra_scores.items():
         extra.setdefault("other_mixes", {})[f"mix_{key}.wav"] = {
             "source": EXTRA_MIX_NAMES[key], "mae": other_scores.mae, "mrsd": other_scores.mrsd,
         }
-        extra_mixes[f"mix_{key}.wav"] = other
+        extra_mixes[f"mix_{key}.wav"] = est.extra_mixes[key]
     result = InvertResult(song, name, est, scores, params_extra=extra, extra_mixes=extra_mixes,
                           track_files=tuple(files))
     if out_dir is not None:
@@ -336,8 +332,7 @@ def demo(
     write_text_atomic(marker, "made by mixinvert demo\n", overwrite=True)
     baseline = None
     if result.method != "sum":
-        est = get_method("sum").fn(result.song, rng=np.random.default_rng(seed))
-        baseline = compare_mixes(est.mix, result.song.mix, result.song.sample_rate)
+        baseline = run_method(result.song, "sum", rng=np.random.default_rng(seed)).scores
     truth = read_params(song_dir / "params.json").reordered(result.song.track_names)
     errors = param_errors(result.estimate.params.values, truth.values)
     return DemoResult(song_dir, result, baseline, errors)

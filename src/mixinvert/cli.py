@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mixinvert.errors import MixinvertError
+from mixinvert.methods.registry import PREFERENCE
 from mixinvert.progress import emit_json, progress_bar, progress_mode
 
 EXAMPLES = """\
@@ -84,7 +85,7 @@ class Ui:
 
 
 #: The methods, for help texts (the registry itself loads lazily).
-METHOD_NAMES = "eami+refine, eami, colonel-reiss, barchiesi-reiss, sum, random"
+METHOD_NAMES = ", ".join(PREFERENCE)
 
 
 def _bar(total: int | None, desc: str, unit: str):
@@ -126,8 +127,7 @@ def cmd_evaluate(args: argparse.Namespace, ui: Ui) -> int:
     n = len(list_song_dirs(args.dataset_dir, args.split))
     if args.limit is not None:
         n = min(n, max(args.limit, 0))
-    if args.out:
-        results_paths(args.out, overwrite=args.overwrite, html=args.report)  # fail before the work, not after
+    paths = results_paths(args.out, overwrite=args.overwrite, html=args.report) if args.out else []  # fail before the work
     for option, value in (("--songs-at-once", args.songs_at_once), ("--cpus-per-song", args.cpus_per_song)):
         if value is not None and value < 1:
             raise ValueError(f"{option} must be at least 1, got {value}")
@@ -150,7 +150,11 @@ def cmd_evaluate(args: argparse.Namespace, ui: Ui) -> int:
     ui.say(results.to_markdown())
     written = []
     if args.out:
-        written = write_results(results, args.out, overwrite=args.overwrite, html=args.report)
+        written = write_results(results, args.out, overwrite=args.overwrite)
+        if args.report:
+            from mixinvert.reporting import write_evaluation_report
+
+            written.append(write_evaluation_report(results, paths[-1], overwrite=args.overwrite))
         ui.say(f"wrote {', '.join(str(p) for p in written)}")
     ui.result("evaluate", mean=results.to_json()["mean"], songs=len({r.song for r in results.rows}),
               written=[str(p) for p in written])

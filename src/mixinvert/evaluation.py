@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from mixinvert.audio import write_text_atomic
 from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.data.dataset import list_song_dirs
 from mixinvert.data.song import DEFAULT_MAX_TRACKS, load_song
-from mixinvert.methods.base import get_method
-from mixinvert.metrics.audio import compare_mixes
+from mixinvert.methods.registry import get_method
+from mixinvert.methods.run import run_method
 from mixinvert.metrics.params import error_unit, param_errors
 
 if TYPE_CHECKING:
@@ -156,8 +157,8 @@ def evaluate_song(song_dir: str, methods: Sequence[str], seed: int, options: dic
     rows: list[SongResult] = []
     for entry in (get_method(m) for m in methods):
         own = {k: v for k, v in options.items() if k in entry.options}
-        est = entry.fn(song, rng=method_rng(seed, song.name, entry.name), **own)
-        scores = compare_mixes(est.mix, song.mix, song.sample_rate)
+        run = run_method(song, entry.name, rng=method_rng(seed, song.name, entry.name), options=own)
+        est = run.estimate
         errors = track_errors = None
         if song.params is not None:
             errors = param_errors(est.params.values, song.params.values)
@@ -166,11 +167,11 @@ def evaluate_song(song_dir: str, methods: Sequence[str], seed: int, options: dic
                 for name in MEDIAN_PARAMS
                 for i in [CONSOLE_V1.index(name)]
             }
-        seconds = float(est.info.get("seconds", 0.0))
+        seconds = float(est.info.get("seconds", run.seconds))
         hits = interval_hits(est.track_details, song.params.values) if song.params is not None else None
-        rows.append(SongResult(song.name, entry.name, scores.mae, scores.mrsd, seconds, errors, track_errors, hits))
-        for key, other in est.extra_mixes.items():
-            other_scores = compare_mixes(other, song.mix, song.sample_rate)
+        rows.append(SongResult(song.name, entry.name, run.scores.mae, run.scores.mrsd, seconds, errors, track_errors,
+                               hits))
+        for key, other_scores in run.extra_scores.items():
             rows.append(SongResult(song.name, f"{entry.name}:{key}", other_scores.mae, other_scores.mrsd, seconds,
                                    errors, track_errors))
     return rows
@@ -252,17 +253,11 @@ def results_paths(out_md: str | os.PathLike, *, overwrite: bool = False, html: b
     return paths
 
 
-def write_results(results: Results, out_md: str | os.PathLike, *, overwrite: bool = False,
-                  html: bool = False) -> list[Path]:
-    """Write the markdown table and, beside it, the JSON (same name, ``.json``) and with
-    ``html`` a report with per-song plots (``.html``). Returns the written paths."""
-    from mixinvert.audio import write_text_atomic
-
-    paths = results_paths(out_md, overwrite=overwrite, html=html)
+def write_results(results: Results, out_md: str | os.PathLike, *, overwrite: bool = False) -> list[Path]:
+    """Write the markdown table and, beside it, the JSON (same name, ``.json``). Returns the
+    written paths. (The HTML report beside them is
+    :func:`mixinvert.reporting.write_evaluation_report`'s.)"""
+    paths = results_paths(out_md, overwrite=overwrite)
     write_text_atomic(paths[1], json.dumps(results.to_json(), indent=2) + "\n", overwrite=overwrite)
     write_text_atomic(paths[0], results.to_markdown(), overwrite=overwrite)
-    if html:
-        from mixinvert.reporting import write_evaluation_report
-
-        write_evaluation_report(results, paths[2], overwrite=overwrite)
     return paths

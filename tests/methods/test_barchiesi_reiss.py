@@ -20,7 +20,7 @@ from mixinvert.methods.barchiesi_reiss import (
     fit_gain_eq,
     render_direct,
 )
-from mixinvert.methods.base import get_method
+from mixinvert.methods.registry import get_method
 from mixinvert.methods.baseline import plain_sum
 from mixinvert.metrics.audio import compare_mixes, mae, mrsd
 from tests.conftest import SR, noise_track

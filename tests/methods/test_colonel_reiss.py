@@ -8,7 +8,7 @@ import pytest
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from mixinvert.data.song import Song, SongError
-from mixinvert.methods.base import get_method
+from mixinvert.methods.registry import get_method
 from mixinvert.methods.baseline import plain_sum, sum_params
 from mixinvert.methods.colonel_reiss import P_LIMIT, ReferenceLoss, TwinFitConfig, _mrstft_loss, fit_twin, start_point
 from mixinvert.metrics.audio import compare_mixes

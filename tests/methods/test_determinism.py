@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mixinvert.api import invert
-from mixinvert.console.objective import torch_threads
+from mixinvert.executors import torch_threads
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from tests.conftest import SR, noise_track, write_song

@@ -13,7 +13,7 @@ from mixinvert.console.params_io import read_params
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.data.song import Song, SongError
-from mixinvert.methods.base import best_method, get_method
+from mixinvert.methods.registry import best_method, get_method
 from mixinvert.models import checkpoint
 from mixinvert.models.checkpoint import CheckpointError, model_payload, save_atomic
 from mixinvert.models.inverter import Inverter, get_model_config
@@ -90,11 +90,11 @@ def test_eami_needs_a_mix_and_a_model(song, rng, tmp_path, monkeypatch):
 
 
 def test_best_method_skips_methods_that_cannot_run(monkeypatch):
-    from mixinvert.methods import base
+    from mixinvert.methods import base, registry
 
     def set_available(name: str, available: bool) -> None:
-        entry = base.available_methods()[name]
-        monkeypatch.setitem(base._REGISTRY, name, base.MethodEntry(
+        entry = registry.available_methods()[name]
+        monkeypatch.setitem(base.REGISTERED, name, base.MethodEntry(
             entry.name, entry.fn, entry.summary, entry.needs_mix, entry.options, lambda: available))
 
     set_available("eami", False)

@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 
 from mixinvert.api import invert
-from mixinvert.console.objective import ExcerptObjective
+from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.console.params_io import read_params
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from mixinvert.data.song import Song, SongError
 from mixinvert.dsp.excerpts import Excerpt
-from mixinvert.methods.base import best_method, get_method
-from mixinvert.methods.cma_search import CmaConfig, cma_search
+from mixinvert.methods.registry import best_method, get_method
+from mixinvert.methods.refine.cma_search import CmaConfig, cma_search
 from mixinvert.methods.colonel_reiss import TwinFitConfig
 from mixinvert.methods.refine import EFFECTS, RefineConfig, free_mask, refine
-from mixinvert.methods.uncertainty import uncertainty_rows
+from mixinvert.methods.refine.uncertainty import uncertainty_rows
 from tests.conftest import SR, noise_track, write_song
 
 S = CONSOLE_V1
@@ -146,7 +146,7 @@ def test_refine_is_never_worse_than_its_start_and_reports_why(song, one_torch_th
 
 
 def test_a_budget_too_small_for_the_check_keeps_the_rules_and_renders_once(song, monkeypatch, one_torch_thread):
-    from mixinvert.methods import refine as refine_module
+    from mixinvert.methods.refine import pipeline as refine_module
 
     renders = []
     real = refine_module.WholeSongCheck.render
@@ -186,8 +186,8 @@ def test_refine_restricted_to_some_effects_keeps_the_rest_neutral(song, one_torc
 
 def test_the_fit_comes_first_when_the_uncertainty_would_take_too_much_of_the_budget(song, monkeypatch,
                                                                                      one_torch_thread):
-    from mixinvert.methods import refine as refine_module
-    from mixinvert.methods.uncertainty import undetermined_settings
+    from mixinvert.methods.refine import pipeline as refine_module
+    from mixinvert.methods.refine.uncertainty import undetermined_settings
 
     measured = []
     real = refine_module.measure_uncertainty
@@ -206,7 +206,7 @@ def test_the_fit_comes_first_when_the_uncertainty_would_take_too_much_of_the_bud
 
 
 def test_the_twin_starts_from_the_sum_or_an_optional_partial_start(song, monkeypatch, one_torch_thread):
-    from mixinvert.methods import refine as refine_module
+    from mixinvert.methods.refine import pipeline as refine_module
     from mixinvert.methods.colonel_reiss import start_point
     from mixinvert.models.checkpoint import load_model
     from mixinvert.models.predict import predict_song

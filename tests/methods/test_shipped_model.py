@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mixinvert.console.schema import CONSOLE_V1
-from mixinvert.methods.base import best_method, get_method
+from mixinvert.methods.registry import best_method, get_method
 from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH, load_model, read_checkpoint
 from mixinvert.models.inverter import get_model_config
 

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from mixinvert.console.objective import ExcerptObjective
+from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from mixinvert.dsp.excerpts import Excerpt
-from mixinvert.methods.uncertainty import (
+from mixinvert.methods.refine.uncertainty import (
     Intervals,
     measure_uncertainty,
     parabola_interval,

@@ -87,7 +87,7 @@ def built(tmp_path_factory) -> Path:
     return src
 
 
-def small_results() -> "Results":
+def small_results() -> "Results":  # noqa: F821 (imported below, as the tests need it)
     """Two songs, two methods, with parameter errors: what ``evaluate`` returns, by hand."""
     from mixinvert.evaluation import Results, SongResult
 

@@ -82,7 +82,7 @@ def test_summary_scores_the_recreated_mix_and_the_plain_sum(built):
     scores = compare_mixes(read_audio(built / "mix.wav")[0], song.mix, song.sample_rate)
     plain = compare_mixes(sum(t for t in song.tracks) * np.ones((2, 1), np.float32), song.mix, song.sample_rate)
     assert f'id="mrsd">{scores.mrsd:.3f}<' in text and f'id="mae">{scores.mae:.4f}<' in text
-    assert f"<td>plain sum</td>" in text and f">{plain.mrsd:.3f}<" in text
+    assert "<td>plain sum</td>" in text and f">{plain.mrsd:.3f}<" in text
     assert f"&times;{scores.mrsd / plain.mrsd:.2f}" in text
     assert scores.mrsd < plain.mrsd  # the test song's estimate is near the truth
     assert "<td>eami+refine</td>" in text and "<td>12.5 s</td>" in text and params.extra["method"] == "eami+refine"

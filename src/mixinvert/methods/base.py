@@ -5,9 +5,9 @@ into an :class:`Estimate`: console settings and the mix they render to::
 
     estimate(song, *, rng) -> Estimate(params, mix, info)
 
-Methods register themselves by name (``sum``, ``random``, later ``eami``, ...);
-:data:`PREFERENCE` orders them from the most to the least accurate so that ``demo`` can
-pick the best one available.
+Methods register themselves by name with :func:`register` (``sum``, ``random``, ``eami``,
+...); :mod:`mixinvert.methods.registry`, above every method, loads them, looks them up
+and ranks them.
 """
 
 from __future__ import annotations
@@ -65,15 +65,11 @@ class MethodEntry:
             raise ValueError(f"method {self.name!r} takes no option {', '.join(unknown)} (it accepts: {accepted})")
 
 
-_REGISTRY: dict[str, MethodEntry] = {}
+#: Every registered method by name; read through :mod:`mixinvert.methods.registry`.
+REGISTERED: dict[str, MethodEntry] = {}
 
 #: Names a method may use in ``Estimate.extra_mixes``, and what each rendering is.
 EXTRA_MIX_NAMES = {"console": "console v1 rendering of params.json"}
-
-#: Methods from the most to the least accurate at their default settings, as measured on
-#: the benchmark corpora (BENCHMARKS.md, "eami+refine against every method"): eami+refine
-#: (60 s) is ahead of colonel-reiss (200 steps or 120 s) on both ``songs`` and ``drums``.
-PREFERENCE = ("eami+refine", "colonel-reiss", "barchiesi-reiss", "eami", "sum", "random")
 
 
 def register(
@@ -87,35 +83,7 @@ def register(
     """Decorator: make ``fn`` available as method ``name``."""
 
     def deco(fn: Method) -> Method:
-        _REGISTRY[name] = MethodEntry(name, fn, summary, needs_mix, options, available or (lambda: True))
+        REGISTERED[name] = MethodEntry(name, fn, summary, needs_mix, options, available or (lambda: True))
         return fn
 
     return deco
-
-
-def available_methods() -> dict[str, MethodEntry]:
-    _load_builtin()
-    return dict(_REGISTRY)
-
-
-def get_method(name: str) -> MethodEntry:
-    methods = available_methods()
-    if name not in methods:
-        raise ValueError(f"unknown method {name!r} (available: {', '.join(methods)})")
-    return methods[name]
-
-
-def best_method(options: tuple[str, ...] = ()) -> str:
-    """The most accurate method that can run here (e.g. ``eami`` needs its model file) and
-    accepts every option in ``options`` (``("model",)`` picks ``eami``)."""
-    methods = available_methods()
-    for name in PREFERENCE:
-        entry = methods.get(name)
-        if entry is not None and entry.available() and set(options) <= set(entry.options):
-            return name
-    raise ValueError(f"no available method accepts the option(s) {', '.join(options)}")
-
-
-def _load_builtin() -> None:
-    # Importing the modules registers them; kept lazy so `import mixinvert` stays light.
-    from mixinvert.methods import barchiesi_reiss, baseline, colonel_reiss, eami, refine  # noqa: F401

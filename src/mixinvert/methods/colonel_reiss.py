@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from mixinvert.console.objective import torch_threads
+from mixinvert.executors import torch_threads
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1

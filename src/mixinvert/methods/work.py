@@ -81,7 +81,7 @@ def span_seconds(excerpts: Sequence[Excerpt], sample_rate: int) -> list[float]:
 
 def excerpt_evaluation_units(excerpts: Sequence[Excerpt], sample_rate: int, tracks: int = 1,
                              prices: Prices = PRICES) -> float:
-    """One evaluation of :class:`~mixinvert.console.objective.ExcerptObjective` with
+    """One evaluation of :class:`~mixinvert.methods.refine.objective.ExcerptObjective` with
     ``tracks`` tracks rendered on every excerpt (1: a candidate; all: the objective built)."""
     span = sum(span_seconds(excerpts, sample_rate))
     return prices.evaluation * span + prices.render * (tracks - 1) * span

@@ -76,9 +76,10 @@ from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 from mixinvert.data.dataset import list_song_dirs
 from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, SongError, load_song
 from mixinvert.dsp.features import MIN_SAMPLE_RATE
-from mixinvert.executors import (
-    Executor,
-    LocalExecutor,
+from mixinvert.executors import Executor, LocalExecutor
+from mixinvert.methods.baseline import plain_sum
+from mixinvert.metrics.audio import compare_mixes
+from mixinvert.train.tasks import (
     SongAudio,
     excerpt_features,
     network_payload,
@@ -86,8 +87,6 @@ from mixinvert.executors import (
     render_pair_features,
     render_scores,
 )
-from mixinvert.methods.baseline import plain_sum
-from mixinvert.metrics.audio import compare_mixes
 from mixinvert.models.checkpoint import (
     CheckpointError,
     build_model,

@@ -5,7 +5,7 @@ CMA-ES run to learn a covariance for in a minute or two. The search is organised
 blocks instead: one CMA-ES run (the ``cma`` package) per track over that track's free
 normalized settings, the other tracks held where they are, tracks taken loudest first
 (their share of the mix's energy) in rounds, each round with a smaller step size.
-Candidates are scored by :class:`~mixinvert.console.objective.ExcerptObjective` (the real
+Candidates are scored by :class:`~mixinvert.methods.refine.objective.ExcerptObjective` (the real
 console on excerpts, re-rendering only the track being searched), on a thread pool.
 
 A block only replaces a track's settings when its best candidate beats them, so the
@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from mixinvert.console.objective import ExcerptObjective
+from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.methods.work import WorkMeter, excerpt_evaluation_units
 
 

@@ -19,7 +19,7 @@ never worse than where it started):
    does nothing) are moved to an equivalent point where they have one.
 3. **Search on the real console.** CMA-ES (the ``cma`` package) over each track's
    normalized settings in turn, loudest tracks first, candidates rendered by pedalboard on
-   a thread pool (:mod:`mixinvert.methods.cma_search`). This removes what the twin gets
+   a thread pool (:mod:`mixinvert.methods.refine.cma_search`). This removes what the twin gets
    wrong and what gradient steps cannot cross (the compressor's threshold, near-silent
    regions).
 4. **Final check on the whole song.** The start, the twin's and the search's settings
@@ -30,7 +30,7 @@ never worse than where it started):
    the network hears for its start: both would otherwise cost more than the budget.
 5. **Uncertainty.** An interval for every setting from the real console's local
    sensitivity, and the settings the audio does not determine, with the reason
-   (:mod:`mixinvert.methods.uncertainty`); ``invert`` writes both into params.json beside
+   (:mod:`mixinvert.methods.refine.uncertainty`); ``invert`` writes both into params.json beside
    the values. On a budget too small for both, the fit comes first: the intervals are
    left out (``uncertainty_max_share``) and the flags come from the rules alone.
 
@@ -61,14 +61,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mixinvert.console.objective import ExcerptObjective, ReferenceSpectra, torch_threads
+from mixinvert.executors import torch_threads
+from mixinvert.metrics.reference import LoudnessNormalizedReference
+from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.data.song import Song
 from mixinvert.dsp.excerpts import Excerpt, choose_excerpts_covering
 from mixinvert.methods.base import Estimate, register
-from mixinvert.methods.cma_search import CmaConfig, cma_search
+from mixinvert.methods.refine.cma_search import CmaConfig, cma_search
 from mixinvert.methods.colonel_reiss import (
     P_LIMIT,
     START_THRESHOLD_P,
@@ -78,7 +80,7 @@ from mixinvert.methods.colonel_reiss import (
     twin_evaluation_units,
     twin_step_units,
 )
-from mixinvert.methods.uncertainty import (
+from mixinvert.methods.refine.uncertainty import (
     Intervals,
     measure_uncertainty,
     uncertainty_rows,
@@ -209,7 +211,7 @@ def _alive(p: np.ndarray, free: np.ndarray, song: Song) -> np.ndarray:
       threshold the track never reaches (no gradient for any of its settings): the
       threshold 12 dB under the track's peak after gain and EQ (audibly the same, but alive).
     """
-    from mixinvert.methods.uncertainty import NEUTRAL_RATIO, pre_compressor_peak_db
+    from mixinvert.methods.refine.uncertainty import NEUTRAL_RATIO, pre_compressor_peak_db
 
     p = p.copy()
     wet = CONSOLE_V1.index("reverb_wet")
@@ -232,23 +234,20 @@ def _alive(p: np.ndarray, free: np.ndarray, song: Song) -> np.ndarray:
 
 
 class WholeSongCheck:
-    """The paper's MRSD (after loudness normalization) of whole-song renderings against the
-    reference, with the reference's spectra computed once (about 0.6 GB per minute of
-    audio: :func:`refine` gives it at most ``long_song_seconds``); equals
-    :func:`mixinvert.metrics.audio.compare_mixes`'s MRSD to float32 precision."""
+    """Whole-song renderings of normalized settings scored by the paper's MRSD against the
+    reference (:class:`~mixinvert.metrics.reference.LoudnessNormalizedReference`: its
+    spectra take about 0.6 GB per minute of audio, so :func:`refine` gives it at most
+    ``long_song_seconds``)."""
 
     def __init__(self, song: Song) -> None:
-        from mixinvert.dsp.loudness import loudness_normalize
-
-        self._normalize = lambda x: loudness_normalize(x, song.sample_rate)[0]
-        self.reference = ReferenceSpectra(self._normalize(song.mix))
+        self.reference = LoudnessNormalizedReference(song.mix, song.sample_rate)
         self.console = Console(song.tracks, song.sample_rate)
 
     def render(self, p: np.ndarray) -> np.ndarray:
         return self.console.render(CONSOLE_V1.denormalize(p))
 
     def mrsd_of(self, mix: np.ndarray) -> float:
-        return self.reference.distance(self._normalize(mix))
+        return self.reference.mrsd(mix)
 
 
 def _joined_excerpts(song: Song, excerpts: Sequence[Excerpt]) -> Song:

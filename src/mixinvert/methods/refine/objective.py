@@ -13,87 +13,23 @@ only (``len(excerpts)`` short renders), and the reference spectrograms are compu
 pool: pedalboard and ``torch.stft`` release the GIL, so threads use every core without
 copying audio between processes.
 
-Why the distance is written here rather than taken from auraloss: the reference's
-spectrograms are fixed for a whole search, and computing them once halves the cost of
-every evaluation; the formula is the metric's own (tested against it).
+The distance is :class:`~mixinvert.metrics.reference.ReferenceSpectra`: the metric's own
+formula with the reference's spectrograms computed once for the whole search.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
-import torch
 
 from mixinvert.console.render import _render_validated
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 from mixinvert.dsp.excerpts import Excerpt
-from mixinvert.metrics.audio import MRSD_RESOLUTIONS
-
-if TYPE_CHECKING:
-    from mixinvert.executors import LocalExecutor
-
-_MAG_FLOOR = 1e-7
-
-
-def _magnitudes(x: torch.Tensor) -> list[torch.Tensor]:
-    """``|STFT|`` of ``x`` ``(2, samples)`` at the MRSD resolutions (librosa's framing)."""
-    out = []
-    for n_fft, hop, win in MRSD_RESOLUTIONS:
-        window = torch.hann_window(win, periodic=True, dtype=x.dtype)
-        spec = torch.stft(x, n_fft, hop_length=hop, win_length=win, window=window, center=True,
-                          pad_mode="reflect", return_complex=True)
-        out.append(torch.hypot(spec.real, spec.imag))  # several times faster than spec.abs() here
-    return out
-
-
-class ReferenceSpectra:
-    """The reference's STFT magnitudes at the MRSD resolutions, for scoring many estimates.
-
-    ``distance(estimate)`` equals :func:`mixinvert.metrics.audio.mrsd` (``sc_L + sc_R +
-    lm_L + lm_R``, averaged over resolutions) to float32 precision.
-    """
-
-    def __init__(self, reference: np.ndarray) -> None:
-        ref = torch.from_numpy(np.ascontiguousarray(reference, dtype=np.float32))
-        if ref.ndim != 2 or ref.shape[0] != 2:
-            raise ValueError(f"the reference must be stereo (2, samples), got {tuple(ref.shape)}")
-        self.num_samples = int(ref.shape[-1])
-        self.mags = _magnitudes(ref)
-        self.norms = [torch.linalg.vector_norm(m, dim=(-2, -1)) for m in self.mags]
-        self.logs = [torch.log(torch.clamp(m, min=_MAG_FLOOR)) for m in self.mags]
-
-    def distance(self, estimate: np.ndarray | torch.Tensor) -> float:
-        y = torch.as_tensor(estimate, dtype=torch.float32)
-        if tuple(y.shape) != (2, self.num_samples):
-            raise ValueError(f"expected (2, {self.num_samples}), got {tuple(y.shape)}")
-        total = 0.0
-        for Y, R, norm, logR in zip(_magnitudes(y), self.mags, self.norms, self.logs):
-            diff = torch.linalg.vector_norm(R - Y, dim=(-2, -1))
-            sc = torch.where(norm > 0, diff / torch.clamp(norm, min=1e-30), (diff > 0).to(diff.dtype))
-            lm = torch.mean(torch.abs(logR - torch.log(torch.clamp(Y, min=_MAG_FLOOR))), dim=(-2, -1))
-            total += float(sc.sum() + lm.sum())
-        return total / len(MRSD_RESOLUTIONS)
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run torch ops with ``count`` intra-op threads, and restore the count after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def single_threaded_torch():
-    """Run torch ops with one intra-op thread (the caller's pool supplies the parallelism)."""
-    return torch_threads(1)
-
+from mixinvert.executors import LocalExecutor, single_threaded_torch
+from mixinvert.metrics.reference import ReferenceSpectra
 
 _LOCAL_EXECUTORS: dict[int, LocalExecutor] = {}
 _LOCAL_LOCK = threading.Lock()
@@ -102,8 +38,6 @@ _LOCAL_LOCK = threading.Lock()
 def _shared_local(workers: int) -> LocalExecutor:
     """One :class:`~mixinvert.executors.LocalExecutor` per thread count for the process (its
     threads are reused from search to search instead of started for every batch)."""
-    from mixinvert.executors import LocalExecutor
-
     with _LOCAL_LOCK:
         if workers not in _LOCAL_EXECUTORS:
             _LOCAL_EXECUTORS[workers] = LocalExecutor(workers)

@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import pedalboard as pb
 
-from mixinvert.console.objective import ExcerptObjective
+from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.console.render import gain_eq_processors
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 

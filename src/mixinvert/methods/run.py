@@ -1,0 +1,54 @@
+"""Run one method on one song and score what it rendered: the one path that ``invert``,
+``evaluate`` and the benchmarks take."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mixinvert.data.song import Song
+from mixinvert.errors import MixinvertError
+from mixinvert.methods.base import EXTRA_MIX_NAMES, Estimate
+from mixinvert.methods.registry import get_method
+from mixinvert.metrics.audio import MixScores, compare_mixes
+
+
+class MethodOutputError(MixinvertError, RuntimeError):
+    """A method returned something outside the protocol (e.g. an unknown extra mix)."""
+
+
+@dataclass
+class ScoredEstimate:
+    """A method's estimate for a song and the paper's scores of its mixes against the reference."""
+
+    method: str
+    estimate: Estimate
+    #: The scores of ``estimate.mix``.
+    scores: MixScores
+    #: Wall seconds the method took.
+    seconds: float
+    #: The scores of each of ``estimate.extra_mixes``, by its name.
+    extra_scores: dict[str, MixScores] = field(default_factory=dict)
+
+
+def run_method(song: Song, name: str, *, rng: np.random.Generator, options: dict[str, Any] | None = None
+               ) -> ScoredEstimate:
+    """Method ``name`` on ``song`` (which needs its reference mix) with ``options``, scored by
+    :func:`~mixinvert.metrics.audio.compare_mixes`. Options the method does not take are an
+    error, raised before any work."""
+    entry = get_method(name)
+    options = dict(options or {})
+    entry.check_options(options)
+    if song.mix is None:
+        raise ValueError(f"{song.name}: scoring {name!r} needs the song's reference mix")
+    start = time.perf_counter()
+    est = entry.fn(song, rng=rng, **options)
+    seconds = time.perf_counter() - start
+    unknown = sorted(set(est.extra_mixes) - set(EXTRA_MIX_NAMES))
+    if unknown:
+        raise MethodOutputError(f"method {name!r} returned an unknown extra mix {', '.join(unknown)}")
+    extra = {key: compare_mixes(mix, song.mix, song.sample_rate) for key, mix in est.extra_mixes.items()}
+    return ScoredEstimate(name, est, compare_mixes(est.mix, song.mix, song.sample_rate), seconds, extra)
