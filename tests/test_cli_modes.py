@@ -75,15 +75,17 @@ def test_errors_are_one_line_unless_debug(song_dir, tmp_path, capsys):
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("mixinvert: error: ")
 
 
-def test_internal_errors_exit_1_with_a_pointer_to_debug(song_dir, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("bug", [ZeroDivisionError("division by zero"), ValueError("shapes (2, 3) and (4,) differ")])
+def test_internal_errors_exit_1_with_a_pointer_to_debug(song_dir, tmp_path, capsys, monkeypatch, bug):
+    # a ValueError that is not a MixinvertError is a bug too, not the user's input
     def broken(*args, **kwargs):
-        raise ZeroDivisionError("division by zero")
+        raise bug
 
     monkeypatch.setattr(api, "invert", broken)
     assert main(_invert_args(song_dir, tmp_path / "x")) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "internal error: ZeroDivisionError: division by zero" in err and "--debug" in err
+    assert f"internal error: {type(bug).__name__}: {bug}" in err and "--debug" in err
     assert main([*_invert_args(song_dir, tmp_path / "x"), "--debug"]) == 1
     assert "Traceback" in capsys.readouterr().err
 

@@ -18,7 +18,7 @@ from mixinvert.audio import write_audio, write_text_atomic
 from mixinvert.console.params_io import MixParams, read_params, write_params
 from mixinvert.console.render import Console
 from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, list_track_files, load_tracks_and_mix
-from mixinvert.errors import MixinvertError
+from mixinvert.errors import InputError, InputMissingError, MixinvertError, OutputExistsError
 from mixinvert.methods.base import EXTRA_MIX_NAMES, Estimate
 from mixinvert.methods.registry import best_method, get_method
 from mixinvert.methods.run import run_method
@@ -30,9 +30,9 @@ def _guard_outputs(outputs: list[Path], inputs: list[Path], overwrite: bool) -> 
     resolved_inputs = {p.resolve() for p in inputs}
     for out in outputs:
         if out.resolve() in resolved_inputs:
-            raise ValueError(f"{out} is one of the inputs; refusing to write over it")
+            raise InputError(f"{out} is one of the inputs; refusing to write over it")
         if out.exists() and not overwrite:
-            raise FileExistsError(f"{out} exists; refusing to overwrite it (use --overwrite)")
+            raise OutputExistsError(f"{out} exists; refusing to overwrite it (use --overwrite)")
 
 
 def render(
@@ -147,7 +147,7 @@ def _track_files(tracks: str | os.PathLike | Sequence[str | os.PathLike]) -> lis
         return list_track_files(tracks)
     files = [Path(t) for t in tracks]
     if not files:
-        raise ValueError("no track files given")
+        raise InputError("no track files given")
     return files
 
 
@@ -241,11 +241,11 @@ def _inputs_of(out_dir: Path, tracks: str | os.PathLike | Sequence[str | os.Path
     else:
         recorded = params.extra.get("inputs", {}).get("tracks")
         if not recorded:
-            raise ValueError(f"{out_dir / PARAMS_FILE} does not say where its tracks are; pass them (--tracks DIR)")
+            raise InputError(f"{out_dir / PARAMS_FILE} does not say where its tracks are; pass them (--tracks DIR)")
         files = [Path(f) for f in recorded]
         missing = [f for f in files if not f.is_file()]
         if missing:
-            raise FileNotFoundError(f"{missing[0]}: track recorded in {out_dir / PARAMS_FILE} is gone; "
+            raise InputMissingError(f"{missing[0]}: track recorded in {out_dir / PARAMS_FILE} is gone; "
                                     "pass the tracks' folder (--tracks DIR)")
     return params, files
 
@@ -270,7 +270,7 @@ def export(
     by_name = {f.name: f for f in files}
     missing = [n for n in params.track_names if n not in by_name]
     if missing:
-        raise ValueError(f"{out_dir / PARAMS_FILE} has track(s) {', '.join(missing)} that are not among the tracks "
+        raise InputError(f"{out_dir / PARAMS_FILE} has track(s) {', '.join(missing)} that are not among the tracks "
                          f"given ({', '.join(by_name)})")
     out_path = Path(out_path) if out_path is not None else out_dir / DAWPROJECT_FILE
     _guard_outputs([out_path], files + [out_dir / PARAMS_FILE], overwrite)
@@ -326,7 +326,7 @@ def demo(
     marker = out_dir / "inverted" / ".mixinvert-demo"
     inv_dir = out_dir / "inverted"
     if inv_dir.exists() and not marker.exists():
-        raise FileExistsError(f"{inv_dir} exists and was not made by the demo; refusing to overwrite it")
+        raise OutputExistsError(f"{inv_dir} exists and was not made by the demo; refusing to overwrite it")
     result = invert(song_dir / "tracks", song_dir / "mix.wav", inv_dir, method=method, seed=seed, overwrite=True,
                     report=report)
     write_text_atomic(marker, "made by mixinvert demo\n", overwrite=True)

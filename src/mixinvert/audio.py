@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from mixinvert.errors import InputError, OutputExistsError
+
 #: File suffixes accepted as tracks.
 AUDIO_SUFFIXES = (".wav", ".flac", ".aif", ".aiff", ".ogg")
 
 
-class AudioError(ValueError):
+class AudioError(InputError):
     """An audio file that cannot be used, with the file named in the message."""
 
 
@@ -66,7 +68,7 @@ def write_audio(
     if not np.isfinite(x).all():
         raise AudioError(f"{path}: refusing to write NaN or infinite samples")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; refusing to overwrite it")
+        raise OutputExistsError(f"{path} exists; refusing to overwrite it")
     with atomic_output(path, path.suffix) as tmp, \
             sf.SoundFile(tmp, "w", int(sample_rate), x.shape[0], subtype=subtype) as fh:
         _no_peak_chunk(fh)
@@ -118,7 +120,7 @@ def write_text_atomic(path: str | os.PathLike, text: str, *, overwrite: bool = F
     """Write a text file atomically; refuse to replace an existing one unless asked."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; refusing to overwrite it")
+        raise OutputExistsError(f"{path} exists; refusing to overwrite it")
     with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
     return path

@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
-from mixinvert.errors import MixinvertError
+from mixinvert.errors import InputError, MixinvertError
 from mixinvert.methods.registry import PREFERENCE
 from mixinvert.progress import emit_json, progress_bar, progress_mode
 
@@ -130,7 +130,7 @@ def cmd_evaluate(args: argparse.Namespace, ui: Ui) -> int:
     paths = results_paths(args.out, overwrite=args.overwrite, html=args.report) if args.out else []  # fail before the work
     for option, value in (("--songs-at-once", args.songs_at_once), ("--cpus-per-song", args.cpus_per_song)):
         if value is not None and value < 1:
-            raise ValueError(f"{option} must be at least 1, got {value}")
+            raise InputError(f"{option} must be at least 1, got {value}")
     executor = None
     if args.ray or args.songs_at_once:
         from mixinvert.executors import make_executor
@@ -191,7 +191,7 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
     ranks = init_from_env(args.device)  # launched by torchrun: DistributedDataParallel over its processes
     if ranks is not None and args.ray == "local":
         shutdown()
-        raise ValueError('--ray local would start one Ray per torchrun process: start Ray once with `ray start '
+        raise InputError('--ray local would start one Ray per torchrun process: start Ray once with `ray start '
                          '--head` and pass --ray auto (or the cluster address)')
     if ranks is not None:
         if not ranks.is_main:
@@ -537,8 +537,9 @@ def _add_output_options(p: argparse.ArgumentParser, group_owner: argparse.Argume
     p.add_argument("--debug", action="store_true", help="show the traceback of an error", **kw)
 
 
-#: Errors that come from the input or the set-up: one line and exit status 2.
-BAD_INPUT = (ValueError, OSError, MixinvertError)
+#: Errors that come from the input or the set-up (:mod:`mixinvert.errors`) and from the file
+#: system: one line and exit status 2. Anything else is a bug.
+BAD_INPUT = (MixinvertError, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

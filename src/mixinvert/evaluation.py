@@ -22,6 +22,7 @@ from mixinvert.audio import write_text_atomic
 from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.data.dataset import list_song_dirs
 from mixinvert.data.song import DEFAULT_MAX_TRACKS, load_song
+from mixinvert.errors import InputError, OutputExistsError
 from mixinvert.methods.registry import get_method
 from mixinvert.methods.run import run_method
 from mixinvert.metrics.params import error_unit, param_errors
@@ -207,17 +208,17 @@ def evaluate(
     """
     entries = [get_method(m) for m in methods]  # unknown names fail before any work
     if not entries:
-        raise ValueError("no methods given")
+        raise InputError("no methods given")
     options = dict(options or {})
     unused = sorted(k for k in options if not any(k in e.options for e in entries))
     if unused:
-        raise ValueError(f"option {', '.join(unused)} applies to none of the methods {', '.join(methods)}")
+        raise InputError(f"option {', '.join(unused)} applies to none of the methods {', '.join(methods)}")
     if cpus_per_song < 1:
-        raise ValueError(f"cpus_per_song must be at least 1, got {cpus_per_song}")
+        raise InputError(f"cpus_per_song must be at least 1, got {cpus_per_song}")
     song_dirs = list_song_dirs(dataset_dir, split)
     if limit is not None:
         if limit < 1:
-            raise ValueError("limit must be at least 1")
+            raise InputError("limit must be at least 1")
         song_dirs = song_dirs[:limit]
     results = Results(str(dataset_dir), split, list(methods))
     jobs = ((str(Path(d).resolve()), tuple(methods), seed, options, max_tracks) for d in song_dirs)
@@ -245,11 +246,11 @@ def results_paths(out_md: str | os.PathLike, *, overwrite: bool = False, html: b
     out_md = Path(out_md)
     paths = [out_md, out_md.with_suffix(".json")] + ([out_md.with_suffix(".html")] if html else [])
     if out_md.suffix in (".json", ".html"):
-        raise ValueError(f"{out_md}: give the markdown file's name (e.g. results.md); the JSON and HTML go beside it")
+        raise InputError(f"{out_md}: give the markdown file's name (e.g. results.md); the JSON and HTML go beside it")
     if not overwrite:
         for path in paths:
             if path.exists():
-                raise FileExistsError(f"{path} exists; refusing to overwrite it (use --overwrite)")
+                raise OutputExistsError(f"{path} exists; refusing to overwrite it (use --overwrite)")
     return paths
 
 

@@ -16,7 +16,8 @@ def test_v1_table_matches_spec():
         "comp_threshold_db", "comp_ratio", "comp_attack_ms", "comp_release_ms", "pan",
         "reverb_room_size", "reverb_damping", "reverb_wet",
     )
-    assert S.spec("eq_peak_cutoff_hz") == ParamSpec("eq_peak_cutoff_hz", "Hz", 100.0, 10000.0, "log")
+    assert S.spec("eq_peak_cutoff_hz") == ParamSpec("eq_peak_cutoff_hz", "Hz", 100.0, 10000.0, "log", effect="eq",
+                                                    label="peak freq", display="hz")
     assert S.spec("gain_db").lo == -24 and S.spec("gain_db").hi == 12
     assert S.spec("comp_ratio").scale == "log"
 
@@ -71,3 +72,23 @@ def test_unknown_version():
 def test_shape_error():
     with pytest.raises(ValueError, match="16 parameters"):
         S.denormalize(np.zeros(15))
+
+
+def test_the_schema_says_each_settings_effect_label_and_format():
+    assert CONSOLE_V1.effects == {
+        "gain": ("gain_db",),
+        "eq": ("eq_low_shelf_cutoff_hz", "eq_low_shelf_gain_db", "eq_peak_cutoff_hz", "eq_peak_gain_db", "eq_peak_q",
+               "eq_high_shelf_cutoff_hz", "eq_high_shelf_gain_db"),
+        "compressor": ("comp_threshold_db", "comp_ratio", "comp_attack_ms", "comp_release_ms"),
+        "pan": ("pan",),
+        "reverb": ("reverb_room_size", "reverb_damping", "reverb_wet"),
+    }
+    assert all(spec.label for spec in CONSOLE_V1.specs)
+    assert len({spec.label for spec in CONSOLE_V1.specs}) == CONSOLE_V1.size
+    f = {name: CONSOLE_V1.spec(name).format for name in CONSOLE_V1.names}
+    assert f["gain_db"](3.0) == "+3.0 dB" and f["eq_peak_gain_db"](-2.25) == "-2.2 dB"
+    assert f["eq_peak_cutoff_hz"](440.0) == "440 Hz" and f["eq_high_shelf_cutoff_hz"](1250.0) == "1.25 kHz"
+    assert f["comp_attack_ms"](2.5) == "2.5 ms" and f["comp_release_ms"](250.0) == "250 ms"
+    assert f["comp_ratio"](4.0) == "4.0:1" and f["eq_peak_q"](0.7071) == "0.71"
+    assert f["pan"](0.0) == "C" and f["pan"](-0.3) == "L30" and f["pan"](1.0) == "R100"
+    assert f["reverb_wet"](0.25) == "25 %"

@@ -70,8 +70,12 @@ def biquad_db(kind: Kind, gain_db: float, cutoff_hz: float, q: float, freqs_hz: 
     return 20.0 * np.log10(np.abs(h) + 1e-12)
 
 
-def eq_response_db(values: Mapping[str, float], freqs_hz: np.ndarray, sample_rate: float) -> np.ndarray:
-    """The EQ's magnitude (dB) at ``freqs_hz`` for one track's physical settings (its
-    ``gain_db``, the fader, not included)."""
-    return sum(biquad_db(kind, float(values[g]), float(values[c]), section_q(values, q), freqs_hz, sample_rate)
-               for kind, g, c, q in EQ_SECTIONS)
+def eq_response_db(values: Mapping[str, float], freqs_hz: np.ndarray, sample_rate: float, *,
+                   with_gain: bool = False) -> np.ndarray:
+    """The EQ's magnitude (dB) at ``freqs_hz`` for one track's physical settings; with
+    ``with_gain``, the fader's ``gain_db`` before it (all that precedes the compressor)."""
+    total: float | np.ndarray = float(values["gain_db"]) if with_gain else 0.0
+    for kind, gain, cutoff, q in EQ_SECTIONS:  # summed in the signal's order
+        total = total + biquad_db(kind, float(values[gain]), float(values[cutoff]), section_q(values, q), freqs_hz,
+                                  sample_rate)
+    return np.asarray(total)

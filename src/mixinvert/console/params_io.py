@@ -18,9 +18,10 @@ import numpy as np
 
 from mixinvert.audio import write_text_atomic
 from mixinvert.console.schema import ParamRangeError, ParamSchema, get_schema
+from mixinvert.errors import InputError
 
 
-class ParamsFileError(ValueError):
+class ParamsFileError(InputError):
     """A params.json that cannot be used, with the file named in the message."""
 
 

@@ -8,9 +8,9 @@ Per track, in order (EAMI section 3.1, Fig. 1)::
 stage       pedalboard
 =========== ==========================================================================
 gain        ``Gain(gain_db)``
-EQ          ``LowShelfFilter(eq_low_shelf_cutoff_hz, eq_low_shelf_gain_db, q=0.7071)``,
+EQ          ``LowShelfFilter(eq_low_shelf_cutoff_hz, eq_low_shelf_gain_db, q=SHELF_Q)``,
             ``PeakFilter(eq_peak_cutoff_hz, eq_peak_gain_db, eq_peak_q)``,
-            ``HighShelfFilter(eq_high_shelf_cutoff_hz, eq_high_shelf_gain_db, q=0.7071)``
+            ``HighShelfFilter(eq_high_shelf_cutoff_hz, eq_high_shelf_gain_db, q=SHELF_Q)``
 compressor  ``Compressor(comp_threshold_db, comp_ratio, comp_attack_ms, comp_release_ms)``
 pan         constant power, ``theta = (pan + 1) * pi / 4``; mono ``x -> (cos theta x,
             sin theta x)``; a stereo track runs the chain per channel, then
@@ -43,9 +43,15 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pedalboard as pb
 
+from mixinvert.console.eq import EQ_SECTIONS, section_q
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 
-_SHELF_Q = 0.7071
+#: The gain that makes a neutral console v1 strip pass a track at its level, by the track's
+#: channels: it cancels the constant-power pan law at centre (mono: cos(pi/4) on each side)
+#: and the fully dry reverb's x2, so that neutral settings at these gains are a plain sum.
+UNITY_GAIN_DB = {1: 20.0 * math.log10(math.sqrt(0.5)), 2: 20.0 * math.log10(0.5)}
+#: pedalboard's processor for each kind of EQ section (:data:`~mixinvert.console.eq.EQ_SECTIONS`).
+_EQ_PROCESSORS = {"low_shelf": pb.LowShelfFilter, "peak": pb.PeakFilter, "high_shelf": pb.HighShelfFilter}
 #: Samples per block of :meth:`Console.render` (about 12 s at 44.1 kHz).
 RENDER_BLOCK = 1 << 19
 
@@ -53,15 +59,9 @@ RENDER_BLOCK = 1 << 19
 def gain_eq_processors(v: Mapping[str, float]) -> list:
     """Console v1's gain and three EQ sections for settings ``{name: value}``, as pedalboard
     processors: everything before the compressor (what its detector sees)."""
-    return [
-        pb.Gain(gain_db=v["gain_db"]),
-        pb.LowShelfFilter(
-            cutoff_frequency_hz=v["eq_low_shelf_cutoff_hz"], gain_db=v["eq_low_shelf_gain_db"], q=_SHELF_Q
-        ),
-        pb.PeakFilter(cutoff_frequency_hz=v["eq_peak_cutoff_hz"], gain_db=v["eq_peak_gain_db"], q=v["eq_peak_q"]),
-        pb.HighShelfFilter(
-            cutoff_frequency_hz=v["eq_high_shelf_cutoff_hz"], gain_db=v["eq_high_shelf_gain_db"], q=_SHELF_Q
-        ),
+    return [pb.Gain(gain_db=v["gain_db"])] + [
+        _EQ_PROCESSORS[kind](cutoff_frequency_hz=v[cutoff], gain_db=v[gain], q=section_q(v, q))
+        for kind, gain, cutoff, q in EQ_SECTIONS
     ]
 
 

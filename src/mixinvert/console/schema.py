@@ -1,6 +1,8 @@
 """The console's parameter schema, as data, and the one place that converts units.
 
-A schema is an ordered table of :class:`ParamSpec` rows (name, unit, low, high, scale).
+A schema is an ordered table of :class:`ParamSpec` rows: name, unit, range, scale, the
+effect it belongs to, its label and how it reads. Everything that needs to know what a
+setting is (the renderers, the refinement's effect groups, the report) reads it here.
 The network works in normalized units ``p`` in [-1, 1]; the console works in physical
 units. With ``u = (p + 1) / 2``:
 
@@ -20,26 +22,34 @@ from typing import Literal, Mapping, Sequence
 
 import numpy as np
 
+from mixinvert.errors import InputError, MixinvertError
+
 Scale = Literal["linear", "log"]
+#: How a setting reads to a mixing engineer (:meth:`ParamSpec.format`).
+Display = Literal["db", "hz", "ms", "ratio", "number", "pan", "percent"]
 
 #: Relative slack allowed when validating physical values, so that values that went
 #: through float32 or a JSON round trip at the very edge of a range are accepted.
 _RANGE_RTOL = 1e-6
 
 
-class ParamRangeError(ValueError):
+class ParamRangeError(MixinvertError, ValueError):
     """A physical parameter value outside its range (or not finite)."""
 
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One console parameter: its name (with unit suffix), unit, range and scale."""
+    """One console parameter: its name (with unit suffix), unit, range and scale, the effect
+    (processor) it belongs to, its label on a channel strip and how its value reads."""
 
     name: str
     unit: str
     lo: float
     hi: float
     scale: Scale = "linear"
+    effect: str = ""
+    label: str = ""
+    display: Display = "number"
 
     def __post_init__(self) -> None:
         if not self.lo < self.hi:
@@ -48,6 +58,28 @@ class ParamSpec:
             raise ValueError(f"{self.name}: a log-scaled parameter needs lo > 0")
         if self.scale not in ("linear", "log"):
             raise ValueError(f"{self.name}: unknown scale {self.scale!r}")
+        if self.display not in _FORMATS:
+            raise ValueError(f"{self.name}: unknown display {self.display!r}")
+
+    def format(self, value: float) -> str:
+        """The value in the units a mixing engineer reads (``+3.0 dB``, ``1.25 kHz``, ``L30``)."""
+        return _FORMATS[self.display](float(value))
+
+
+def _pan(value: float) -> str:
+    pct = round(100 * value)
+    return "C" if pct == 0 else f"{'L' if pct < 0 else 'R'}{abs(pct)}"
+
+
+_FORMATS = {
+    "db": lambda v: f"{v:+.1f} dB",
+    "hz": lambda v: f"{v:.0f} Hz" if v < 1000 else f"{v / 1000:.3g} kHz",
+    "ms": lambda v: f"{v:.1f} ms" if v < 100 else f"{v:.0f} ms",
+    "ratio": lambda v: f"{v:.1f}:1",
+    "number": lambda v: f"{v:.2f}",
+    "pan": _pan,
+    "percent": lambda v: f"{100 * v:.0f} %",
+}
 
 
 @dataclass(frozen=True)
@@ -72,6 +104,14 @@ class ParamSchema:
 
     def __len__(self) -> int:
         return len(self.specs)
+
+    @property
+    def effects(self) -> dict[str, tuple[str, ...]]:
+        """Each effect (processor) and its settings, in the chain's order."""
+        out: dict[str, tuple[str, ...]] = {}
+        for spec in self.specs:
+            out[spec.effect] = out.get(spec.effect, ()) + (spec.name,)
+        return out
 
     def index(self, name: str) -> int:
         try:
@@ -194,22 +234,38 @@ class ParamSchema:
 CONSOLE_V1 = ParamSchema(
     version="v1",
     specs=(
-        ParamSpec("gain_db", "dB", -24.0, 12.0, "linear"),
-        ParamSpec("eq_low_shelf_cutoff_hz", "Hz", 30.0, 500.0, "log"),
-        ParamSpec("eq_low_shelf_gain_db", "dB", -12.0, 12.0, "linear"),
-        ParamSpec("eq_peak_cutoff_hz", "Hz", 100.0, 10000.0, "log"),
-        ParamSpec("eq_peak_gain_db", "dB", -12.0, 12.0, "linear"),
-        ParamSpec("eq_peak_q", "", 0.3, 5.0, "log"),
-        ParamSpec("eq_high_shelf_cutoff_hz", "Hz", 1500.0, 16000.0, "log"),
-        ParamSpec("eq_high_shelf_gain_db", "dB", -12.0, 12.0, "linear"),
-        ParamSpec("comp_threshold_db", "dB", -40.0, 0.0, "linear"),
-        ParamSpec("comp_ratio", ":1", 1.0, 20.0, "log"),
-        ParamSpec("comp_attack_ms", "ms", 0.5, 100.0, "log"),
-        ParamSpec("comp_release_ms", "ms", 10.0, 1000.0, "log"),
-        ParamSpec("pan", "", -1.0, 1.0, "linear"),
-        ParamSpec("reverb_room_size", "", 0.0, 1.0, "linear"),
-        ParamSpec("reverb_damping", "", 0.0, 1.0, "linear"),
-        ParamSpec("reverb_wet", "", 0.0, 1.0, "linear"),
+        ParamSpec("gain_db", "dB", -24.0, 12.0, "linear",
+                  effect="gain", label="gain", display="db"),
+        ParamSpec("eq_low_shelf_cutoff_hz", "Hz", 30.0, 500.0, "log",
+                  effect="eq", label="low shelf freq", display="hz"),
+        ParamSpec("eq_low_shelf_gain_db", "dB", -12.0, 12.0, "linear",
+                  effect="eq", label="low shelf gain", display="db"),
+        ParamSpec("eq_peak_cutoff_hz", "Hz", 100.0, 10000.0, "log",
+                  effect="eq", label="peak freq", display="hz"),
+        ParamSpec("eq_peak_gain_db", "dB", -12.0, 12.0, "linear",
+                  effect="eq", label="peak gain", display="db"),
+        ParamSpec("eq_peak_q", "", 0.3, 5.0, "log",
+                  effect="eq", label="peak Q", display="number"),
+        ParamSpec("eq_high_shelf_cutoff_hz", "Hz", 1500.0, 16000.0, "log",
+                  effect="eq", label="high shelf freq", display="hz"),
+        ParamSpec("eq_high_shelf_gain_db", "dB", -12.0, 12.0, "linear",
+                  effect="eq", label="high shelf gain", display="db"),
+        ParamSpec("comp_threshold_db", "dB", -40.0, 0.0, "linear",
+                  effect="compressor", label="threshold", display="db"),
+        ParamSpec("comp_ratio", ":1", 1.0, 20.0, "log",
+                  effect="compressor", label="ratio", display="ratio"),
+        ParamSpec("comp_attack_ms", "ms", 0.5, 100.0, "log",
+                  effect="compressor", label="attack", display="ms"),
+        ParamSpec("comp_release_ms", "ms", 10.0, 1000.0, "log",
+                  effect="compressor", label="release", display="ms"),
+        ParamSpec("pan", "", -1.0, 1.0, "linear",
+                  effect="pan", label="pan", display="pan"),
+        ParamSpec("reverb_room_size", "", 0.0, 1.0, "linear",
+                  effect="reverb", label="room size", display="percent"),
+        ParamSpec("reverb_damping", "", 0.0, 1.0, "linear",
+                  effect="reverb", label="damping", display="percent"),
+        ParamSpec("reverb_wet", "", 0.0, 1.0, "linear",
+                  effect="reverb", label="wet", display="percent"),
     ),
 )
 
@@ -243,7 +299,7 @@ def get_schema(version: str) -> ParamSchema:
         return SCHEMAS[version]
     except KeyError:
         known = ", ".join(sorted(SCHEMAS))
-        raise ValueError(f"unknown console version {version!r} (known: {known})") from None
+        raise InputError(f"unknown console version {version!r} (known: {known})") from None
 
 
 def stack_rows(schema: ParamSchema, rows: Sequence[Mapping[str, object]]) -> np.ndarray:

@@ -43,9 +43,11 @@ from dasp_pytorch.signal import biquad
 
 from mixinvert.console import responses
 from mixinvert.console.ballistics import compress, peak_envelope, time_constant
+from mixinvert.console.eq import EQ_SECTIONS, SHELF_Q
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 
-_SHELF_Q = 0.7071
+#: dasp-pytorch's name of each kind of EQ section.
+_DASP_KIND = {"low_shelf": "low_shelf", "peak": "peaking", "high_shelf": "high_shelf"}
 #: JUCE Reverb constants (juce_Reverb.h): tunings at 44.1 kHz, stereo spread, scale factors.
 COMB_TUNINGS = (1116, 1188, 1277, 1356, 1422, 1491, 1557, 1617)
 ALLPASS_TUNINGS = (556, 441, 341, 225)
@@ -58,7 +60,8 @@ EQ_TAIL_SAMPLES = 8192
 #: Default seconds of reverb tail kept past the signal by :func:`reverb`.
 REVERB_TAIL_SECONDS = 2.0
 
-STAGES = ("gain", "eq", "compressor", "pan", "reverb")
+#: The chain's stages in order: the schema's effects.
+STAGES = tuple(CONSOLE_V1.effects)
 
 
 def _idx(name: str) -> int:
@@ -107,31 +110,18 @@ def gain(x: torch.Tensor, gain_db: torch.Tensor) -> torch.Tensor:
 
 def eq_response(values: torch.Tensor, sample_rate: float, n_fft: int) -> torch.Tensor:
     """Complex response ``(n_fft // 2 + 1,)`` of the low shelf, peak and high shelf in series
-    (float64 inside: low cutoffs put poles next to z = 1, where float32 loses the response)."""
-    one = values.new_ones(1)
-    sections = (
-        ("low_shelf", values[_idx("eq_low_shelf_gain_db")], values[_idx("eq_low_shelf_cutoff_hz")], one * _SHELF_Q),
-        ("peaking", values[_idx("eq_peak_gain_db")], values[_idx("eq_peak_cutoff_hz")], values[_idx("eq_peak_q")]),
-        ("high_shelf", values[_idx("eq_high_shelf_gain_db")], values[_idx("eq_high_shelf_cutoff_hz")], one * _SHELF_Q),
-    )
-    bs, as_ = [], []
-    for kind, gain_db, cutoff_hz, q in sections:
-        b, a = biquad(gain_db.reshape(1), cutoff_hz.reshape(1), q.reshape(1), float(sample_rate), kind)
-        bs.append(b[0])
-        as_.append(a[0])
-    return responses.biquad_chain_response(torch.stack(bs), torch.stack(as_), _z1_grid(n_fft))
+    for one track's settings ``(16,)``."""
+    return eq_responses(values[None], sample_rate, n_fft)[0]
 
 
 def eq_responses(values: torch.Tensor, sample_rate: float, n_fft: int) -> torch.Tensor:
-    """:func:`eq_response` of every row of ``values`` ``(tracks, 16)``: ``(tracks, n_fft // 2 + 1)``."""
+    """:func:`eq_response` of every row of ``values`` ``(tracks, 16)``: ``(tracks, n_fft // 2 + 1)``
+    (float64 inside: low cutoffs put poles next to z = 1, where float32 loses the response)."""
     sections = []
-    for kind, gain_name, cutoff_name, q_name in (
-        ("low_shelf", "eq_low_shelf_gain_db", "eq_low_shelf_cutoff_hz", None),
-        ("peaking", "eq_peak_gain_db", "eq_peak_cutoff_hz", "eq_peak_q"),
-        ("high_shelf", "eq_high_shelf_gain_db", "eq_high_shelf_cutoff_hz", None),
-    ):
-        q = values[:, _idx(q_name)] if q_name else torch.full_like(values[:, 0], _SHELF_Q)
-        sections.append(biquad(values[:, _idx(gain_name)], values[:, _idx(cutoff_name)], q, float(sample_rate), kind))
+    for kind, gain_name, cutoff_name, q_name in EQ_SECTIONS:
+        q = values[:, _idx(q_name)] if q_name else torch.full_like(values[:, 0], SHELF_Q)
+        sections.append(biquad(values[:, _idx(gain_name)], values[:, _idx(cutoff_name)], q, float(sample_rate),
+                               _DASP_KIND[kind]))
     b = torch.stack([b for b, _ in sections], dim=1)  # (tracks, 3 sections, 3)
     a = torch.stack([a for _, a in sections], dim=1)
     return responses.biquad_chain_responses(b, a, _z1_grid(n_fft))

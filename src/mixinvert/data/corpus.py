@@ -43,6 +43,7 @@ from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.data.dataset import SPLITS_FILE, split_names
 from mixinvert.data.song import load_song
+from mixinvert.errors import InputError
 
 Preset = Literal["drums", "songs"]
 PRESETS = ("drums", "songs")
@@ -58,7 +59,7 @@ MAX_SONG_TRACKS = 16
 MIX_TARGET_LUFS = -18.0
 
 
-class CorpusError(ValueError):
+class CorpusError(InputError):
     """A corpus request that cannot be carried out (bad options, clashing folder)."""
 
 

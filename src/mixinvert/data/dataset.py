@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, SongError, load_song
+from mixinvert.errors import InputError
 
 SPLITS = ("train", "valid", "test")
 SPLITS_FILE = "splits.json"
@@ -52,7 +53,7 @@ def list_song_dirs(dataset_dir: str | os.PathLike, split: str | None = None) -> 
     songs = sorted(p for p in root.iterdir() if p.is_dir() and (p / "tracks").is_dir())
     if split is not None:
         if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
+            raise InputError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
         splits_file = root / SPLITS_FILE
         if not splits_file.is_file():
             raise SongError(f"{root}: no {SPLITS_FILE}, so there is no {split!r} split")

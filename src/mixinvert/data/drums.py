@@ -34,6 +34,7 @@ import numpy as np
 import soxr
 
 from mixinvert.audio import AudioError, read_audio
+from mixinvert.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ LAYER_SPAN_DB = 4.0
 CHOKE_FADE_S = 0.03
 
 
-class KitError(ValueError):
+class KitError(InputError):
     """A drum kit folder that cannot be used, with the offending folder or file named."""
 
 
@@ -199,11 +200,11 @@ def performance_from_midi(path: str | os.PathLike, *, tempo_scale: float = 1.0,
     import pretty_midi
 
     if tempo_scale <= 0:
-        raise ValueError(f"tempo_scale must be positive, got {tempo_scale}")
+        raise InputError(f"tempo_scale must be positive, got {tempo_scale}")
     try:
         pm = pretty_midi.PrettyMIDI(str(path))
     except Exception as err:  # pretty_midi/mido raise assorted errors on bad files
-        raise ValueError(f"{path}: not a readable MIDI file ({err})") from None
+        raise InputError(f"{path}: not a readable MIDI file ({err})") from None
     parts = [i for i in pm.instruments if i.is_drum] or pm.instruments
     hits = sorted(
         Hit(float(n.start) / tempo_scale, GM_DRUMS[n.pitch], int(np.clip(n.velocity, 1, 127)))
@@ -241,7 +242,7 @@ def generate_pattern(rng: np.random.Generator, duration_s: float, *, bpm: float 
     """
     style = style or str(rng.choice(list(_STYLES)))
     if style not in _STYLES:
-        raise ValueError(f"unknown style {style!r}; choose from {sorted(_STYLES)}")
+        raise InputError(f"unknown style {style!r}; choose from {sorted(_STYLES)}")
     steps, (lo, hi), pat = _STYLES[style]
     bpm = float(bpm if bpm is not None else rng.uniform(lo, hi))
     bar_s, step_s = 240.0 / bpm, 240.0 / bpm / steps
@@ -300,14 +301,14 @@ def render_drums(kit: DrumKit, hits: Sequence[Hit], duration_s: float, *,
     names = list(kit.mic_names if mics is None else mics)
     unknown = [m for m in names if m not in kit.mic_names]
     if unknown:
-        raise ValueError(f"microphones {unknown} not loaded; the kit has {list(kit.mic_names)}")
+        raise InputError(f"microphones {unknown} not loaded; the kit has {list(kit.mic_names)}")
     rows = [kit.mic_names.index(m) for m in names]
     sr, n = kit.sample_rate, int(round(duration_s * kit.sample_rate))
     out = np.zeros((len(rows), n), np.float32)
     hits = sorted(hits)
     bad = {h.instrument for h in hits} - set(INSTRUMENTS)
     if bad:
-        raise ValueError(f"unknown instruments {sorted(bad)}; expected {list(INSTRUMENTS)}")
+        raise InputError(f"unknown instruments {sorted(bad)}; expected {list(INSTRUMENTS)}")
     closed = np.array([round(h.time_s * sr) for h in hits if h.instrument == "hihat_closed"])
     draws, steps = rng.random(len(hits)), rng.choice([-1, 1], len(hits))
     sub: dict[tuple[str, int], np.ndarray] = {}
@@ -355,12 +356,12 @@ def drum_multitrack(kit_dir: str | os.PathLike, rng: np.random.Generator, durati
         hits = generate_pattern(rng, duration_s)
     elif source == "midi":
         if midi_path is None:
-            raise ValueError("source='midi' needs midi_path")
+            raise InputError("source='midi' needs midi_path")
         full = performance_from_midi(midi_path, tempo_scale=rng.uniform(0.85, 1.15))
         last = full[-1].time_s if full else 0.0
         start = rng.uniform(0.0, last - duration_s) if last > duration_s else 0.0
         hits = _window(full, start, duration_s, pre_s=2.0)
     else:
-        raise ValueError(f"source must be 'generated' or 'midi', got {source!r}")
+        raise InputError(f"source must be 'generated' or 'midi', got {source!r}")
     tracks = render_drums(kit, hits, duration_s, rng=rng)
     return [(m.name, m.category, tracks[m.name]) for m in kit.mics]

@@ -80,6 +80,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
+from mixinvert.errors import InputError
 
 CATEGORIES: tuple[str, ...] = (
     "kick", "snare", "hihat", "tom", "overhead", "room", "bass", "guitar", "keys",
@@ -224,10 +225,10 @@ def sample_settings(
     cats = [str(c) for c in categories]
     unknown = sorted({c for c in cats if c not in CATEGORIES})
     if unknown:
-        raise ValueError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} "
+        raise InputError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} "
                          f"{', '.join(map(repr, unknown))}; known: {', '.join(CATEGORIES)}")
     if names is not None and len(names) != len(cats):
-        raise ValueError(f"{len(names)} names for {len(cats)} categories")
+        raise InputError(f"{len(names)} names for {len(cats)} categories")
     if schema.names != CONSOLE_V1.names:
         raise ValueError(f"the engineer prior is in console v1 terms, not {schema.version}")
     n = len(cats)

@@ -50,7 +50,7 @@ import numpy as np
 import soundfile as sf
 
 from mixinvert.data.gm_programs import ENSEMBLES, ROLES, GMInstrument
-from mixinvert.errors import MixinvertError
+from mixinvert.errors import InputError, MixinvertError
 
 DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 INSTALL_HINT = "install them with: apt-get install fluidsynth fluid-soundfont-gm"
@@ -284,10 +284,10 @@ def choose_arrangement(rng: np.random.Generator, *, max_parts: int, duration_s: 
     Arrangement, parts ordered top part first, then the added doublings and pad.
     """
     if max_parts < 1 or duration_s <= 0:
-        raise ValueError(f"need max_parts >= 1 and duration_s > 0, got {max_parts}, {duration_s}")
+        raise InputError(f"need max_parts >= 1 and duration_s > 0, got {max_parts}, {duration_s}")
     by_path = {w.path: w for w in WORKS}
     if work is not None and work not in by_path:
-        raise ValueError(f"{work!r} is not in WORKS")
+        raise InputError(f"{work!r} is not in WORKS")
     shift = int(rng.integers(-5, 7))
     shift = shift if transpose is None else int(transpose)
     bpm = float(np.round(rng.uniform(70, 140), 1))

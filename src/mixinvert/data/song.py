@@ -38,6 +38,7 @@ import numpy as np
 
 from mixinvert.audio import AUDIO_SUFFIXES, AudioError, read_audio
 from mixinvert.console.params_io import MixParams, ParamsFileError, read_params
+from mixinvert.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ DEFAULT_MAX_TRACKS = 16
 SILENCE_PEAK = 1e-6
 
 
-class SongError(ValueError):
+class SongError(InputError):
     """A song that cannot be used, with the offending file or folder named."""
 
 

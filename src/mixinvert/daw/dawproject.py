@@ -49,12 +49,12 @@ from typing import Iterator, Mapping, Sequence
 import soundfile as sf
 
 from mixinvert.audio import atomic_output, read_audio, write_audio
+from mixinvert.console.eq import SHELF_Q
 from mixinvert.console.params_io import MixParams
+from mixinvert.errors import InputError, InputMissingError, OutputExistsError
 
 #: DAWproject format version written.
 DAWPROJECT_VERSION = "1.0"
-#: Q of console v1's shelving filters (pedalboard's ``q=0.7071``, see console.render).
-SHELF_Q = 0.7071
 #: Folder of the audio inside the container.
 AUDIO_FOLDER = "audio"
 NOTES_FILE = "mixinvert-notes.txt"
@@ -182,9 +182,9 @@ def _probe_audio(track_names: Sequence[str], files: Sequence[Path]) -> list[Audi
         try:
             info = sf.info(str(path))
         except Exception as err:  # soundfile raises LibsndfileError, RuntimeError, TypeError
-            raise ValueError(f"{path}: not a readable audio file ({err})") from None
+            raise InputError(f"{path}: not a readable audio file ({err})") from None
         if info.frames <= 0:
-            raise ValueError(f"{path}: the file holds no samples")
+            raise InputError(f"{path}: the file holds no samples")
         keep = info.format in _KEEP_FORMATS
         stem = path.name if keep else f"{path.stem}.wav"
         archive, k = f"{AUDIO_FOLDER}/{stem}", 1
@@ -370,21 +370,21 @@ def _notes(params: MixParams, entries: Sequence[AudioEntry], title: str, method:
 def _check_paths(params: MixParams, track_files: Sequence[str | os.PathLike], out_path: Path) -> list[Path]:
     files = [Path(f) for f in track_files]
     if len(files) != len(params.track_names):
-        raise ValueError(f"{len(files)} track file(s) for {len(params.track_names)} tracks in the settings "
+        raise InputError(f"{len(files)} track file(s) for {len(params.track_names)} tracks in the settings "
                          f"({', '.join(params.track_names)})")
     wrong = [f"{n!r} <- {f}" for n, f in zip(params.track_names, files) if f.name != n]
     if wrong:
-        raise ValueError("track files do not match the settings' track names (a track's name is its file name, "
+        raise InputError("track files do not match the settings' track names (a track's name is its file name, "
                          f"in the same order): {'; '.join(wrong)}")
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        raise FileNotFoundError(f"{missing[0]}: no such track file")
+        raise InputMissingError(f"{missing[0]}: no such track file")
     target = out_path.resolve()
     for f in files:
         if f.resolve() == target or (out_path.exists() and os.path.samefile(f, out_path)):
-            raise ValueError(f"{out_path}: refusing to write the session over its input {f}")
+            raise InputError(f"{out_path}: refusing to write the session over its input {f}")
     if out_path.suffix.lower() != ".dawproject":
-        raise ValueError(f"{out_path}: a DAWproject file must end in .dawproject")
+        raise InputError(f"{out_path}: a DAWproject file must end in .dawproject")
     if out_path.is_dir():
         raise IsADirectoryError(f"{out_path} is a folder; give a file name ending in .dawproject")
     return files
@@ -440,10 +440,10 @@ def export_dawproject(
     """
     out_path = Path(out_path)
     if params.schema.version != "v1":
-        raise ValueError(f"DAWproject export maps console v1, not {params.schema.version}")
+        raise InputError(f"DAWproject export maps console v1, not {params.schema.version}")
     files = _check_paths(params, track_files, out_path)
     if out_path.exists() and not overwrite:
-        raise FileExistsError(f"{out_path} exists; refusing to overwrite it (use --overwrite, or overwrite=True)")
+        raise OutputExistsError(f"{out_path} exists; refusing to overwrite it (use --overwrite, or overwrite=True)")
     entries = _probe_audio(params.track_names, files)
     from mixinvert import __version__
 

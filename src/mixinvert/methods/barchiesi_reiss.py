@@ -36,6 +36,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from mixinvert.console.ballistics import peak_envelope_numpy, time_constant
+from mixinvert.console.eq import eq_response_db
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import Console, gain_eq_processors
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
@@ -202,35 +203,6 @@ def render_direct(tracks: Sequence[np.ndarray], fit: FilterFit, num_samples: int
 # -- console v1 settings from the filters -------------------------------------------------------
 
 
-def _biquad_db(kind: str, gain_db: float, cutoff_hz: float, q: float, freqs_hz: np.ndarray, sr: float) -> np.ndarray:
-    """Magnitude (dB) of pedalboard's RBJ biquad ``kind`` at ``freqs_hz``.
-
-    The same formulas as ``dasp_pytorch.signal.biquad`` (which the twin uses), in plain
-    numpy: the EQ fit calls this thousands of times per song, and torch's per-call
-    overhead made the whole method three times slower.
-    """
-    a_ = 10 ** (gain_db / 40.0)
-    w0 = 2 * math.pi * cutoff_hz / sr
-    alpha = math.sin(w0) / (2 * q)
-    cw, sa = math.cos(w0), math.sqrt(a_)
-    if kind == "low_shelf":
-        b = [a_ * ((a_ + 1) - (a_ - 1) * cw + 2 * sa * alpha), 2 * a_ * ((a_ - 1) - (a_ + 1) * cw),
-             a_ * ((a_ + 1) - (a_ - 1) * cw - 2 * sa * alpha)]
-        a = [(a_ + 1) + (a_ - 1) * cw + 2 * sa * alpha, -2 * ((a_ - 1) + (a_ + 1) * cw),
-             (a_ + 1) + (a_ - 1) * cw - 2 * sa * alpha]
-    elif kind == "high_shelf":
-        b = [a_ * ((a_ + 1) + (a_ - 1) * cw + 2 * sa * alpha), -2 * a_ * ((a_ - 1) + (a_ + 1) * cw),
-             a_ * ((a_ + 1) + (a_ - 1) * cw - 2 * sa * alpha)]
-        a = [(a_ + 1) - (a_ - 1) * cw + 2 * sa * alpha, 2 * ((a_ - 1) - (a_ + 1) * cw),
-             (a_ + 1) - (a_ - 1) * cw - 2 * sa * alpha]
-    else:
-        b = [1 + alpha * a_, -2 * cw, 1 - alpha * a_]
-        a = [1 + alpha / a_, -2 * cw, 1 - alpha / a_]
-    z = np.exp(-1j * 2 * np.pi * freqs_hz / sr)
-    h = (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
-    return 20 * np.log10(np.abs(h) + 1e-12)
-
-
 #: The parameters fitted to a filter's magnitude, in this order.
 _EQ_NAMES = ("gain_db", "eq_low_shelf_cutoff_hz", "eq_low_shelf_gain_db", "eq_peak_cutoff_hz", "eq_peak_gain_db",
              "eq_peak_q", "eq_high_shelf_cutoff_hz", "eq_high_shelf_gain_db")
@@ -238,14 +210,7 @@ _EQ_NAMES = ("gain_db", "eq_low_shelf_cutoff_hz", "eq_low_shelf_gain_db", "eq_pe
 
 def eq_curve_db(values: dict[str, float], freqs_hz: np.ndarray, sample_rate: float) -> np.ndarray:
     """``gain_db`` plus the three EQ sections' magnitude (dB) at ``freqs_hz``."""
-    v = values
-    return (
-        v["gain_db"]
-        + _biquad_db("low_shelf", v["eq_low_shelf_gain_db"], v["eq_low_shelf_cutoff_hz"], 0.7071, freqs_hz, sample_rate)
-        + _biquad_db("peak", v["eq_peak_gain_db"], v["eq_peak_cutoff_hz"], v["eq_peak_q"], freqs_hz, sample_rate)
-        + _biquad_db("high_shelf", v["eq_high_shelf_gain_db"], v["eq_high_shelf_cutoff_hz"], 0.7071, freqs_hz,
-                     sample_rate)
-    )
+    return eq_response_db(values, freqs_hz, sample_rate, with_gain=True)
 
 
 def fit_gain_eq(

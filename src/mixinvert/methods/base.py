@@ -19,6 +19,7 @@ import numpy as np
 
 from mixinvert.console.params_io import MixParams
 from mixinvert.data.song import Song
+from mixinvert.errors import InputError
 
 
 @dataclass
@@ -62,7 +63,7 @@ class MethodEntry:
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             accepted = ", ".join(self.options) or "none"
-            raise ValueError(f"method {self.name!r} takes no option {', '.join(unknown)} (it accepts: {accepted})")
+            raise InputError(f"method {self.name!r} takes no option {', '.join(unknown)} (it accepts: {accepted})")
 
 
 #: Every registered method by name; read through :mod:`mixinvert.methods.registry`.

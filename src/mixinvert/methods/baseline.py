@@ -13,20 +13,15 @@ its range on its own scale), from the given generator.
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
 
 from mixinvert.console.params_io import MixParams
-from mixinvert.console.render import Console
+from mixinvert.console.render import Console, UNITY_GAIN_DB
 from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.data.song import Song
 from mixinvert.methods.base import Estimate, register
-
-#: Gains that make console v1 at neutral settings a plain sum (see module doc).
-UNITY_GAIN_DB = {1: 20.0 * math.log10(math.sqrt(0.5)), 2: 20.0 * math.log10(0.5)}
-
 
 def sum_params(song: Song) -> MixParams:
     """Console v1 settings equal to a plain sum of ``song``'s tracks."""

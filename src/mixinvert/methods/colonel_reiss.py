@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from mixinvert.errors import InputError
 from mixinvert.executors import torch_threads
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import Console
@@ -74,11 +75,11 @@ class TwinFitConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 0:
-            raise ValueError("steps must be at least 0")
+            raise InputError("steps must be at least 0")
         if self.eval_every < 1 or self.patience < 1 or self.excerpts < 1:
-            raise ValueError("eval_every, patience and excerpts must be at least 1")
+            raise InputError("eval_every, patience and excerpts must be at least 1")
         if not self.eq_flat_weight >= 0:  # NaN too
-            raise ValueError("eq_flat_weight must be at least 0")
+            raise InputError("eq_flat_weight must be at least 0")
 
 
 @dataclass

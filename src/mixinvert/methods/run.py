@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from mixinvert.data.song import Song
-from mixinvert.errors import MixinvertError
+from mixinvert.errors import InputError, MixinvertError
 from mixinvert.methods.base import EXTRA_MIX_NAMES, Estimate
 from mixinvert.methods.registry import get_method
 from mixinvert.metrics.audio import MixScores, compare_mixes
@@ -43,7 +43,7 @@ def run_method(song: Song, name: str, *, rng: np.random.Generator, options: dict
     options = dict(options or {})
     entry.check_options(options)
     if song.mix is None:
-        raise ValueError(f"{song.name}: scoring {name!r} needs the song's reference mix")
+        raise InputError(f"{song.name}: scoring {name!r} needs the song's reference mix")
     start = time.perf_counter()
     est = entry.fn(song, rng=rng, **options)
     seconds = time.perf_counter() - start

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from mixinvert.dsp.excerpts import Excerpt
+from mixinvert.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class WorkMeter:
                  _parent: WorkMeter | None = None) -> None:
         for name, value in (("work budget", units), ("seconds cap", seconds_cap)):
             if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"the {name} must be a positive number of {'units' if 'work' in name else 'seconds'}"
+                raise InputError(f"the {name} must be a positive number of {'units' if 'work' in name else 'seconds'}"
                                  f", got {value}")
         self.units = None if units is None else float(units)
         self.seconds_cap = None if seconds_cap is None else float(seconds_cap)

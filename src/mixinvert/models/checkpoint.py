@@ -24,6 +24,7 @@ import torch
 
 from mixinvert.audio import atomic_output
 from mixinvert.console.schema import ParamSchema, get_schema
+from mixinvert.errors import InputError
 from mixinvert.models.inverter import Inverter, ModelConfig
 
 FORMAT = "mixinvert-eami"
@@ -32,7 +33,7 @@ FORMAT_VERSION = 1
 DEFAULT_MODEL_PATH = Path(__file__).with_name("eami_default.pt")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A file that is not a usable mixinvert model or checkpoint."""
 
 

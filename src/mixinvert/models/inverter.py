@@ -42,6 +42,7 @@ from mixinvert.dsp.features import N_MELS, log_floor
 from mixinvert.dsp.transfer import CHANNELS as TRANSFER_CHANNELS
 from mixinvert.dsp.transfer import COMP_CHANNELS as TRANSFER_COMP_CHANNELS
 from mixinvert.dsp.transfer import REVERB_CHANNELS as TRANSFER_REVERB_CHANNELS
+from mixinvert.errors import InputError
 
 #: Fixed input scaling: log-mel values of tracks and mixes sit around -5 +- 3.
 FEATURE_OFFSET = 5.0
@@ -122,7 +123,7 @@ class ModelConfig:
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
+            raise InputError(f"unknown model config fields: {sorted(unknown)}")
         return cls(**d)
 
 
@@ -158,7 +159,7 @@ def get_model_config(name: str) -> ModelConfig:
     try:
         return MODEL_CONFIGS[name]
     except KeyError:
-        raise ValueError(f"unknown model config {name!r}; choose from {sorted(MODEL_CONFIGS)}") from None
+        raise InputError(f"unknown model config {name!r}; choose from {sorted(MODEL_CONFIGS)}") from None
 
 
 class _ConvLayer(nn.Module):

@@ -14,12 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from mixinvert.errors import MixinvertError
+
 #: Executables looked up on PATH, in order.
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 DRIVER_NAMES = ("chromedriver",)
 
 
-class BrowserUnavailable(RuntimeError):
+class BrowserUnavailable(MixinvertError, RuntimeError):
     """No headless browser here (what is missing is in the message)."""
 
 

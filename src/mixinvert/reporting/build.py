@@ -19,6 +19,7 @@ from mixinvert.console.params_io import MixParams, read_params
 from mixinvert.console.render import Console
 from mixinvert.data.song import Song, list_track_files, load_tracks_and_mix
 from mixinvert.dsp.loudness import TARGET_LUFS, loudness_normalize
+from mixinvert.errors import InputError, InputMissingError, OutputExistsError
 from mixinvert.metrics.audio import MixScores, compare_mixes
 from mixinvert.reporting import curves, plots
 from mixinvert.reporting.html import Page, Strip, report_page
@@ -47,13 +48,13 @@ def _input_path(given: str | os.PathLike | None, inputs: Mapping[str, Any], key:
     else:
         recorded = inputs.get(key) if isinstance(inputs, Mapping) else None
         if not isinstance(recorded, str) or not recorded:
-            raise ValueError(f'{params_path} does not say where the {what} is (no "inputs": {{"{key}": ...}}); '
+            raise InputError(f'{params_path} does not say where the {what} is (no "inputs": {{"{key}": ...}}); '
                              f"pass it with {option}")
         path = Path(recorded)
         source = f'recorded in {params_path} under "inputs"'
     exists = path.is_dir() if key == "tracks_dir" else path.is_file()
     if not exists:
-        raise FileNotFoundError(f"the {what} {path} ({source}) is not there; pass where it is now with {option}")
+        raise InputMissingError(f"the {what} {path} ({source}) is not there; pass where it is now with {option}")
     return path
 
 
@@ -71,7 +72,7 @@ def _intervals(row: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, tupl
         elif isinstance(iv, (list, tuple)) and len(iv) == 2:
             lo, hi = iv
         else:
-            raise ValueError(f'uncertainty of {name}: expected {{"low": .., "high": ..}} or [low, high], got {iv!r}')
+            raise InputError(f'uncertainty of {name}: expected {{"low": .., "high": ..}} or [low, high], got {iv!r}')
         out[name] = (float(min(lo, hi)), float(max(lo, hi)))
     return out
 
@@ -81,7 +82,7 @@ def _load(params: MixParams, tracks_dir: Path, mix_path: Path, params_path: Path
     files = {p.name: p for p in list_track_files(tracks_dir)}
     missing = [n for n in params.track_names if n not in files]
     if missing:
-        raise FileNotFoundError(f"{tracks_dir} lacks track(s) {', '.join(missing)} named in {params_path}; "
+        raise InputMissingError(f"{tracks_dir} lacks track(s) {', '.join(missing)} named in {params_path}; "
                                 f"pass the folder that holds them with --tracks DIR (tracks_dir=)")
     unused = sorted(set(files) - set(params.track_names))
     if unused:
@@ -96,9 +97,9 @@ def _load(params: MixParams, tracks_dir: Path, mix_path: Path, params_path: Path
 def _recreated(path: Path, song: Song, notes: list[str]) -> np.ndarray:
     mix, sr = read_audio(path)
     if mix.shape[0] != 2:
-        raise ValueError(f"{path}: expected a stereo mix, got {mix.shape[0]} channel(s)")
+        raise InputError(f"{path}: expected a stereo mix, got {mix.shape[0]} channel(s)")
     if sr != song.sample_rate:
-        raise ValueError(f"{path} is at {sr} Hz but the tracks and the reference at {song.sample_rate} Hz; "
+        raise InputError(f"{path} is at {sr} Hz but the tracks and the reference at {song.sample_rate} Hz; "
                          f"are --tracks / --mix the inputs of this inversion?")
     diff = mix.shape[-1] - song.num_samples
     if diff:
@@ -126,7 +127,7 @@ def _strip(name: str, values: dict[str, float], row: Mapping[str, Any], sample_r
     out_db = curves.compressor_curve_db(in_db, values["comp_threshold_db"], values["comp_ratio"])
     flags = row.get("undetermined") or {}
     if not isinstance(flags, Mapping):
-        raise ValueError(f'track {name!r}: "undetermined" must map setting names to reasons, got {flags!r}')
+        raise InputError(f'track {name!r}: "undetermined" must map setting names to reasons, got {flags!r}')
     return Strip(
         name=name, values=values,
         eq_png_uri=png_data_uri(plots.eq_curve_png(freqs, eq_db)),
@@ -180,13 +181,13 @@ def build_report(
     out_dir = Path(out_dir)
     report = out_dir / REPORT_NAME
     if report.exists() and not overwrite:
-        raise FileExistsError(f"{report} exists; refusing to overwrite it (use --overwrite)")
+        raise OutputExistsError(f"{report} exists; refusing to overwrite it (use --overwrite)")
     params_path, mix_wav = out_dir / "params.json", out_dir / "mix.wav"
     for path in (params_path, mix_wav):
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: is {out_dir} the output folder of `mixinvert invert`?")
+            raise InputMissingError(f"{path} not found: is {out_dir} the output folder of `mixinvert invert`?")
     if max_audio_seconds is not None and max_audio_seconds <= 0:
-        raise ValueError(f"max_audio_seconds must be positive, got {max_audio_seconds}")
+        raise InputError(f"max_audio_seconds must be positive, got {max_audio_seconds}")
     _say(progress, "loading the tracks and mixes")
     params = read_params(params_path)
     extra = params.extra

@@ -1,9 +1,8 @@
 """The numbers behind the report's pictures: pure functions, arrays in, arrays out.
 
-- :func:`eq_response_db`: the magnitude response of a track's EQ, measured by passing a
-  unit impulse through console v1's own EQ processors
-  (:func:`mixinvert.console.render.gain_eq_processors`, the gain left out) and taking its
-  FFT, so the curve is what the console does, with no filter formulas written twice.
+- :func:`eq_response_db`: the magnitude response of a track's EQ on the report's frequency
+  axis: console v1's EQ as :mod:`mixinvert.console.eq` defines it (tested there against
+  the console's own pedalboard filters).
 - :func:`compressor_curve_db`: the compressor's static transfer curve (hard knee, as
   pedalboard's JUCE compressor): ``out = in`` below the threshold,
   ``out = thr + (in - thr) / ratio`` above it.
@@ -16,9 +15,8 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
-import pedalboard as pb
 
-from mixinvert.console.render import gain_eq_processors
+from mixinvert.console import eq
 
 #: The report's frequency axis, Hz.
 F_MIN_HZ, F_MAX_HZ = 20.0, 20000.0
@@ -50,15 +48,7 @@ def eq_response_db(
         top = min(F_MAX_HZ, 0.99 * sample_rate / 2.0)
         freqs_hz = np.geomspace(F_MIN_HZ, top, n_points)
     freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
-    # 2**16 samples at 44.1 kHz: 0.67 Hz bins, and far longer than any v1 filter rings
-    n = 1 << int(np.ceil(np.log2(1.5 * sample_rate)))
-    impulse = np.zeros((1, n), dtype=np.float32)
-    impulse[0, 0] = 1.0
-    eq = pb.Pedalboard(gain_eq_processors(dict(settings))[1:])  # [0] is the gain
-    h = eq(impulse, int(sample_rate), reset=True)[0].astype(np.float64)
-    mag = np.abs(np.fft.rfft(h))
-    bins = np.fft.rfftfreq(n, 1.0 / sample_rate)
-    return freqs_hz, 20.0 * np.log10(np.maximum(np.interp(freqs_hz, bins, mag), 1e-12))
+    return freqs_hz, eq.eq_response_db(settings, freqs_hz, sample_rate)
 
 
 def compressor_curve_db(in_db: np.ndarray, threshold_db: float, ratio: float) -> np.ndarray:

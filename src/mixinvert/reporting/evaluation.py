@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mixinvert.audio import write_text_atomic
 from mixinvert.console.schema import CONSOLE_V1
+from mixinvert.errors import InputError, OutputExistsError
 from mixinvert.evaluation import MEDIAN_PARAMS, TABLE_PARAMS, Results
 from mixinvert.metrics.params import error_unit
 from mixinvert.reporting import plots
@@ -71,7 +72,7 @@ def evaluation_page(results: Results) -> str:
     from mixinvert import __version__
 
     if not results.rows:
-        raise ValueError("no results to report")
+        raise InputError("no results to report")
     songs, mrsd = per_song_series(results, "mrsd")
     _, mae = per_song_series(results, "mae")
     mrsd_png = png_data_uri(plots.grouped_bars_png(songs, mrsd, ylabel="MRSD (log)"))
@@ -108,5 +109,5 @@ def write_evaluation_report(results: Results, html_path: str | os.PathLike, *, o
     """
     html_path = Path(html_path)
     if html_path.exists() and not overwrite:
-        raise FileExistsError(f"{html_path} exists; refusing to overwrite it (use --overwrite)")
+        raise OutputExistsError(f"{html_path} exists; refusing to overwrite it (use --overwrite)")
     return write_text_atomic(html_path, evaluation_page(results), overwrite=overwrite)

@@ -20,34 +20,14 @@ from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.reporting.plots import THEME
 
 #: Short labels of console v1's settings, as written on a desk.
-LABELS = {
-    "gain_db": "gain", "eq_low_shelf_cutoff_hz": "low shelf freq", "eq_low_shelf_gain_db": "low shelf gain",
-    "eq_peak_cutoff_hz": "peak freq", "eq_peak_gain_db": "peak gain", "eq_peak_q": "peak Q",
-    "eq_high_shelf_cutoff_hz": "high shelf freq", "eq_high_shelf_gain_db": "high shelf gain",
-    "comp_threshold_db": "threshold", "comp_ratio": "ratio", "comp_attack_ms": "attack",
-    "comp_release_ms": "release", "pan": "pan", "reverb_room_size": "room size",
-    "reverb_damping": "damping", "reverb_wet": "wet",
-}
+def label(name: str) -> str:
+    """A setting's label on a channel strip (the schema's), or its name if it has none."""
+    return CONSOLE_V1.spec(name).label if name in CONSOLE_V1.names else name
 
 
 def format_value(name: str, value: float) -> str:
-    """A setting in the units a mixing engineer reads (``+3.0 dB``, ``1.25 kHz``, ``L30``)."""
-    if name == "pan":
-        pct = round(100 * value)
-        return "C" if pct == 0 else f"{'L' if pct < 0 else 'R'}{abs(pct)}"
-    if name.endswith("_db"):
-        return f"{value:+.1f} dB"
-    if name.endswith("_hz"):
-        return f"{value:.0f} Hz" if value < 1000 else f"{value / 1000:.3g} kHz"
-    if name.endswith("_ms"):
-        return f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
-    if name == "comp_ratio":
-        return f"{value:.1f}:1"
-    if name == "eq_peak_q":
-        return f"{value:.2f}"
-    if name.startswith("reverb_"):
-        return f"{100 * value:.0f} %"
-    return f"{value:.3g}"
+    """A setting in the units a mixing engineer reads (the schema's display format)."""
+    return CONSOLE_V1.spec(name).format(value)
 
 
 @dataclass
@@ -152,7 +132,7 @@ def _value(name: str, value: float, strip: Strip) -> str:
 
 
 def _rows(strip: Strip, names: Sequence[str]) -> str:
-    cells = "".join(f"<tr><th>{LABELS[n]}</th><td>{_value(n, strip.values[n], strip)}</td></tr>" for n in names)
+    cells = "".join(f"<tr><th>{label(n)}</th><td>{_value(n, strip.values[n], strip)}</td></tr>" for n in names)
     return f'<table class="kv">{cells}</table>'
 
 
@@ -184,7 +164,7 @@ def _pan(strip: Strip) -> str:
 def _meters(strip: Strip) -> str:
     out = []
     for n in ("reverb_room_size", "reverb_damping", "reverb_wet"):
-        out.append(f"<tr><th>{LABELS[n]}</th><td>{_value(n, strip.values[n], strip)}"
+        out.append(f"<tr><th>{label(n)}</th><td>{_value(n, strip.values[n], strip)}"
                    f'<div class="meter"><i style="width:{100 * _fraction(n, strip.values[n]):.0f}%"></i></div>'
                    "</td></tr>")
     return f'<table class="kv">{"".join(out)}</table>'
@@ -195,7 +175,7 @@ def _reasons(strip: Strip) -> str:
         return ""
     by_reason: dict[str, list[str]] = {}
     for name, why in strip.undetermined.items():
-        by_reason.setdefault(why, []).append(LABELS.get(name, name))
+        by_reason.setdefault(why, []).append(label(name))
     items = "".join(f"<li><b>{e(', '.join(names))}</b>: {e(why)}</li>" for why, names in by_reason.items())
     return f'<div class="sec"><b class="warn">undetermined</b><ul class="reasons">{items}</ul></div>'
 

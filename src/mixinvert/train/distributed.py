@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from mixinvert.errors import InputError
+
 
 def resolve_device(requested: str = "auto", local_rank: int = 0) -> torch.device:
     """The device of the training step: ``auto`` (CUDA when available, else CPU), ``cpu``,
@@ -49,14 +51,14 @@ def resolve_device(requested: str = "auto", local_rank: int = 0) -> torch.device
         return torch.device("cpu")
     if requested == "cuda" or requested.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {requested}: torch sees no CUDA GPU here (a CPU-only build of torch, or no "
+            raise InputError(f"--device {requested}: torch sees no CUDA GPU here (a CPU-only build of torch, or no "
                              "GPU visible); use --device cpu")
         count = torch.cuda.device_count()
         index = local_rank % count if requested == "cuda" else int(requested.split(":", 1)[1])
         if not 0 <= index < count:
-            raise ValueError(f"--device {requested}: only {count} GPU(s) visible")
+            raise InputError(f"--device {requested}: only {count} GPU(s) visible")
         return torch.device("cuda", index)
-    raise ValueError(f"--device {requested!r}: expected auto, cpu, cuda or cuda:N")
+    raise InputError(f"--device {requested!r}: expected auto, cpu, cuda or cuda:N")
 
 
 def backend_for(device: torch.device) -> str:

@@ -76,9 +76,11 @@ from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 from mixinvert.data.dataset import list_song_dirs
 from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, SongError, load_song
 from mixinvert.dsp.features import MIN_SAMPLE_RATE
+from mixinvert.errors import InputError
 from mixinvert.executors import Executor, LocalExecutor
 from mixinvert.methods.baseline import plain_sum
 from mixinvert.metrics.audio import compare_mixes
+from mixinvert.console.render import UNITY_GAIN_DB
 from mixinvert.train.tasks import (
     SongAudio,
     excerpt_features,
@@ -125,7 +127,7 @@ LOG_FIELDS = (
 def _start_p() -> np.ndarray:
     """Where the untrained network starts: the plain sum (neutral console, mono unity gain)."""
     row = CONSOLE_V1.neutral()
-    row["gain_db"] = -3.0103  # cancels the pan law and the reverb's dry x2 (see methods.baseline)
+    row["gain_db"] = UNITY_GAIN_DB[1]
     return CONSOLE_V1.normalize(CONSOLE_V1.from_dict(row)[None])[0]
 
 
@@ -133,7 +135,7 @@ def _start_p() -> np.ndarray:
 START_P = _start_p()
 
 
-class TrainError(ValueError):
+class TrainError(InputError):
     """Training cannot start or resume as asked (bad options, clashing run folder)."""
 
 

@@ -61,6 +61,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from mixinvert.errors import InputError
 from mixinvert.executors import torch_threads
 from mixinvert.metrics.reference import LoudnessNormalizedReference
 from mixinvert.methods.refine.objective import ExcerptObjective
@@ -70,10 +71,11 @@ from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.data.song import Song
 from mixinvert.dsp.excerpts import Excerpt, choose_excerpts_covering
 from mixinvert.methods.base import Estimate, register
-from mixinvert.methods.refine.cma_search import CmaConfig, cma_search
+from mixinvert.methods.refine.cma_search import CmaConfig, CmaResult, cma_search
 from mixinvert.methods.colonel_reiss import (
     P_LIMIT,
     START_THRESHOLD_P,
+    TwinFit,
     TwinFitConfig,
     check_fittable,
     fit_twin,
@@ -92,15 +94,8 @@ from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
 
 log = logging.getLogger(__name__)
 
-#: The settings of each effect of console v1, for ``effects``.
-EFFECTS: dict[str, tuple[str, ...]] = {
-    "gain": ("gain_db",),
-    "eq": ("eq_low_shelf_cutoff_hz", "eq_low_shelf_gain_db", "eq_peak_cutoff_hz", "eq_peak_gain_db", "eq_peak_q",
-           "eq_high_shelf_cutoff_hz", "eq_high_shelf_gain_db"),
-    "compressor": ("comp_threshold_db", "comp_ratio", "comp_attack_ms", "comp_release_ms"),
-    "pan": ("pan",),
-    "reverb": ("reverb_room_size", "reverb_damping", "reverb_wet"),
-}
+#: Each effect the refinement can fit and its settings (the schema's effect groups).
+EFFECTS: dict[str, tuple[str, ...]] = CONSOLE_V1.effects
 ALL_EFFECTS = tuple(EFFECTS)
 
 
@@ -165,21 +160,21 @@ class RefineConfig:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.budget) and self.budget > 0):
-            raise ValueError(f"budget must be a positive number of work units, got {self.budget}")
+            raise InputError(f"budget must be a positive number of work units, got {self.budget}")
         if self.budget_seconds is not None and not self.budget_seconds > 0:
-            raise ValueError(f"budget_seconds must be positive, got {self.budget_seconds}")
+            raise InputError(f"budget_seconds must be positive, got {self.budget_seconds}")
         if not 0.0 <= self.twin_share <= 1.0:
-            raise ValueError("twin_share must be between 0 and 1")
+            raise InputError("twin_share must be between 0 and 1")
         if not 0.0 <= self.uncertainty_max_share <= 1.0:
-            raise ValueError("uncertainty_max_share must be between 0 and 1")
+            raise InputError("uncertainty_max_share must be between 0 and 1")
         if self.long_song_seconds <= 0 or self.check_excerpt_seconds <= 0 or self.check_excerpts < 1:
-            raise ValueError("long_song_seconds and check_excerpt_seconds must be positive, check_excerpts at least 1")
+            raise InputError("long_song_seconds and check_excerpt_seconds must be positive, check_excerpts at least 1")
         unknown = sorted(set(self.effects) - set(EFFECTS))
         if unknown or not self.effects:
-            raise ValueError(f"effects must be a non-empty subset of {', '.join(EFFECTS)} (got {', '.join(unknown)})")
+            raise InputError(f"effects must be a non-empty subset of {', '.join(EFFECTS)} (got {', '.join(unknown)})")
         unknown = sorted(set(self.network_effects) - set(EFFECTS))
         if unknown:
-            raise ValueError(f"network_effects must be a subset of {', '.join(EFFECTS)} (got {', '.join(unknown)})")
+            raise InputError(f"network_effects must be a subset of {', '.join(EFFECTS)} (got {', '.join(unknown)})")
 
 
 def free_mask(effects: Sequence[str]) -> np.ndarray:
@@ -299,8 +294,29 @@ def _reserve_units(song: Song, heard: Song, excerpts: Sequence[Excerpt], measure
 
 
 @dataclass
+class Starts:
+    """Stage 1's outcome: the candidate starts (normalized settings), their distances on the
+    search's excerpts, the best of them (a candidate for the final check) and the one the
+    twin starts from."""
+
+    settings: dict[str, np.ndarray]
+    losses: dict[str, float]
+    best: str
+    twin_from: str
+
+
+@dataclass
+class Check:
+    """Stage 4's outcome: each candidate's whole-song MRSD, the chosen one and its mix."""
+
+    scores: dict[str, float]
+    chosen: str
+    mix: np.ndarray
+
+
+@dataclass
 class RefineResult:
-    """The settings chosen, where they came from, and the uncertainty."""
+    """The settings chosen, where they came from, what each stage did, and the uncertainty."""
 
     p: np.ndarray
     chosen: str
@@ -308,9 +324,41 @@ class RefineResult:
     candidates: dict[str, float]
     intervals: Intervals
     undetermined: list[dict[str, str]]
-    info: dict
     #: The chosen settings rendered through console v1 over the whole song, ``(2, samples)``.
     mix: np.ndarray
+    effects: tuple[str, ...]
+    #: What the final check heard: ``"whole song"`` or a long song's excerpts.
+    heard: str
+    starts: Starts
+    #: The twin's fit, or None if the budget left no room for it.
+    twin: TwinFit | None
+    search: CmaResult
+    #: Work units kept back for the check and the uncertainty when the search began.
+    reserve_units: float
+    #: ``"measured"``, or ``"rules only: "`` and why.
+    uncertainty: str
+    #: Wall seconds of each stage.
+    seconds: dict[str, float]
+    #: :meth:`~mixinvert.methods.work.WorkMeter.record`.
+    budget: dict
+
+    @property
+    def info(self) -> dict:
+        """The refinement in plain values, as params.json's ``method_info`` holds it."""
+        info: dict = {"effects": ",".join(self.effects), "check": self.heard, "start": self.starts.best,
+                      "twin_from": self.starts.twin_from,
+                      **{f"start_loss_{k}": v for k, v in self.starts.losses.items()},
+                      "seconds_start": self.seconds["start"]}
+        if self.twin is not None:
+            info.update(twin_steps=self.twin.steps, twin_stopped=self.twin.stopped,
+                        twin_loss_start=self.twin.start_loss, twin_loss=self.twin.loss)
+        info.update(seconds_twin=self.seconds["twin"], reserve_units=self.reserve_units,
+                    search_loss_start=self.search.start_loss, search_loss=self.search.loss,
+                    search_evaluations=self.search.evaluations, search_stopped=self.search.stopped,
+                    seconds_search=self.seconds["search"], seconds_check=self.seconds["check"],
+                    uncertainty=self.uncertainty, seconds_uncertainty=self.seconds["uncertainty"],
+                    chosen=self.chosen, **{f"mrsd_{k}": v for k, v in self.candidates.items()}, budget=self.budget)
+        return info
 
 
 def refine(
@@ -325,52 +373,100 @@ def refine(
     is called as the stages go (stage: ``"start"``, ``"twin"``, ``"search"``, ``"check"``)."""
     check_fittable(song, "eami+refine")
     with torch_threads(FIT_THREADS):
-        return _refine(song, config, seed, model, progress)
+        run = _Run.begin(song, config, seed, model, progress)
+        starts = _start(run)
+        twin, p_twin, measure = _twin(run, starts)
+        search, objective, reserve = _search(run, p_twin, measure)
+        check = _check(run, {starts.best: starts.settings[starts.best], "twin": p_twin, "search": search.p})
+        p_final = {starts.best: starts.settings[starts.best], "twin": p_twin, "search": search.p}[check.chosen]
+        intervals, flags, uncertainty = _uncertainty(run, p_final, objective if check.chosen == "search" else None,
+                                                     measure)
+    return RefineResult(p_final, check.chosen, check.scores, intervals, flags, check.mix, tuple(config.effects),
+                        run.heard_label, starts, twin, search, reserve, uncertainty, run.seconds, run.meter.record())
 
 
-def _refine(song: Song, config: RefineConfig, seed: int, model: str | os.PathLike | None,
-            progress: Callable[[str, float], None] | None) -> RefineResult:
+@dataclass
+class _Run:
+    """What every stage of one refinement reads: the song, the settings, the work meter, the
+    excerpts the stages fit and score on, and what the final check hears."""
+
+    song: Song
+    config: RefineConfig
+    seed: int
+    model: str | os.PathLike | None
+    report: Callable[[str, float], None]
+    meter: WorkMeter
+    free: np.ndarray
+    twin_excerpts: list[Excerpt]
+    search_excerpts: list[Excerpt]
+    #: The whole song, or on a long song its check excerpts joined end to end (bounded time
+    #: and memory): what the network hears and the final check scores.
+    heard: Song
+    heard_label: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def begin(cls, song: Song, config: RefineConfig, seed: int, model: str | os.PathLike | None,
+              progress: Callable[[str, float], None] | None) -> _Run:
+        meter = WorkMeter(config.budget, config.budget_seconds)
+        sr = song.sample_rate
+
+        def excerpts(count: int, seconds: float) -> list[Excerpt]:
+            return list(choose_excerpts_covering(song.mix, song.tracks, sr, count=count, seconds=seconds,
+                                                 preroll_seconds=config.preroll_seconds))
+
+        twin_excerpts = excerpts(config.twin_excerpts, config.twin_excerpt_seconds)
+        heard, label = song, "whole song"
+        if song.num_samples > config.long_song_seconds * sr:
+            checked = excerpts(config.check_excerpts, config.check_excerpt_seconds)
+            heard = _joined_excerpts(song, checked)
+            label = f"{len(checked)} excerpts, {heard.num_samples / sr:.0f} s"
+        search_excerpts = excerpts(config.search_excerpts, config.search_excerpt_seconds)
+        return cls(song, config, seed, model, progress or (lambda stage, distance: None), meter,
+                   free_mask(config.effects), twin_excerpts, search_excerpts, heard, label)
+
+    @property
+    def track_seconds(self) -> tuple[int, float, float]:
+        """Tracks, the song's seconds and the heard seconds."""
+        sr = self.song.sample_rate
+        return self.song.num_tracks, self.song.num_samples / sr, self.heard.num_samples / sr
+
+    def timed(self, stage: str, since: float) -> None:
+        self.seconds[stage] = time.perf_counter() - since
+
+    def excerpt_objective(self, p: np.ndarray) -> ExcerptObjective:
+        """The real console on the search's excerpts at normalized ``p`` (charged: every track
+        rendered there)."""
+        song = self.song
+        objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, self.search_excerpts,
+                                     CONSOLE_V1.denormalize(p))
+        self.meter.charge(excerpt_evaluation_units(self.search_excerpts, song.sample_rate, tracks=song.num_tracks))
+        return objective
+
+
+def _start(run: _Run) -> Starts:
+    """Stage 1: the network's estimate, least squares or the plain sum, whichever the real
+    console scores best on the search's excerpts."""
     t0 = time.perf_counter()
-    meter = WorkMeter(config.budget, config.budget_seconds)
-    sr, n_tracks, song_seconds = song.sample_rate, song.num_tracks, song.num_samples / song.sample_rate
-    report = progress or (lambda stage, distance: None)
-    schema = CONSOLE_V1
-    free = free_mask(config.effects)
-    info: dict = {"effects": ",".join(config.effects)}
-
-    # 1. start: the network's estimate, least squares or the plain sum, whichever the console scores best
-    twin_excerpts = choose_excerpts_covering(
-        song.mix, song.tracks, song.sample_rate, count=config.twin_excerpts,
-        seconds=config.twin_excerpt_seconds, preroll_seconds=config.preroll_seconds)
+    song, config, free, schema = run.song, run.config, run.free, CONSOLE_V1
+    n_tracks, _, heard_seconds = run.track_seconds
     neutral = neutral_normalized(song)
     starts = {"sum": neutral}
-    # what the network hears and the final check scores: the whole song, or on a long song
-    # its check excerpts joined end to end (bounded time and memory)
-    long_song = song.num_samples > config.long_song_seconds * song.sample_rate
-    heard = song
-    if long_song:
-        check_excerpts = choose_excerpts_covering(
-            song.mix, song.tracks, song.sample_rate, count=config.check_excerpts,
-            seconds=config.check_excerpt_seconds, preroll_seconds=config.preroll_seconds)
-        heard = _joined_excerpts(song, check_excerpts)
-        info["check"] = f"{len(check_excerpts)} excerpts, {heard.num_samples / song.sample_rate:.0f} s"
-    else:
-        info["check"] = "whole song"
-    heard_seconds = heard.num_samples / sr
     if config.use_network:
         from mixinvert.models.checkpoint import load_model
         from mixinvert.models.predict import predict_song
 
-        net, _, _ = load_model(model)
+        net, _, _ = load_model(run.model)
+        heard = run.heard
         starts["eami"] = np.where(free, predict_song(net, heard.tracks, heard.mix, song.sample_rate), neutral)
-        meter.charge(PRICES.network * n_tracks * heard_seconds)
+        run.meter.charge(PRICES.network * n_tracks * heard_seconds)
         if config.match_network and "gain" in config.effects:
             from mixinvert.console.match import match_gain_wet
 
             matched = match_gain_wet(heard.tracks, song.sample_rate, schema.denormalize(starts["eami"]), heard.mix,
                                      fit_wet="reverb" in config.effects)
             starts["eami+match"] = np.where(free, schema.normalize(matched.values), neutral)
-            meter.charge(PRICES.match * n_tracks * heard_seconds)
+            run.meter.charge(PRICES.match * n_tracks * heard_seconds)
         partial = free & free_mask(config.network_effects) if config.network_effects else np.zeros_like(free)
         if partial.any() and not np.array_equal(partial, free):
             starts["eami-partial"] = np.where(partial, starts["eami"], neutral)
@@ -379,110 +475,117 @@ def _refine(song: Song, config: RefineConfig, seed: int, model: str | os.PathLik
 
         # on the twin's excerpts joined end to end, not the whole song: seconds instead of
         # minutes on a long song, and those excerpts are where every track sounds
-        part = _joined_excerpts(song, twin_excerpts)
+        part = _joined_excerpts(song, run.twin_excerpts)
         least_squares = schema.normalize(console_settings(part, fit_filters(part.tracks, part.mix)))
         starts["barchiesi-reiss"] = np.where(free, least_squares, neutral)
-        meter.charge(PRICES.match * n_tracks * part.num_samples / sr)
+        run.meter.charge(PRICES.match * n_tracks * part.num_samples / song.sample_rate)
         if "eami" in starts:  # least squares has no reverb: borrow the network's
             reverb = free_mask(("reverb",)) & free
             starts["barchiesi-reiss+eami-reverb"] = np.where(reverb, starts["eami"], starts["barchiesi-reiss"])
-    search_excerpts = choose_excerpts_covering(
-        song.mix, song.tracks, song.sample_rate, count=config.search_excerpts,
-        seconds=config.search_excerpt_seconds, preroll_seconds=config.preroll_seconds)
-    start_losses = {}
-    for name, p in starts.items():
-        objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts, schema.denormalize(p))
-        start_losses[name] = objective.loss()
-        meter.charge(excerpt_evaluation_units(search_excerpts, sr, tracks=n_tracks))
-    start_name = min(start_losses, key=start_losses.get)
-    p_start = starts[start_name]
+    losses = {name: run.excerpt_objective(p).loss() for name, p in starts.items()}
+    best = min(losses, key=losses.get)
     # the twin starts from the plain sum, or the partial start if it scores better (not from
     # the whole network estimate, whose EQ and compressor settings trap it: see network_effects)
     passed_over = {"eami", "eami+match"} if "eami-partial" in starts or not config.network_effects else set()
-    twin_from = min((k for k in start_losses if k not in passed_over), key=start_losses.get)
-    info.update(start=start_name, twin_from=twin_from, **{f"start_loss_{k}": v for k, v in start_losses.items()})
-    report("start", start_losses[start_name])
-    info["seconds_start"] = time.perf_counter() - t0
+    twin_from = min((k for k in losses if k not in passed_over), key=losses.get)
+    run.report("start", losses[best])
+    run.timed("start", t0)
+    return Starts(starts, losses, best, twin_from)
 
-    # 2. the twin, most of the remaining work (less the reserve, as the rules judge the start)
-    p_twin_start = _alive(starts[twin_from], free, song)  # renders each track's gain and EQ: once
+
+def _twin(run: _Run, starts: Starts) -> tuple[TwinFit | None, np.ndarray, bool]:
+    """Stage 2: the twin's fit with all the work left but the reserve for the later stages.
+    Returns the fit (None if the budget had no room for it), its settings (the best start's
+    without it) and whether the uncertainty will be measured."""
+    t0 = time.perf_counter()
+    song, config, meter, free = run.song, run.config, run.meter, run.free
+    sr, n_tracks, song_seconds = song.sample_rate, song.num_tracks, song.num_samples / song.sample_rate
+    p_twin_start = _alive(starts.settings[starts.twin_from], free, song)  # renders each track's gain and EQ: once
     measured = _measured_settings(song, p_twin_start, free)
     meter.charge(2 * PRICES.rules * n_tracks * song_seconds)
     # the fit comes first: an uncertainty that would take a large share of a small budget
-    # is not reserved for (and not measured)
-    measure = _uncertainty_units(measured, search_excerpts, sr) <= config.uncertainty_max_share * meter.left()
-    reserve = _reserve_units(song, heard, search_excerpts, measured if measure else 0, search_setup=True)
+    # is not reserved for (and not measured); the reserve is judged on the twin's start
+    measure = _uncertainty_units(measured, run.search_excerpts, sr) <= config.uncertainty_max_share * meter.left()
+    reserve = _reserve_units(song, run.heard, run.search_excerpts, measured if measure else 0, search_setup=True)
     twin_meter = meter.share((meter.left() - reserve) * config.twin_share if meter.units is not None else None)
     # the twin runs if it can pay for a step and the evaluations around it
-    least_twin = (twin_step_units(n_tracks, twin_excerpts[:1], sr, config.twin.tail_seconds)
-                  + 2 * twin_evaluation_units(n_tracks, twin_excerpts, sr, config.twin.tail_seconds))
-    p_twin = p_start
+    least_twin = (twin_step_units(n_tracks, run.twin_excerpts[:1], sr, config.twin.tail_seconds)
+                  + 2 * twin_evaluation_units(n_tracks, run.twin_excerpts, sr, config.twin.tail_seconds))
+    fit = None
     if config.twin.steps > 0 and twin_meter.can_afford(least_twin) and not meter.time_is_up("twin"):
-        fit = fit_twin(song.tracks, song.mix, song.sample_rate, p_twin_start, config.twin, free=free,
-                       excerpts=twin_excerpts, meter=twin_meter, progress=lambda step, loss: report("twin", loss))
-        p_twin = fit.p
-        info.update(twin_steps=fit.steps, twin_stopped=fit.stopped, twin_loss_start=fit.start_loss,
-                    twin_loss=fit.loss)
-    info["seconds_twin"] = time.perf_counter() - t0 - info["seconds_start"]
+        fit = fit_twin(song.tracks, song.mix, sr, p_twin_start, config.twin, free=free, excerpts=run.twin_excerpts,
+                       meter=twin_meter, progress=lambda step, loss: run.report("twin", loss))
+    run.timed("twin", t0)
+    return fit, (fit.p if fit is not None else starts.settings[starts.best]), measure
 
-    # 3. CMA-ES on the real console with what is left before the reserve (as the rules judge
-    # the twin's settings: what the uncertainty will measure)
-    reserve = _reserve_units(song, heard, search_excerpts, _measured_settings(song, p_twin, free) if measure else 0)
+
+def _search(run: _Run, p_twin: np.ndarray, measure: bool) -> tuple[CmaResult, ExcerptObjective, float]:
+    """Stage 3: CMA-ES on the real console with what is left before the reserve (judged on
+    the twin's settings: what the uncertainty will measure). Returns the search, its
+    objective (at the search's settings) and the reserve."""
+    t0 = time.perf_counter()
+    song, meter, free = run.song, run.meter, run.free
+    n_tracks, song_seconds, _ = run.track_seconds
+    reserve = _reserve_units(song, run.heard, run.search_excerpts,
+                             _measured_settings(song, p_twin, free) if measure else 0)
     meter.charge(PRICES.rules * n_tracks * song_seconds)
-    info["reserve_units"] = reserve
-    objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts, schema.denormalize(p_twin))
-    meter.charge(excerpt_evaluation_units(search_excerpts, sr, tracks=n_tracks))
+    objective = run.excerpt_objective(p_twin)
     search_meter = meter.share(meter.left() - reserve if meter.units is not None else None)
-    t_search = time.perf_counter()
-    search = cma_search(objective, p_twin, np.broadcast_to(free, p_twin.shape), config.search, seed=seed,
-                        meter=search_meter, progress=lambda loss: report("search", loss))
-    info.update(search_loss_start=search.start_loss, search_loss=search.loss, search_evaluations=search.evaluations,
-                search_stopped=search.stopped)
-    info["seconds_search"] = time.perf_counter() - t_search
+    search = cma_search(objective, p_twin, np.broadcast_to(free, p_twin.shape), run.config.search, seed=run.seed,
+                        meter=search_meter, progress=lambda loss: run.report("search", loss))
+    run.timed("search", t0)
+    return search, objective, reserve
 
-    # 4. the whole song (or a long song's check excerpts): the best of the start, the twin's
-    # and the search's settings
-    t_check = time.perf_counter()
-    check = WholeSongCheck(heard)
-    candidates: dict[str, np.ndarray] = {start_name: p_start, "twin": p_twin, "search": search.p}
+
+def _check(run: _Run, candidates: dict[str, np.ndarray]) -> Check:
+    """Stage 4: the candidates over the whole song (or a long song's check excerpts), scored
+    by the paper's MRSD; the best is chosen, ties going to the later stage (listed last),
+    which fitted more. A stage the budget skipped is its start, scored once."""
+    t0 = time.perf_counter()
+    song, meter = run.song, run.meter
+    n_tracks, song_seconds, heard_seconds = run.track_seconds
+    check = WholeSongCheck(run.heard)
     mixes: dict[str, np.ndarray] = {}
     scores: dict[str, float] = {}
-    for name, p in candidates.items():  # at most long_song_seconds each; a stage the budget skipped is its start
+    for name, p in candidates.items():  # at most long_song_seconds each
         same = next((k for k in mixes if np.array_equal(candidates[k], p)), None)
         mixes[name] = check.render(p) if same is None else mixes[same]
         scores[name] = check.mrsd_of(mixes[name]) if same is None else scores[same]
         if same is None:
             meter.charge(whole_song_units(heard_seconds, n_tracks, scores=1))
-    # ties go to the later stage (listed last), which fitted more
     chosen = min(reversed(list(scores)), key=scores.get)
-    p_final = candidates[chosen]
-    # the result over the whole song (a long song was checked on its excerpts)
-    best_mix = mixes[chosen]
-    if long_song:
-        best_mix = Console(song.tracks, song.sample_rate).render(schema.denormalize(p_final))
+    mix = mixes[chosen]
+    if run.heard is not song:  # the result over the whole song (a long song was checked on its excerpts)
+        mix = Console(song.tracks, song.sample_rate).render(CONSOLE_V1.denormalize(candidates[chosen]))
         meter.charge(whole_song_units(song_seconds, n_tracks))
-    report("check", scores[chosen])
-    info["seconds_check"] = time.perf_counter() - t_check
+    run.report("check", scores[chosen])
+    run.timed("check", t0)
+    return Check(scores, chosen, mix)
 
-    # 5. uncertainty around the chosen settings, if the budget still has room for it: a
-    # budget too small for the stages that cannot be skipped keeps the rules alone (a
-    # search that moved settings out of the rules' reach may have made it longer than what
-    # was reserved, hence half of it must fit)
-    t_unc = time.perf_counter()
-    rules = undetermined_settings(song.tracks, song.sample_rate, schema.denormalize(p_final))
+
+def _uncertainty(run: _Run, p_final: np.ndarray, objective: ExcerptObjective | None, measure: bool
+                 ) -> tuple[Intervals, list[dict[str, str]], str]:
+    """Stage 5: intervals around the chosen settings, if the budget still has room for them
+    (``objective``: the search's, when it holds the chosen settings), and the rules' flags.
+    A budget too small for the stages that cannot be skipped keeps the rules alone; a search
+    that moved settings out of the rules' reach may have made the measurement longer than
+    what was reserved, hence half of it must fit."""
+    t0 = time.perf_counter()
+    song, config, meter, free = run.song, run.config, run.meter, run.free
+    n_tracks, song_seconds, _ = run.track_seconds
+    rules = undetermined_settings(song.tracks, song.sample_rate, CONSOLE_V1.denormalize(p_final))
     meter.charge(PRICES.rules * n_tracks * song_seconds)
-    needed = _uncertainty_units(_measured_settings(song, p_final, free, rules), search_excerpts, sr)
+    needed = _uncertainty_units(_measured_settings(song, p_final, free, rules), run.search_excerpts,
+                                song.sample_rate)
     if measure and meter.left() >= 0.5 * needed and not meter.time_is_up("uncertainty"):
-        if chosen != "search":
-            objective = ExcerptObjective(song.tracks, song.mix, song.sample_rate, search_excerpts,
-                                         schema.denormalize(p_final))
-            meter.charge(excerpt_evaluation_units(search_excerpts, sr, tracks=n_tracks))
+        if objective is None:
+            objective = run.excerpt_objective(p_final)
         before = objective.evaluations
         intervals, flags = measure_uncertainty(objective, p_final, np.broadcast_to(free, p_final.shape),
                                                song.tracks, song.sample_rate, step=config.uncertainty_step,
                                                tolerance=config.uncertainty_tolerance, rules=rules)
-        meter.charge((objective.evaluations - before) * _single_excerpt_units(search_excerpts, sr))
-        info["uncertainty"] = "measured"
+        meter.charge((objective.evaluations - before) * _single_excerpt_units(run.search_excerpts, song.sample_rate))
+        status = "measured"
     else:
         intervals = Intervals(np.full(p_final.shape, np.nan), np.full(p_final.shape, np.nan),
                               config.uncertainty_tolerance)
@@ -491,13 +594,10 @@ def _refine(song: Song, config: RefineConfig, seed: int, model: str | os.PathLik
                and meter.cut_short[-1] == "uncertainty" else
                "no work left in the budget to measure intervals (raise --budget)" if measure else
                "measuring intervals would take too much of the budget from the fit (raise --budget)")
-        info["uncertainty"] = "rules only: " + why
-        log.warning("%s: %s", song.name, info["uncertainty"])
-    info["seconds_uncertainty"] = time.perf_counter() - t_unc
-    info["chosen"] = chosen
-    info.update({f"mrsd_{k}": v for k, v in scores.items()})
-    info["budget"] = meter.record()
-    return RefineResult(p_final, chosen, scores, intervals, flags, info, best_mix)
+        status = "rules only: " + why
+        log.warning("%s: %s", song.name, status)
+    run.timed("uncertainty", t0)
+    return intervals, flags, status
 
 
 @register(
