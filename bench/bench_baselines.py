@@ -65,7 +65,7 @@ def twin_accuracy(trials: int = 12, seconds: float = 3.0, sample_rate: int = 441
     """Per processor group: the twin's and the console's outputs on the same random settings."""
     import torch
 
-    from mixinvert.console import twin
+    from mixinvert.twin import model as twin
 
     rng = np.random.default_rng(0)
     out: dict = {"trials": trials, "seconds": seconds, "sample_rate": sample_rate, "groups": {}}
@@ -120,8 +120,9 @@ def _built_song(corpora_dir: Path, n_tracks: int, seconds: float, seed: int):
 def speed(corpora_dir: Path) -> dict:
     from mixinvert.methods.barchiesi_reiss import estimate_barchiesi_reiss
     from mixinvert.methods.baseline import plain_sum
-    from mixinvert.methods.colonel_reiss import TwinFitConfig, fit_twin, start_point
+    from mixinvert.methods.colonel_reiss import start_point
     from mixinvert.metrics.audio import compare_mixes
+    from mixinvert.twin.fit import TwinFitConfig, fit_twin
 
     res: dict = {"machine": bench_eami._machine()}
     song = _built_song(corpora_dir, 8, 30.0, 1)
@@ -172,7 +173,7 @@ def markdown() -> str:
         parts += [
             "## The differentiable twin against the real console, per processor",
             "",
-            f"`mixinvert.console.twin` and console v1 (pedalboard) on the same settings: {tw['trials']} random settings "
+            f"`mixinvert.twin.model` and console v1 (pedalboard) on the same settings: {tw['trials']} random settings "
             f"per processor group (the others neutral), {tw['seconds']:g} s of enveloped noise, mono and stereo "
             "tracks alternating. Error = RMS of (twin - console) over RMS of the console's output, in dB.",
             "",

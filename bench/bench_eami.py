@@ -208,7 +208,7 @@ def oracle(corpora_dir: Path) -> dict:
     from mixinvert.console.schema import CONSOLE_V1
     from mixinvert.data.dataset import iter_songs
     from mixinvert.metrics.audio import compare_mixes
-    from mixinvert.train.essl import START_P
+    from mixinvert.train.config import START_P
 
     res = {"machine": _machine()}
     for name in CORPORA:
@@ -399,7 +399,7 @@ def _stage_record(run_dir: Path) -> dict:
 def training_record(run_dirs: list[Path], corpora_dir: Path) -> dict:
     """How the shipped model was trained: per run (a stage; a later one fine-tunes the one
     before, ``train --init``) its settings, corpora, log and time; one plot over all."""
-    from mixinvert.train.essl import plot_history
+    from mixinvert.train.history import plot_history
 
     stages = [_stage_record(Path(d)) for d in run_dirs]
     history, offset = [], 0
@@ -419,8 +419,14 @@ def _average_record(run_dir: Path, corpora_dir: Path) -> dict | None:
     run, in one run (side by side)."""
     import torch
 
-    from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH, build_model, load_model, read_checkpoint
-    from mixinvert.train.essl import load_split, validate
+    from mixinvert.models.checkpoint import (
+        DEFAULT_MODEL_PATH,
+        build_model,
+        load_model,
+        read_checkpoint,
+    )
+    from mixinvert.train.fitting import validate
+    from mixinvert.train.songs import load_split
 
     model, _, meta = load_model(DEFAULT_MODEL_PATH)
     sources = meta.get("averaged")

@@ -13,7 +13,7 @@ into BENCHMARKS.md without recomputing):
   beside the code of the last commit with wall-clock budgets given as many seconds, in one
   run; MRSD, parameter errors, work used and wall time per budget, and a plot.
 - ``prices --corpora-dir DIR``: times each kind of work a budget pays for against its
-  price (:data:`mixinvert.methods.work.PRICES`), and each method's work against its seconds.
+  price (:data:`mixinvert.work.PRICES`), and each method's work against its seconds.
 - ``compare --corpora-dir DIR``: eami+refine against colonel-reiss at the same work budgets
   on in-model, mismatched (another engine) and real songs (``../shared/data/real-dev``).
 - ``starts --corpora-dir DIR [--limit N] [--steps K]``: where eami+refine's twin should
@@ -146,8 +146,8 @@ def budget(corpora_dir: Path) -> dict:
     """A 30 s, 8-track song: eami+refine and colonel-reiss with work budgets of
     :data:`BUDGETS` units, beside the same methods with budgets of as many seconds of wall
     time as the code of :data:`WALL_CLOCK_COMMIT` counted them, in one run."""
-    from mixinvert.methods.run import run_method
     from mixinvert.methods.baseline import plain_sum
+    from mixinvert.methods.run import run_method
     from mixinvert.metrics.audio import compare_mixes
 
     song = bench_baselines._built_song(corpora_dir, 8, 30.0, 1)
@@ -184,21 +184,22 @@ def budget(corpora_dir: Path) -> dict:
 def prices(corpora_dir: Path) -> dict:
     """Time each kind of work that a budget pays for, per second of audio per track, on the
     budget table's 30 s, 8-track song (fastest of a few runs: the machine's quiet speed),
-    against :data:`mixinvert.methods.work.PRICES`; then a whole eami+refine and colonel-reiss
+    against :data:`mixinvert.work.PRICES`; then a whole eami+refine and colonel-reiss
     run each, with their work used against the seconds they took."""
     from dataclasses import asdict, replace
 
     from mixinvert.console.match import match_gain_wet
-    from mixinvert.methods.refine.objective import ExcerptObjective
     from mixinvert.console.render import Console
     from mixinvert.dsp.excerpts import choose_excerpts_covering
-    from mixinvert.methods.registry import get_method
-    from mixinvert.methods.colonel_reiss import fit_twin, start_point
+    from mixinvert.methods.colonel_reiss import start_point
+    from mixinvert.methods.refine.objective import ExcerptObjective
     from mixinvert.methods.refine.pipeline import RefineConfig, WholeSongCheck
     from mixinvert.methods.refine.uncertainty import undetermined_settings
-    from mixinvert.methods.work import PRICES, span_seconds
+    from mixinvert.methods.registry import get_method
     from mixinvert.models.checkpoint import load_model
     from mixinvert.models.predict import predict_song
+    from mixinvert.twin.fit import fit_twin
+    from mixinvert.work import PRICES, span_seconds
 
     song = bench_baselines._built_song(corpora_dir, 8, 30.0, 1)
     sr, n, seconds = song.sample_rate, song.num_tracks, song.num_samples / song.sample_rate
@@ -326,8 +327,8 @@ def _compare_songs(corpora_dir: Path) -> dict[str, list]:
 def compare(corpora_dir: Path) -> dict:
     """eami+refine against colonel-reiss at the same work budgets, on in-model, mismatched and
     real songs: MRSD / plain sum, work used and seconds, per song and budget."""
-    from mixinvert.methods.run import run_method
     from mixinvert.methods.baseline import plain_sum
+    from mixinvert.methods.run import run_method
     from mixinvert.metrics.audio import compare_mixes
 
     res: dict = {"machine": bench_eami._machine(), "budgets": list(COMPARE_BUDGETS), "corpus": list(COMPARE_CORPUS),
@@ -383,11 +384,17 @@ def starts(corpora_dir: Path, limit: int, steps: int, songs: list[str] | None = 
     from mixinvert.data.dataset import list_song_dirs
     from mixinvert.data.song import load_song
     from mixinvert.dsp.excerpts import choose_excerpts_covering
-    from mixinvert.methods.colonel_reiss import fit_twin, start_point
-    from mixinvert.methods.refine.pipeline import ALL_EFFECTS, RefineConfig, _alive, free_mask
+    from mixinvert.methods.colonel_reiss import start_point
+    from mixinvert.methods.refine.pipeline import (
+        ALL_EFFECTS,
+        RefineConfig,
+        _alive,
+        free_mask,
+    )
     from mixinvert.metrics.audio import compare_mixes
     from mixinvert.models.checkpoint import load_model
     from mixinvert.models.predict import predict_song
+    from mixinvert.twin.fit import fit_twin
 
     config = RefineConfig()
     twin_config = replace(config.twin, steps=steps, budget_seconds=None, patience=10**6)
@@ -431,11 +438,11 @@ def starts(corpora_dir: Path, limit: int, steps: int, songs: list[str] | None = 
 def effects(corpora_dir: Path, limit: int, seconds: float) -> dict:
     from dataclasses import replace
 
+    from mixinvert.console.render import Console
     from mixinvert.data.dataset import list_song_dirs
     from mixinvert.data.song import load_song
     from mixinvert.methods.refine import RefineConfig, refine
     from mixinvert.metrics.audio import compare_mixes
-    from mixinvert.console.render import Console
 
     res: dict = {"machine": bench_eami._machine(), "limit": limit, "budget_s": seconds, "ladder": {}}
     for name in bench_eami.CORPORA:
@@ -462,7 +469,7 @@ def _prices_markdown() -> list[str]:
         "",
         "`python bench/bench_refine.py prices --corpora-dir DIR`: each kind of work a budget pays for, timed on "
         f"{pr['song']} (fastest of a few runs), in seconds per second of audio per track, against its price in "
-        "`mixinvert.methods.work.PRICES` (units, about seconds of a quiet 2-core machine); then each method at "
+        "`mixinvert.work.PRICES` (units, about seconds of a quiet 2-core machine); then each method at "
         f"its default budget, with the work it used against the seconds it took. Hardware: {pr['machine']}.",
         "",
         "| work | measured (s) | price (units) | measured / price |",

@@ -42,7 +42,7 @@ def _songs(root: Path):
     from mixinvert.data.corpus import CorpusConfig, make_corpus
     from mixinvert.data.dataset import list_song_dirs
     from mixinvert.data.song import load_song
-    from mixinvert.train.essl import TrainSong
+    from mixinvert.train.songs import TrainSong
 
     midi = bench_eami.MIDI if bench_eami.MIDI.is_file() else None
     config = CorpusConfig(preset="songs", songs=SONGS, seconds=SONG_SECONDS, seed=11, kit_dir=str(bench_eami.KIT),
@@ -61,9 +61,16 @@ def run() -> dict:
     import torch
 
     from mixinvert.executors import LocalExecutor
-    from mixinvert.train.tasks import SongAudio, network_payload, predict_excerpt, render_log_mel
     from mixinvert.models.inverter import Inverter, get_model_config
-    from mixinvert.train.essl import TrainConfig, sampling_step, training_step
+    from mixinvert.train.config import TrainConfig
+    from mixinvert.train.fitting import training_step
+    from mixinvert.train.sampling import sampling_step
+    from mixinvert.train.tasks import (
+        SongAudio,
+        network_payload,
+        predict_excerpt,
+        render_log_mel,
+    )
 
     torch.manual_seed(0)
     model = Inverter(get_model_config("small"))

@@ -46,7 +46,7 @@ import json, sys, time
 import numpy as np, torch
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1
-from mixinvert.methods.colonel_reiss import TwinFitConfig, fit_twin
+from mixinvert.twin.fit import TwinFitConfig, fit_twin
 tracks_n, steps, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 sr = 44100
 rng = np.random.default_rng(tracks_n)

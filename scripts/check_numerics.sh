@@ -18,7 +18,7 @@ py=.venv/bin/python
 
 # The tests that compare computed numbers: DSP, the console and its twin, metrics, the
 # network, the methods, training, the DAW export's rendering, and the mixes of `invert`.
-tests=(tests/dsp tests/console tests/metrics tests/models tests/methods tests/train tests/daw
+tests=(tests/dsp tests/console tests/twin tests/metrics tests/models tests/methods tests/train tests/daw
        tests/test_extra_mixes.py tests/test_api.py)
 
 declare -A env_of=(

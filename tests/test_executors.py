@@ -12,9 +12,12 @@ import torch
 from mixinvert.cli import main
 from mixinvert.evaluation import evaluate
 from mixinvert.executors import ExecutorError, LocalExecutor, RayExecutor
-from mixinvert.train.tasks import SongAudio, render_log_mel, render_scores
 from mixinvert.models.inverter import Inverter, get_model_config
-from mixinvert.train.essl import TrainConfig, load_split, sampling_step, validate
+from mixinvert.train.config import TrainConfig
+from mixinvert.train.fitting import validate
+from mixinvert.train.sampling import sampling_step
+from mixinvert.train.songs import load_split
+from mixinvert.train.tasks import SongAudio, render_log_mel, render_scores
 from tests.conftest import make_tiny_corpus
 
 REQUIRE_RAY = os.environ.get("MIXINVERT_REQUIRE_RAY") == "1"

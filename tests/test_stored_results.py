@@ -6,9 +6,14 @@ tests.stored.behaviour --store`` before the restructuring; ``python -m
 tests.stored.behaviour`` compares a fresh run with them to the last digit, on the machine
 that stored them. Here, on any machine: the closed-form methods must give the same
 settings to float rounding; the fits (least squares, the twin's gradient steps, CMA-ES)
-follow every rounding of the CPU's kernels into other settings of a flat optimum (another
-ATen or BLAS kernel moves a shelf's cutoff by 10 %), so theirs must reproduce the stored
-settings' quality: the same MRSD against the song's mix.
+follow every rounding of the CPU's kernels (torch's, BLAS's, numba's as compiled for the
+machine) into other settings of a flat optimum: Adam takes a full step on the sign of a
+gradient that is only rounding, for a setting the audio does not determine (a shelf's
+cutoff at 0 dB). So theirs must reproduce the stored settings' quality, the same MRSD
+against the song's mix. eami+refine at its default budget is left to the exact check on
+the storing machine: its search and final check branch on differences that small (two
+compilations of the same kernels gave MRSD 0.024 and 0.046 on this song), and
+``tests/methods/test_determinism.py`` holds it to one answer per machine.
 """
 
 from __future__ import annotations
@@ -41,7 +46,11 @@ def _mrsd(song_dir, settings: dict[str, dict[str, float]]) -> float:
     return compare_mixes(Console(song.tracks, song.sample_rate).render(values), song.mix, song.sample_rate).mrsd
 
 
-@pytest.mark.parametrize("method, options", RUNS, ids=[run_key(m, o) for m, o in RUNS])
+#: Every stored run but eami+refine at its default budget (module doc).
+PORTABLE = [(m, o) for m, o in RUNS if (m, o) != ("eami+refine", {})]
+
+
+@pytest.mark.parametrize("method, options", PORTABLE, ids=[run_key(m, o) for m, o in PORTABLE])
 def test_each_method_answers_as_before_the_restructuring(song_dir, tmp_path, method, options):
     stored = json.loads(STORED.read_text())[run_key(method, options)]
     got = settings_of(song_dir, tmp_path / "out", method, options)

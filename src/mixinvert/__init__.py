@@ -36,7 +36,7 @@ _LAZY = {
     "make_corpus": "mixinvert.data.corpus",
     "CorpusConfig": "mixinvert.data.corpus",
     "train": "mixinvert.train.essl",
-    "TrainConfig": "mixinvert.train.essl",
+    "TrainConfig": "mixinvert.train.config",
     "read_params": "mixinvert.console.params_io",
     "MixParams": "mixinvert.console.params_io",
 }

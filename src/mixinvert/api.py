@@ -17,8 +17,18 @@ import numpy as np
 from mixinvert.audio import write_audio, write_text_atomic
 from mixinvert.console.params_io import MixParams, read_params, write_params
 from mixinvert.console.render import Console
-from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, list_track_files, load_tracks_and_mix
-from mixinvert.errors import InputError, InputMissingError, MixinvertError, OutputExistsError
+from mixinvert.data.song import (
+    DEFAULT_MAX_TRACKS,
+    Song,
+    list_track_files,
+    load_tracks_and_mix,
+)
+from mixinvert.errors import (
+    InputError,
+    InputMissingError,
+    MixinvertError,
+    OutputExistsError,
+)
 from mixinvert.methods.base import EXTRA_MIX_NAMES, Estimate
 from mixinvert.methods.registry import best_method, get_method
 from mixinvert.methods.run import run_method

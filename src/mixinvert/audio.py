@@ -124,3 +124,16 @@ def write_text_atomic(path: str | os.PathLike, text: str, *, overwrite: bool = F
     with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
     return path
+
+
+class Tracks:
+    """Mixin for holders of ``tracks``, ``(channels, samples)`` arrays of one length: their
+    count and length."""
+
+    @property
+    def num_tracks(self) -> int:
+        return len(self.tracks)  # type: ignore[attr-defined]
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.tracks[0].shape[-1])  # type: ignore[attr-defined]

@@ -162,11 +162,17 @@ def cmd_evaluate(args: argparse.Namespace, ui: Ui) -> int:
 
 
 def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
-    from mixinvert.executors import make_executor
     import torch
 
-    from mixinvert.train.distributed import backend_for, init_from_env, resolve_device, shutdown
-    from mixinvert.train.essl import TrainConfig, train
+    from mixinvert.executors import make_executor
+    from mixinvert.train.config import TrainConfig
+    from mixinvert.train.distributed import (
+        backend_for,
+        init_from_env,
+        resolve_device,
+        shutdown,
+    )
+    from mixinvert.train.essl import train
 
     defaults = TrainConfig()
     overrides = {
@@ -226,7 +232,8 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
 def cmd_average_models(args: argparse.Namespace, ui: Ui) -> int:
     from mixinvert.console.schema import CONSOLE_V1
     from mixinvert.models.checkpoint import model_payload, save_atomic
-    from mixinvert.train.essl import TrainError, average_models
+    from mixinvert.train.config import TrainError
+    from mixinvert.train.surgery import average_models
 
     if args.out.exists() and not args.overwrite:
         raise TrainError(f"{args.out} exists; pass --overwrite to replace it")

@@ -8,10 +8,10 @@ import pedalboard as pb
 import pytest
 import torch
 
-from mixinvert.console import twin
 from mixinvert.console.eq import EQ_SECTIONS, SHELF_Q, eq_response_db
 from mixinvert.console.render import gain_eq_processors
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
+from mixinvert.twin import model as twin
 
 SR = 44100
 SETTINGS = [

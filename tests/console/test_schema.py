@@ -3,7 +3,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1, ParamRangeError, ParamSpec, get_schema
+from mixinvert.console.schema import (
+    CONSOLE_V1,
+    NEUTRAL_V1,
+    ParamRangeError,
+    ParamSpec,
+    get_schema,
+)
 
 S = CONSOLE_V1
 

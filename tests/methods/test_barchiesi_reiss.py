@@ -10,9 +10,9 @@ from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from mixinvert.data.song import Song, SongError
 from mixinvert.methods.barchiesi_reiss import (
+    _SQRT_HANN,
     HOP,
     N_FFT,
-    _SQRT_HANN,
     console_settings,
     eq_curve_db,
     fit_compressor,
@@ -20,8 +20,8 @@ from mixinvert.methods.barchiesi_reiss import (
     fit_gain_eq,
     render_direct,
 )
-from mixinvert.methods.registry import get_method
 from mixinvert.methods.baseline import plain_sum
+from mixinvert.methods.registry import get_method
 from mixinvert.metrics.audio import compare_mixes, mae, mrsd
 from tests.conftest import SR, noise_track
 

@@ -3,8 +3,8 @@ import pytest
 
 from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.data.song import Song
-from mixinvert.methods.registry import available_methods, best_method, get_method
 from mixinvert.methods.baseline import plain_sum
+from mixinvert.methods.registry import available_methods, best_method, get_method
 from tests.conftest import SR, noise_track
 
 

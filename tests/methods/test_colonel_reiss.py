@@ -8,10 +8,17 @@ import pytest
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from mixinvert.data.song import Song, SongError
-from mixinvert.methods.registry import get_method
 from mixinvert.methods.baseline import plain_sum, sum_params
-from mixinvert.methods.colonel_reiss import P_LIMIT, ReferenceLoss, TwinFitConfig, _mrstft_loss, fit_twin, start_point
+from mixinvert.methods.colonel_reiss import start_point
+from mixinvert.methods.registry import get_method
 from mixinvert.metrics.audio import compare_mixes
+from mixinvert.twin.fit import (
+    P_LIMIT,
+    ReferenceLoss,
+    TwinFitConfig,
+    _mrstft_loss,
+    fit_twin,
+)
 from tests.conftest import SR, noise_track
 
 
@@ -105,8 +112,8 @@ def test_registered_method_beats_the_plain_sum(song, rng, one_torch_thread):
 
 def test_the_work_budget_stops_the_fit_at_a_step_count_that_depends_on_the_work_alone(song, one_torch_thread):
     from mixinvert.dsp.excerpts import choose_excerpts
-    from mixinvert.methods.colonel_reiss import twin_evaluation_units, twin_step_units
-    from mixinvert.methods.work import WorkMeter
+    from mixinvert.twin.fit import twin_evaluation_units, twin_step_units
+    from mixinvert.work import WorkMeter
 
     config = TwinFitConfig(steps=50, eval_every=4)
     excerpts = choose_excerpts(song.mix, SR, count=config.excerpts, seconds=config.excerpt_seconds,
@@ -158,7 +165,7 @@ def test_fit_twin_free_mask_keeps_other_settings_exact(song, one_torch_thread):
 
 
 def test_eq_flat_weight_pulls_the_eq_gains_the_audio_does_not_decide_to_0_db(song, one_torch_thread):
-    from mixinvert.methods.colonel_reiss import EQ_FLAT_EPS, EQ_GAINS
+    from mixinvert.twin.fit import EQ_FLAT_EPS, EQ_GAINS
 
     tracks = [song.tracks[0], song.tracks[1], np.zeros_like(song.tracks[2])]  # silent: its EQ changes nothing
     mix = Console(tracks, SR).render(sum_params(song).values)

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from mixinvert.api import invert
-from mixinvert.executors import torch_threads
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
+from mixinvert.executors import torch_threads
 from tests.conftest import SR, noise_track, write_song
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from mixinvert.dsp.excerpts import Excerpt
+from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.metrics.audio import mrsd
 from tests.conftest import SR, noise_track
 

@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 
 from mixinvert.api import invert
-from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.console.params_io import read_params
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from mixinvert.data.song import Song, SongError
 from mixinvert.dsp.excerpts import Excerpt
-from mixinvert.methods.registry import best_method, get_method
-from mixinvert.methods.refine.cma_search import CmaConfig, cma_search
-from mixinvert.methods.colonel_reiss import TwinFitConfig
 from mixinvert.methods.refine import EFFECTS, RefineConfig, free_mask, refine
+from mixinvert.methods.refine.cma_search import CmaConfig, cma_search
+from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.methods.refine.pipeline import _alive, neutral_normalized
 from mixinvert.methods.refine.uncertainty import uncertainty_rows
+from mixinvert.methods.registry import best_method, get_method
+from mixinvert.twin.fit import TwinFitConfig
 from tests.conftest import SR, noise_track, write_song
 
 S = CONSOLE_V1
@@ -83,7 +83,7 @@ def test_cma_search_improves_one_track_and_leaves_the_rest(song):
 
 
 def test_cma_search_respects_the_work_budget_the_cap_and_single_settings(song):
-    from mixinvert.methods.work import WorkMeter, excerpt_evaluation_units
+    from mixinvert.work import WorkMeter, excerpt_evaluation_units
 
     start = song.params.values.copy()
     start[1, S.index("pan")] = 0.0
@@ -201,8 +201,8 @@ def test_the_fit_comes_first_when_the_uncertainty_would_take_too_much_of_the_bud
 
 
 def test_the_twin_starts_from_the_sum_or_an_optional_partial_start(song, monkeypatch, one_torch_thread):
-    from mixinvert.methods.refine import pipeline as refine_module
     from mixinvert.methods.colonel_reiss import start_point
+    from mixinvert.methods.refine import pipeline as refine_module
     from mixinvert.models.checkpoint import load_model
     from mixinvert.models.predict import predict_song
 

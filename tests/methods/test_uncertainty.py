@@ -7,17 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from mixinvert.dsp.excerpts import Excerpt
+from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.methods.refine.uncertainty import (
     Intervals,
     measure_uncertainty,
     parabola_interval,
     sensitivity_intervals,
-    undetermined_settings,
     uncertainty_rows,
+    undetermined_settings,
 )
 from tests.conftest import SR, noise_track
 

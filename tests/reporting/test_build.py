@@ -9,10 +9,16 @@ import pytest
 
 from mixinvert.audio import read_audio
 from mixinvert.console.params_io import read_params
-from mixinvert.data.song import load_tracks_and_mix, list_track_files
+from mixinvert.data.song import list_track_files, load_tracks_and_mix
 from mixinvert.metrics.audio import compare_mixes
 from mixinvert.reporting import build_report
-from tests.reporting.conftest import NASTY, Elements, assert_self_contained, make_inverted, strips
+from tests.reporting.conftest import (
+    NASTY,
+    Elements,
+    assert_self_contained,
+    make_inverted,
+    strips,
+)
 
 
 @pytest.fixture

@@ -3,7 +3,10 @@ stored before a restructuring, compared after it (``tests/test_stored_results.py
 
 ``python -m tests.stored.behaviour --store`` writes ``settings.json`` anew (only when a
 change of behaviour is meant); without it, prints the largest difference to the stored
-settings per run. Only the public API is used (:func:`mixinvert.api.invert` and the
+settings per run. The fits' settings follow the CPU's kernels (torch's, and numba's,
+compiled for the machine): compare on the machine kind that stored them, with numba's
+cache of compiled kernels made there (``find src -name '*.nb[ic]' -delete`` after moving
+between machines). Only the public API is used (:func:`mixinvert.api.invert` and the
 ``params.json`` it writes), so that the code beneath may be rearranged freely.
 """
 
@@ -53,11 +56,16 @@ def make_song(root: Path) -> Path:
 
 def settings_of(song_dir: Path, out_dir: Path, method: str, options: dict) -> dict[str, dict[str, float]]:
     """Each track's settings as ``params.json`` writes them."""
-    from mixinvert.api import invert
-    from mixinvert.executors import torch_threads
+    import torch
 
-    with torch_threads(2):
+    from mixinvert.api import invert
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
         invert(song_dir / "tracks", song_dir / "mix.wav", out_dir, method=method, seed=SEED, options=options)
+    finally:
+        torch.set_num_threads(threads)
     doc = json.loads((out_dir / "params.json").read_text())
     return {t["name"]: {k: v for k, v in t.items() if isinstance(v, (int, float))} for t in doc["tracks"]}
 

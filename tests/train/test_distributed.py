@@ -14,8 +14,17 @@ import torch
 
 from mixinvert.models.checkpoint import load_model
 from mixinvert.models.inverter import Inverter, get_model_config
-from mixinvert.train.distributed import Dist, backend_for, current, init_from_env, launched_by_torchrun, resolve_device
-from mixinvert.train.essl import TrainConfig, load_split, sampling_step
+from mixinvert.train.config import TrainConfig
+from mixinvert.train.distributed import (
+    Dist,
+    backend_for,
+    current,
+    init_from_env,
+    launched_by_torchrun,
+    resolve_device,
+)
+from mixinvert.train.sampling import sampling_step
+from mixinvert.train.songs import load_split
 from tests.conftest import REPO, make_tiny_corpus
 
 

@@ -15,15 +15,11 @@ from mixinvert.dsp.features import log_mel
 from mixinvert.models.checkpoint import CheckpointError, load_model, read_checkpoint
 from mixinvert.models.inverter import Inverter, get_model_config
 from mixinvert.models.predict import song_features, song_transfer
-from mixinvert.train.essl import (
-    TrainConfig,
-    TrainError,
-    load_split,
-    prior_settings,
-    sampling_step,
-    train,
-    training_step,
-)
+from mixinvert.train.config import TrainConfig, TrainError
+from mixinvert.train.essl import train
+from mixinvert.train.fitting import training_step
+from mixinvert.train.sampling import prior_settings, sampling_step
+from mixinvert.train.songs import load_split
 from tests.conftest import make_tiny_corpus
 
 TINY = dict(iterations=2, samples_per_song=2, epochs=1, excerpt_seconds=0.5, valid_songs=2)
@@ -336,7 +332,7 @@ def test_a_model_from_before_the_reverb_and_compressor_channels_is_widened_to_st
     from dataclasses import replace
 
     from mixinvert.models.checkpoint import model_payload, save_atomic
-    from mixinvert.train.essl import widen_transfer
+    from mixinvert.train.surgery import widen_transfer
 
     small = get_model_config("small")
     s = songs[0]
@@ -386,7 +382,7 @@ def test_keep_models_then_average_them(corpus, tmp_path, capsys):
 
     from mixinvert.cli import main
     from mixinvert.models.checkpoint import model_payload, save_atomic
-    from mixinvert.train.essl import average_models
+    from mixinvert.train.surgery import average_models
 
     run = tmp_path / "run"
     train(corpus, run, TrainConfig(**TINY), workers=1, progress=False, log=lambda _: None, keep_models=True)

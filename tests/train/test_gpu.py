@@ -15,7 +15,9 @@ import torch
 
 from mixinvert.models.checkpoint import load_model
 from mixinvert.models.predict import predict_features
-from mixinvert.train.essl import TrainConfig, load_split, train
+from mixinvert.train.config import TrainConfig
+from mixinvert.train.essl import train
+from mixinvert.train.songs import load_split
 from tests.conftest import make_tiny_corpus
 
 if not torch.cuda.is_available():

@@ -3,7 +3,7 @@
 Three RBJ-cookbook biquads in series (pedalboard's, i.e. JUCE's, ``LowShelfFilter``,
 ``PeakFilter``, ``HighShelfFilter``): :data:`EQ_SECTIONS` names each section's kind and
 the settings that drive it; the shelves run at :data:`SHELF_Q`. The renderer
-(:mod:`mixinvert.console.render`), the differentiable twin (:mod:`mixinvert.console.twin`,
+(:mod:`mixinvert.console.render`), the differentiable twin (:mod:`mixinvert.twin.model`,
 through ``dasp_pytorch.signal.biquad``), the least-squares fit and the report's curves
 all read them here. :func:`eq_response_db` is the closed form in numpy (the least-squares
 fit calls it thousands of times per song, where torch's per-call overhead would triple the

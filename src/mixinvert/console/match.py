@@ -40,7 +40,7 @@ import numpy as np
 import pedalboard as pb
 from scipy.optimize import lsq_linear
 
-from mixinvert.console.render import RENDER_BLOCK, Console, _Strip
+from mixinvert.console.render import RENDER_BLOCK, ChannelStrip, Console
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 
 #: Default ridge (share of the normal matrix's mean diagonal), chosen on the benchmark
@@ -77,7 +77,7 @@ class _PartStrip:
     """One track's chain up to the pan, and its reverb at wet 1, dry 0 (stateful over blocks)."""
 
     def __init__(self, channels: int, values: np.ndarray, schema: ParamSchema) -> None:
-        strip = _Strip(channels, values, schema.names)  # the console's own chain and pan law
+        strip = ChannelStrip(channels, values, schema.names)  # the console's own chain and pan law
         self.board, self.gains = strip.board, strip.gains
         v = dict(zip(schema.names, (float(x) for x in values)))
         self.reverb = pb.Reverb(room_size=v["reverb_room_size"], damping=v["reverb_damping"],
@@ -126,7 +126,7 @@ def match_gain_wet(
     render), with ``skipped`` saying why; so does a song whose tracks are all silent.
     """
     console = Console(tracks, sample_rate, schema=schema, workers=workers)
-    values = console._check(values)
+    values = console.validate(values)
     mix = np.asarray(mix)
     if mix.shape != (2, console.num_samples):
         raise ValueError(f"the reference mix must be (2, {console.num_samples}), got {mix.shape}")

@@ -43,6 +43,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pedalboard as pb
 
+from mixinvert.audio import Tracks
 from mixinvert.console.eq import EQ_SECTIONS, section_q
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 
@@ -112,11 +113,13 @@ def render_track(
     if schema.version != "v1":
         raise ValueError(f"render_track implements console v1, not {schema.version}")
     values = schema.validate(np.asarray(values, dtype=np.float64).reshape(schema.size))
-    return _render_validated(x, sample_rate, values, schema.names)
+    return render_validated(x, sample_rate, values, schema.names)
 
 
-class _Strip:
-    """One track's chain, stateful across the blocks of one render."""
+class ChannelStrip:
+    """One track's chain for validated ``values``: its pedalboard processors up to the pan
+    (``board``), the pan law's gains into the stereo bus (``gains``, ``(2, 1)``) and the
+    reverb (None when fully dry); stateful across the blocks of one render."""
 
     def __init__(self, channels: int, values: np.ndarray, names: Sequence[str]) -> None:
         self.board, pan, self.reverb = _chain_v1(values, names)
@@ -136,11 +139,12 @@ class _Strip:
         return self.reverb(stereo, sample_rate, reset=first)
 
 
-def _render_validated(x: np.ndarray, sample_rate: int, values: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    return _Strip(x.shape[0], values, names).process(x, sample_rate, True)
+def render_validated(x: np.ndarray, sample_rate: int, values: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """:func:`render_track` for ``values`` already validated (a search's inner loop)."""
+    return ChannelStrip(x.shape[0], values, names).process(x, sample_rate, True)
 
 
-class Console:
+class Console(Tracks):
     """A console loaded with one song's tracks, for rendering many parameter sets.
 
     The audio is converted once (float32, contiguous) and shared by every render.
@@ -176,15 +180,8 @@ class Console:
         self.schema = schema
         self.workers = workers or os.cpu_count() or 1
 
-    @property
-    def num_tracks(self) -> int:
-        return len(self.tracks)
-
-    @property
-    def num_samples(self) -> int:
-        return int(self.tracks[0].shape[-1])
-
-    def _check(self, values: np.ndarray) -> np.ndarray:
+    def validate(self, values: np.ndarray) -> np.ndarray:
+        """Physical ``values`` ``(n_tracks, n_params)`` for this console's tracks, validated."""
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 2 or values.shape[0] != self.num_tracks:
             raise ValueError(
@@ -198,7 +195,7 @@ class Console:
 
     def contributions(self, values: np.ndarray) -> np.ndarray:
         """Every track's contribution, ``(n_tracks, 2, samples)``; physical ``values``."""
-        values = self._check(values)
+        values = self.validate(values)
         return np.stack([self.render_track(i, v) for i, v in enumerate(values)])
 
     def render(self, values: np.ndarray, *, workers: int | None = None) -> np.ndarray:
@@ -211,10 +208,10 @@ class Console:
         console's ``workers``), the tracks of a block render on a thread pool and are
         added in track order: bit-identical to a single-threaded render.
         """
-        values = self._check(values)
+        values = self.validate(values)
         mix = np.zeros((2, self.num_samples), dtype=np.float32)
         n_workers = max(1, min(workers or self.workers, self.num_tracks))
-        strips = [_Strip(t.shape[0], v, self.schema.names) for t, v in zip(self.tracks, values)]
+        strips = [ChannelStrip(t.shape[0], v, self.schema.names) for t, v in zip(self.tracks, values)]
         pool = ThreadPoolExecutor(max_workers=n_workers) if n_workers > 1 else None
         try:
             for a in range(0, self.num_samples, RENDER_BLOCK):
@@ -258,7 +255,7 @@ class Console:
         values_batch = np.asarray(values_batch, dtype=np.float64)
         if values_batch.ndim != 3:
             raise ValueError(f"expected (batch, n_tracks, {self.schema.size}), got {values_batch.shape}")
-        checked = [self._check(v) for v in values_batch]  # fail before any work starts
+        checked = [self.validate(v) for v in values_batch]  # fail before any work starts
         out = np.empty((len(checked), 2, self.num_samples), dtype=np.float32)
         total = workers or self.workers
         n_workers = max(1, min(total, len(checked)))

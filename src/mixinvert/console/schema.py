@@ -42,12 +42,17 @@ class ParamSpec:
     """One console parameter: its name (with unit suffix), unit, range and scale, the effect
     (processor) it belongs to, its label on a channel strip and how its value reads."""
 
+    #: The key in params.json, with its unit as a suffix (``gain_db``).
     name: str
     unit: str
+    #: The range in physical units, both ends included.
     lo: float
     hi: float
+    #: How normalized ``p`` maps to the range (module doc).
     scale: Scale = "linear"
+    #: The processor it belongs to (``"eq"``): what a fit restricted to some effects frees.
     effect: str = ""
+    #: Its name on a channel strip (``"low shelf freq"``).
     label: str = ""
     display: Display = "number"
 
@@ -233,39 +238,23 @@ class ParamSchema:
 #: -> pan -> reverb). Order is part of the format.
 CONSOLE_V1 = ParamSchema(
     version="v1",
-    specs=(
-        ParamSpec("gain_db", "dB", -24.0, 12.0, "linear",
-                  effect="gain", label="gain", display="db"),
-        ParamSpec("eq_low_shelf_cutoff_hz", "Hz", 30.0, 500.0, "log",
-                  effect="eq", label="low shelf freq", display="hz"),
-        ParamSpec("eq_low_shelf_gain_db", "dB", -12.0, 12.0, "linear",
-                  effect="eq", label="low shelf gain", display="db"),
-        ParamSpec("eq_peak_cutoff_hz", "Hz", 100.0, 10000.0, "log",
-                  effect="eq", label="peak freq", display="hz"),
-        ParamSpec("eq_peak_gain_db", "dB", -12.0, 12.0, "linear",
-                  effect="eq", label="peak gain", display="db"),
-        ParamSpec("eq_peak_q", "", 0.3, 5.0, "log",
-                  effect="eq", label="peak Q", display="number"),
-        ParamSpec("eq_high_shelf_cutoff_hz", "Hz", 1500.0, 16000.0, "log",
-                  effect="eq", label="high shelf freq", display="hz"),
-        ParamSpec("eq_high_shelf_gain_db", "dB", -12.0, 12.0, "linear",
-                  effect="eq", label="high shelf gain", display="db"),
-        ParamSpec("comp_threshold_db", "dB", -40.0, 0.0, "linear",
-                  effect="compressor", label="threshold", display="db"),
-        ParamSpec("comp_ratio", ":1", 1.0, 20.0, "log",
-                  effect="compressor", label="ratio", display="ratio"),
-        ParamSpec("comp_attack_ms", "ms", 0.5, 100.0, "log",
-                  effect="compressor", label="attack", display="ms"),
-        ParamSpec("comp_release_ms", "ms", 10.0, 1000.0, "log",
-                  effect="compressor", label="release", display="ms"),
-        ParamSpec("pan", "", -1.0, 1.0, "linear",
-                  effect="pan", label="pan", display="pan"),
-        ParamSpec("reverb_room_size", "", 0.0, 1.0, "linear",
-                  effect="reverb", label="room size", display="percent"),
-        ParamSpec("reverb_damping", "", 0.0, 1.0, "linear",
-                  effect="reverb", label="damping", display="percent"),
-        ParamSpec("reverb_wet", "", 0.0, 1.0, "linear",
-                  effect="reverb", label="wet", display="percent"),
+    specs=(  # name, unit, low, high, scale, effect, label, display
+        ParamSpec("gain_db", "dB", -24.0, 12.0, "linear", "gain", "gain", "db"),
+        ParamSpec("eq_low_shelf_cutoff_hz", "Hz", 30.0, 500.0, "log", "eq", "low shelf freq", "hz"),
+        ParamSpec("eq_low_shelf_gain_db", "dB", -12.0, 12.0, "linear", "eq", "low shelf gain", "db"),
+        ParamSpec("eq_peak_cutoff_hz", "Hz", 100.0, 10000.0, "log", "eq", "peak freq", "hz"),
+        ParamSpec("eq_peak_gain_db", "dB", -12.0, 12.0, "linear", "eq", "peak gain", "db"),
+        ParamSpec("eq_peak_q", "", 0.3, 5.0, "log", "eq", "peak Q", "number"),
+        ParamSpec("eq_high_shelf_cutoff_hz", "Hz", 1500.0, 16000.0, "log", "eq", "high shelf freq", "hz"),
+        ParamSpec("eq_high_shelf_gain_db", "dB", -12.0, 12.0, "linear", "eq", "high shelf gain", "db"),
+        ParamSpec("comp_threshold_db", "dB", -40.0, 0.0, "linear", "compressor", "threshold", "db"),
+        ParamSpec("comp_ratio", ":1", 1.0, 20.0, "log", "compressor", "ratio", "ratio"),
+        ParamSpec("comp_attack_ms", "ms", 0.5, 100.0, "log", "compressor", "attack", "ms"),
+        ParamSpec("comp_release_ms", "ms", 10.0, 1000.0, "log", "compressor", "release", "ms"),
+        ParamSpec("pan", "", -1.0, 1.0, "linear", "pan", "pan", "pan"),
+        ParamSpec("reverb_room_size", "", 0.0, 1.0, "linear", "reverb", "room size", "percent"),
+        ParamSpec("reverb_damping", "", 0.0, 1.0, "linear", "reverb", "damping", "percent"),
+        ParamSpec("reverb_wet", "", 0.0, 1.0, "linear", "reverb", "wet", "percent"),
     ),
 )
 

@@ -36,7 +36,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mixinvert.audio import AUDIO_SUFFIXES, AudioError, read_audio
+from mixinvert.audio import AUDIO_SUFFIXES, AudioError, Tracks, read_audio
 from mixinvert.console.params_io import MixParams, ParamsFileError, read_params
 from mixinvert.errors import InputError
 
@@ -54,7 +54,7 @@ class SongError(InputError):
 
 
 @dataclass
-class Song:
+class Song(Tracks):
     """Raw tracks ``(channels, samples)`` each, all at ``sample_rate`` and of one length.
 
     ``mix`` is the reference stereo mix ``(2, samples)`` or None; ``params`` the true
@@ -89,14 +89,6 @@ class Song:
                 raise SongError(f"{self.name}: mix and tracks differ in length")
         if self.params is not None and tuple(self.params.track_names) != self.track_names:
             self.params = self.params.reordered(self.track_names, where=f"{self.name} params")
-
-    @property
-    def num_tracks(self) -> int:
-        return len(self.tracks)
-
-    @property
-    def num_samples(self) -> int:
-        return int(self.tracks[0].shape[-1])
 
     @property
     def duration_s(self) -> float:

@@ -27,8 +27,8 @@ passed through a one-pole decay of 0.7 and of 0.93 per hop (23 ms; about 0.15 s 
 0.75 s to -20 dB) after a one-frame delay, and ``Y_k`` itself (what the one-frame fit
 misses: compression, the reverb's first reflections). The channels are
 ``log(coefficient + 1e-4)`` of the three (natural log; silent bands read as
-:data:`LOG_COEF_FLOOR`). On the corpora a supervised MLP explains 0.42 of reverb wet's
-variance with them and 0.24 without (BENCHMARKS.md, "What the network can read").
+:data:`LOG_COEF_FLOOR`). On the corpora they raise the share of reverb wet's variance a
+supervised MLP explains (BENCHMARKS.md, "What the network can read").
 
 With ``compressor=True``, 2 x 80 more: how a track's gain into the mix changes with its
 level, which is what a compressor does. Per frame, least squares of the mix (both
@@ -40,8 +40,7 @@ log; 0 where the track never plays at that level), channel 1: the log share of f
 near that level (:data:`LOG_OCC_FLOOR` where none). Under a compressor the curve falls
 above the level where the threshold bites (after gain and EQ), with a slope that grows
 with the ratio. On the corpora they raise the share of the threshold's variance that a
-supervised MLP explains from about 0 to 0.16 (BENCHMARKS.md, "What the network can
-read").
+supervised MLP explains (BENCHMARKS.md, "What the network can read").
 
 The function is pure and deterministic. The STFT (sqrt-Hann, 2048 samples, 50 % overlap)
 runs in torch. A song of up to :data:`MAX_FRAMES` frames uses them all; a longer one
@@ -80,9 +79,18 @@ LOG_GAIN_FLOOR = -10.0
 LOG_GAIN_CEIL = 4.0
 #: Floor of the track power channel (natural log of power).
 LOG_POWER_FLOOR = -25.0
-#: Values per track: ``(3, N_MELS)``; 3 more with the reverb channels, 2 more with the compressor ones.
-CHANNELS = 3
-REVERB_CHANNELS = 3
+#: The transfer spectra's channels, group by group in the order they are stacked (the one
+#: table of their layout): each channel's name and the affine ``(x + offset) / scale`` that
+#: brings it to about unit range for a network. ``direct`` is always there; ``reverb`` and
+#: ``compressor`` are optional (:func:`transfer_features`'s flags).
+CHANNEL_GROUPS: dict[str, tuple[tuple[str, float, float], ...]] = {
+    "direct": (("log gain, left", 2.0, 3.0), ("log gain, right", 2.0, 3.0), ("log power", 10.0, 6.0)),
+    "reverb": (("log coefficient, decay 0.7", 4.6, 4.6), ("log coefficient, decay 0.93", 4.6, 4.6),
+               ("log coefficient, this frame", 4.6, 4.6)),
+    "compressor": (("mean log gain by level", 0.0, 1.0), ("log share of frames by level", 3.5, 3.5)),
+}
+CHANNELS = len(CHANNEL_GROUPS["direct"])
+REVERB_CHANNELS = len(CHANNEL_GROUPS["reverb"])
 #: Decays per hop of the reverb regressors (after a one-frame delay).
 REVERB_DECAYS = (0.7, 0.93)
 #: Floor of the reverb coefficients before the log (and the log of silent bands).
@@ -90,12 +98,22 @@ COEF_EPS = 1e-4
 LOG_COEF_FLOOR = float(np.log(COEF_EPS))
 LOG_COEF_CEIL = 4.0
 #: Compressor channels: 1 dB level bins from -80 dBFS, smoothed by a Gaussian of 1.5 dB.
-COMP_CHANNELS = 2
+COMP_CHANNELS = len(CHANNEL_GROUPS["compressor"])
 COMP_LEVEL_BINS = N_MELS
 COMP_LEVEL_MIN_DB = -80.0
 COMP_LEVEL_SMOOTH_DB = 1.5
 #: Ridge of the per-frame gains towards 1, relative to the track's own energy in the frame.
 COMP_RIDGE = 0.1
+
+
+def channel_groups(*, reverb: bool = False, compressor: bool = False) -> list[str]:
+    """The groups of :data:`CHANNEL_GROUPS` that transfer spectra with these flags hold, in order."""
+    return ["direct"] + (["reverb"] if reverb else []) + (["compressor"] if compressor else [])
+
+
+def channel_count(*, reverb: bool = False, compressor: bool = False) -> int:
+    """Channels of transfer spectra with these flags."""
+    return sum(len(CHANNEL_GROUPS[g]) for g in channel_groups(reverb=reverb, compressor=compressor))
 COMP_GAIN_MIN = 1e-3
 #: The per-frame fit uses every COMP_BIN_STEP-th frequency bin.
 COMP_BIN_STEP = 2

@@ -35,13 +35,13 @@ from typing import Iterator, Sequence
 import numpy as np
 from scipy.optimize import least_squares
 
-from mixinvert.console.ballistics import peak_envelope_numpy, time_constant
 from mixinvert.console.eq import eq_response_db
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import Console, gain_eq_processors
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
 from mixinvert.data.song import Song, SongError
 from mixinvert.methods.base import Estimate, register
+from mixinvert.twin.ballistics import peak_envelope_numpy, time_constant
 
 N_FFT = 4096
 HOP = N_FFT // 2

@@ -18,10 +18,11 @@ import time
 import numpy as np
 
 from mixinvert.console.params_io import MixParams
-from mixinvert.console.render import Console, UNITY_GAIN_DB
+from mixinvert.console.render import UNITY_GAIN_DB, Console
 from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.data.song import Song
 from mixinvert.methods.base import Estimate, register
+
 
 def sum_params(song: Song) -> MixParams:
     """Console v1 settings equal to a plain sum of ``song``'s tracks."""

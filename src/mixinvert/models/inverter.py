@@ -39,9 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mixinvert.dsp.features import N_MELS, log_floor
-from mixinvert.dsp.transfer import CHANNELS as TRANSFER_CHANNELS
-from mixinvert.dsp.transfer import COMP_CHANNELS as TRANSFER_COMP_CHANNELS
-from mixinvert.dsp.transfer import REVERB_CHANNELS as TRANSFER_REVERB_CHANNELS
+from mixinvert.dsp.transfer import CHANNEL_GROUPS as TRANSFER_CHANNEL_GROUPS
+from mixinvert.dsp.transfer import channel_count, channel_groups
 from mixinvert.errors import InputError
 
 #: Fixed input scaling: log-mel values of tracks and mixes sit around -5 +- 3.
@@ -104,8 +103,7 @@ class ModelConfig:
         """Channels of the transfer spectra the network reads (0 without the branch)."""
         if not self.transfer_branch:
             return 0
-        return (TRANSFER_CHANNELS + (TRANSFER_REVERB_CHANNELS if self.transfer_reverb else 0)
-                + (TRANSFER_COMP_CHANNELS if self.transfer_compressor else 0))
+        return channel_count(reverb=self.transfer_reverb, compressor=self.transfer_compressor)
 
     @property
     def model_dim(self) -> int:
@@ -466,32 +464,16 @@ def contrast_statistics(track_feats: torch.Tensor, mix_feats: torch.Tensor) -> t
         return torch.cat([q.flatten(1) / FEATURE_SCALE, t_mean.flatten(1), m_mean.flatten(1)], dim=1)
 
 
-#: Fixed affine of the transfer spectra (gain channels, power channel, reverb and compressor channels):
-#: about unit range.
-TRANSFER_GAIN_OFFSET, TRANSFER_GAIN_SCALE = 2.0, 3.0
-TRANSFER_POWER_OFFSET, TRANSFER_POWER_SCALE = 10.0, 6.0
-TRANSFER_COEF_OFFSET, TRANSFER_COEF_SCALE = 4.6, 4.6
-#: The compressor channels: mean log gain change (natural log, about +-2) and the log share of frames.
-TRANSFER_COMP_GAIN_SCALE = 1.0
-TRANSFER_COMP_OCC_OFFSET, TRANSFER_COMP_OCC_SCALE = 3.5, 3.5
-
-
 def scale_transfer(transfer: torch.Tensor, *, reverb: bool = False, compressor: bool = False) -> torch.Tensor:
-    """``(T, C, F)`` transfer spectra (C = 3, plus 3 with the ``reverb`` channels, plus 2
-    with the ``compressor`` ones) to the branch's input ``(T, C * F)``, about unit range."""
-    parts = [(transfer[:, :2] + TRANSFER_GAIN_OFFSET) / TRANSFER_GAIN_SCALE,
-             (transfer[:, 2:3] + TRANSFER_POWER_OFFSET) / TRANSFER_POWER_SCALE]
-    at = TRANSFER_CHANNELS
-    if reverb:
-        parts.append((transfer[:, at : at + TRANSFER_REVERB_CHANNELS] + TRANSFER_COEF_OFFSET) / TRANSFER_COEF_SCALE)
-        at += TRANSFER_REVERB_CHANNELS
-    if compressor:
-        parts.append(transfer[:, at : at + 1] / TRANSFER_COMP_GAIN_SCALE)
-        parts.append((transfer[:, at + 1 : at + 2] + TRANSFER_COMP_OCC_OFFSET) / TRANSFER_COMP_OCC_SCALE)
-        at += TRANSFER_COMP_CHANNELS
-    if transfer.shape[1] != at:
-        raise ValueError(f"transfer spectra with {transfer.shape[1]} channels, expected {at}")
-    return torch.cat(parts, dim=1).flatten(1)
+    """``(T, C, F)`` transfer spectra (the channel groups of these flags,
+    :data:`mixinvert.dsp.transfer.CHANNEL_GROUPS`) to the branch's input ``(T, C * F)``,
+    each channel by its affine to about unit range."""
+    channels = [c for g in channel_groups(reverb=reverb, compressor=compressor) for c in TRANSFER_CHANNEL_GROUPS[g]]
+    if transfer.shape[1] != len(channels):
+        raise ValueError(f"transfer spectra with {transfer.shape[1]} channels, expected {len(channels)}")
+    offset = torch.tensor([o for _, o, _ in channels], dtype=transfer.dtype)[None, :, None]
+    scale = torch.tensor([s for _, _, s in channels], dtype=transfer.dtype)[None, :, None]
+    return ((transfer + offset) / scale).flatten(1)
 
 
 def count_parameters(model: nn.Module) -> int:

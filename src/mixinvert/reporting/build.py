@@ -23,7 +23,12 @@ from mixinvert.errors import InputError, InputMissingError, OutputExistsError
 from mixinvert.metrics.audio import MixScores, compare_mixes
 from mixinvert.reporting import curves, plots
 from mixinvert.reporting.html import Page, Strip, report_page
-from mixinvert.reporting.media import MIX_COMPRESSION, SOLO_COMPRESSION, audio_data_uri, png_data_uri
+from mixinvert.reporting.media import (
+    MIX_COMPRESSION,
+    SOLO_COMPRESSION,
+    audio_data_uri,
+    png_data_uri,
+)
 
 REPORT_NAME = "report.html"
 #: Audio embedded per clip by default, seconds from the start (see :mod:`mixinvert.reporting.media` for sizes).
@@ -176,7 +181,9 @@ def build_report(
     ``FileExistsError`` when report.html exists and ``overwrite`` is false.
     """
     from mixinvert import __version__
-    from mixinvert.methods.baseline import plain_sum  # the "sum" method's mix, without loading the others
+    from mixinvert.methods.baseline import (
+        plain_sum,  # the "sum" method's mix, without loading the others
+    )
 
     out_dir = Path(out_dir)
     report = out_dir / REPORT_NAME

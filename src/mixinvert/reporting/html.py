@@ -19,6 +19,7 @@ from typing import Mapping, Sequence
 from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.reporting.plots import THEME
 
+
 #: Short labels of console v1's settings, as written on a desk.
 def label(name: str) -> str:
     """A setting's label on a channel strip (the schema's), or its name if it has none."""
@@ -141,22 +142,24 @@ def _fraction(name: str, value: float) -> float:
     return min(1.0, max(0.0, (value - spec.lo) / (spec.hi - spec.lo)))
 
 
+def _band(strip: Strip, name: str, start: str, size: str) -> str:
+    """The interval of setting ``name`` as a band along a fader or pan slot (none if not measured)."""
+    if name not in strip.intervals:
+        return ""
+    lo, hi = (_fraction(name, v) for v in strip.intervals[name])
+    return f'<span class="band" style="{start}:{100 * lo:.1f}%;{size}:{100 * (hi - lo):.1f}%"></span>'
+
+
 def _fader(strip: Strip) -> str:
     ticks = "".join(f'<span class="tick" style="bottom:{100 * _fraction("gain_db", db):.1f}%">{db:+d}</span>'
                     for db in (12, 6, 0, -6, -12, -18, -24)).replace(">+0<", ">0<")
-    band = ""
-    if "gain_db" in strip.intervals:
-        lo, hi = (_fraction("gain_db", v) for v in strip.intervals["gain_db"])
-        band = f'<span class="band" style="bottom:{100 * lo:.1f}%;height:{100 * (hi - lo):.1f}%"></span>'
+    band = _band(strip, "gain_db", "bottom", "height")
     knob = f'<span class="knob" style="bottom:{100 * _fraction("gain_db", strip.values["gain_db"]):.1f}%"></span>'
     return f'<div class="fader" aria-hidden="true"><span class="slot"></span>{ticks}{band}{knob}</div>'
 
 
 def _pan(strip: Strip) -> str:
-    band = ""
-    if "pan" in strip.intervals:
-        lo, hi = (_fraction("pan", v) for v in strip.intervals["pan"])
-        band = f'<span class="band" style="left:{100 * lo:.1f}%;width:{100 * (hi - lo):.1f}%"></span>'
+    band = _band(strip, "pan", "left", "width")
     mark = f'<span class="mark" style="left:{100 * _fraction("pan", strip.values["pan"]):.1f}%"></span>'
     return f'<div class="pan" aria-hidden="true">{band}{mark}</div>'
 

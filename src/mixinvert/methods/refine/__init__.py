@@ -2,6 +2,13 @@
 on the real console (:mod:`.cma_search`, :mod:`.objective`) and the uncertainty
 (:mod:`.uncertainty`)."""
 
-from mixinvert.methods.refine.pipeline import ALL_EFFECTS, EFFECTS, RefineConfig, RefineResult, free_mask, refine
+from mixinvert.methods.refine.pipeline import (
+    ALL_EFFECTS,
+    EFFECTS,
+    RefineConfig,
+    RefineResult,
+    free_mask,
+    refine,
+)
 
 __all__ = ["ALL_EFFECTS", "EFFECTS", "RefineConfig", "RefineResult", "free_mask", "refine"]

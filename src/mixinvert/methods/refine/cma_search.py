@@ -10,7 +10,7 @@ console on excerpts, re-rendering only the track being searched), on a thread po
 
 A block only replaces a track's settings when its best candidate beats them, so the
 distance never rises. The result depends only on the inputs, the seed and the work
-budget (a :class:`~mixinvert.methods.work.WorkMeter`), unless a wall-clock cap on the
+budget (a :class:`~mixinvert.work.WorkMeter`), unless a wall-clock cap on the
 meter cuts it short.
 """
 
@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from mixinvert.methods.refine.objective import ExcerptObjective
-from mixinvert.methods.work import WorkMeter, excerpt_evaluation_units
+from mixinvert.work import WorkMeter, excerpt_evaluation_units
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,16 @@ def _block_seed(seed: int, rnd: int, track: int) -> int:
     return int(np.random.SeedSequence([int(seed), rnd, track]).generate_state(1)[0]) % (2**32 - 2) + 1
 
 
+def _must_stop(meter: WorkMeter, generation_units: float) -> str | None:
+    """Why the search stops before its next generation: the work budget or the wall-clock
+    cap (None: it goes on)."""
+    if not meter.can_afford(generation_units):
+        return "budget"
+    if meter.time_is_up("search"):
+        return "seconds cap"
+    return None
+
+
 def cma_search(
     objective: ExcerptObjective,
     p_start: np.ndarray,
@@ -91,7 +101,7 @@ def cma_search(
     ``objective`` must hold the settings ``p_start`` (denormalized) when called; it holds
     the result afterwards. ``free`` ``(n_tracks, 16)`` marks the settings to search.
     ``meter`` is charged for every candidate and every accepted block (one evaluation each:
-    :func:`~mixinvert.methods.work.excerpt_evaluation_units`); no generation starts that it
+    :func:`~mixinvert.work.excerpt_evaluation_units`); no generation starts that it
     cannot pay for (``stopped`` ``"budget"``), nor after its wall-clock cap (``"seconds
     cap"``). ``progress(distance)`` is called after every block.
     """
@@ -117,11 +127,9 @@ def cma_search(
             dims = np.flatnonzero(free[track])
             if dims.size == 0:
                 continue
-            if not meter.can_afford(generation_units):
-                stopped = "budget"
-                break
-            if meter.time_is_up("search"):
-                stopped = "seconds cap"
+            why = _must_stop(meter, generation_units)
+            if why is not None:
+                stopped = why
                 break
             x0 = p[track, dims]
             options = {
@@ -139,11 +147,9 @@ def cma_search(
 
             best_f, best_row, history, generations = current, None, [current], 0
             while not es.stop():
-                if not meter.can_afford(generation_units):
-                    stopped = "budget"
-                    break
-                if meter.time_is_up("search"):
-                    stopped = "seconds cap"
+                why = _must_stop(meter, generation_units)
+                if why is not None:
+                    stopped = why
                     break
                 xs = es.ask()
                 rows = [candidate(np.asarray(x)) for x in xs]

@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mixinvert.console.render import _render_validated
+from mixinvert.console.render import render_validated
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 from mixinvert.dsp.excerpts import Excerpt
 from mixinvert.executors import LocalExecutor, single_threaded_torch
@@ -96,7 +96,7 @@ class ExcerptObjective:
         return len(self.contrib)
 
     def _render(self, track: int, excerpt: int, values: np.ndarray) -> np.ndarray:
-        out = _render_validated(self.segments[excerpt][track], self.sample_rate, values, self.schema.names)
+        out = render_validated(self.segments[excerpt][track], self.sample_rate, values, self.schema.names)
         return out[:, self.excerpts[excerpt].preroll:]
 
     def loss(self) -> float:

@@ -13,9 +13,7 @@ never worse than where it started):
    (:func:`~mixinvert.methods.colonel_reiss.fit_twin`), most of the time budget, until it
    stops improving, from the plain sum (as colonel-reiss): the network's estimate, whole
    or its gain, pan and reverb alone, traps the fit in worse local minima
-   (BENCHMARKS.md, "Where the twin starts": mean MRSD after 100 steps on four songs 0.131
-   from the sum, 0.158 from the network's gain, pan and reverb, 0.219 from its whole
-   estimate). Settings without a gradient there (reverb fully dry, a compressor that
+   (BENCHMARKS.md, "Where the twin starts"). Settings without a gradient there (reverb fully dry, a compressor that
    does nothing) are moved to an equivalent point where they have one.
 3. **Search on the real console.** CMA-ES (the ``cma`` package) over each track's
    normalized settings in turn, loudest tracks first, candidates rendered by pedalboard on
@@ -37,7 +35,7 @@ never worse than where it started):
 Fitting and searching use the loudest excerpts of the song plus windows for tracks not
 heard in them (:func:`~mixinvert.dsp.excerpts.choose_excerpts_covering`).
 
-Work: ``budget`` (default 60 work units, :mod:`mixinvert.methods.work`: about 60 s on a
+Work: ``budget`` (default 60 work units, :mod:`mixinvert.work`: about 60 s on a
 quiet 2-core machine for a 30 s, 8-track song) pays for every stage; the twin gets
 ``twin_share`` of what is left after the start, the search the rest, less a reserve for
 the final check and the uncertainty, all priced from the song's size. The result is a
@@ -61,18 +59,26 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mixinvert.errors import InputError
-from mixinvert.executors import torch_threads
-from mixinvert.metrics.reference import LoudnessNormalizedReference
-from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.data.song import Song
 from mixinvert.dsp.excerpts import Excerpt, choose_excerpts_covering
+from mixinvert.errors import InputError
+from mixinvert.executors import torch_threads
 from mixinvert.methods.base import Estimate, register
 from mixinvert.methods.refine.cma_search import CmaConfig, CmaResult, cma_search
-from mixinvert.methods.colonel_reiss import (
+from mixinvert.methods.refine.objective import ExcerptObjective
+from mixinvert.methods.refine.uncertainty import (
+    Intervals,
+    measure_uncertainty,
+    uncertainty_rows,
+    undetermined_everywhere,
+    undetermined_settings,
+)
+from mixinvert.metrics.reference import LoudnessNormalizedReference
+from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
+from mixinvert.twin.fit import (
     P_LIMIT,
     START_THRESHOLD_P,
     TwinFit,
@@ -82,15 +88,13 @@ from mixinvert.methods.colonel_reiss import (
     twin_evaluation_units,
     twin_step_units,
 )
-from mixinvert.methods.refine.uncertainty import (
-    Intervals,
-    measure_uncertainty,
-    uncertainty_rows,
-    undetermined_everywhere,
-    undetermined_settings,
+from mixinvert.work import (
+    FIT_THREADS,
+    PRICES,
+    WorkMeter,
+    excerpt_evaluation_units,
+    whole_song_units,
 )
-from mixinvert.methods.work import FIT_THREADS, PRICES, WorkMeter, excerpt_evaluation_units, whole_song_units
-from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +107,7 @@ ALL_EFFECTS = tuple(EFFECTS)
 class RefineConfig:
     """Settings of :func:`refine` (defaults: the ``eami+refine`` method's)."""
 
-    #: Work units for the whole refinement (:mod:`mixinvert.methods.work`).
+    #: Work units for the whole refinement (:mod:`mixinvert.work`).
     budget: float = 60.0
     #: An optional wall-clock cap (seconds): a deadline, at the price of a machine-dependent answer.
     budget_seconds: float | None = None
@@ -114,9 +118,8 @@ class RefineConfig:
     twin_share: float = 1.0
     #: The twin's fit: colonel-reiss's, but with a small pull of the EQ's gains towards flat
     #: (``eq_flat_weight``): a quiet track's gain and EQ trade off, and the flatter EQ is
-    #: the likelier (median gain error 0.88 -> 0.47 dB on the ``songs`` test songs, mean
-    #: MRSD 0.138 -> 0.129; ``drums`` 0.52 -> 0.34 dB, MRSD 0.102 -> 0.104: ``bench_refine.py
-    #: table1``'s results at commit 9f13196, without it, against those at commit 8afbbe5).
+    #: the likelier: it lowers the gain error at about the same MRSD (BENCHMARKS.md,
+    #: "eami+refine against every method").
     twin: TwinFitConfig = field(default_factory=lambda: TwinFitConfig(steps=400, patience=3, eq_flat_weight=5e-4))
     twin_excerpts: int = 4
     twin_excerpt_seconds: float = 2.0
@@ -149,8 +152,8 @@ class RefineConfig:
     #: does. The network's EQ and compressor estimates lead the twin into worse local minima
     #: than a flat EQ and an idle compressor do, and since an idle compressor starts where
     #: colonel-reiss's does (:func:`_alive`), fits from its gain, pan and reverb ended worse
-    #: than or level with fits from the sum too (BENCHMARKS.md, "Where the twin starts":
-    #: mean MRSD 0.158 against 0.131 on four songs after 100 steps). The whole estimate
+    #: than or level with fits from the sum too (BENCHMARKS.md, "Where the twin starts").
+    #: The whole estimate
     #: ``eami`` stays a candidate start for the final check.
     network_effects: tuple[str, ...] = ()
     #: Also start from Barchiesi & Reiss's closed-form settings (a second or two per song).
@@ -198,15 +201,17 @@ def _alive(p: np.ndarray, free: np.ndarray, song: Song) -> np.ndarray:
     - reverb at 0 % wet (room size and damping have no gradient): 1.5 % wet;
     - a compressor at about 1:1 (an idle one, as the plain sum and the partial start have):
       colonel-reiss's start, ratio 1.05:1 at a -20 dB threshold. A track that never
-      reaches -20 dB keeps an idle compressor, which the fit leaves idle: in a diagnosis on
-      two test songs, fits from there ended lower on the real console than fits from a
-      threshold 12 dB under every track's peak (song_0012: MRSD 0.064 against 0.085 after
-      200 steps; song_0040: 0.034 against 0.035);
+      reaches -20 dB keeps an idle compressor, which the fit leaves idle: fits from there
+      ended lower on the real console than fits from a threshold 12 dB under every
+      track's peak;
     - a compressor set to compress (the network's, when ``network_effects`` has it) with a
       threshold the track never reaches (no gradient for any of its settings): the
       threshold 12 dB under the track's peak after gain and EQ (audibly the same, but alive).
     """
-    from mixinvert.methods.refine.uncertainty import NEUTRAL_RATIO, pre_compressor_peak_db
+    from mixinvert.methods.refine.uncertainty import (
+        NEUTRAL_RATIO,
+        pre_compressor_peak_db,
+    )
 
     p = p.copy()
     wet = CONSOLE_V1.index("reverb_wet")
@@ -339,7 +344,7 @@ class RefineResult:
     uncertainty: str
     #: Wall seconds of each stage.
     seconds: dict[str, float]
-    #: :meth:`~mixinvert.methods.work.WorkMeter.record`.
+    #: :meth:`~mixinvert.work.WorkMeter.record`.
     budget: dict
 
     @property

@@ -24,9 +24,9 @@ from typing import Sequence
 import numpy as np
 import pedalboard as pb
 
-from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.console.render import gain_eq_processors
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
+from mixinvert.methods.refine.objective import ExcerptObjective
 
 #: Below these, a setting's partners cannot be heard.
 FLAT_EQ_DB = 0.5

@@ -2,8 +2,8 @@
 
 Same chain, parameters and units as :mod:`mixinvert.console.render`, written so that
 gradients reach every parameter. Each stage is a pure function, checked against the real
-pedalboard processor (``bench/bench_twin.py`` reports the distance per stage; the tests
-bound it):
+pedalboard processor (BENCHMARKS.md, "The differentiable twin against the real console, per
+processor"; the tests bound the distance per stage):
 
 =========== ===========================================================================
 stage       how
@@ -12,7 +12,7 @@ gain        ``x * 10 ** (gain_db / 20)``
 EQ          the three RBJ biquads pedalboard (JUCE) uses, coefficients from
             ``dasp_pytorch.signal.biquad``; applied as their exact frequency response on
             a zero-padded FFT grid (LTI, so only the tail past the padding is lost)
-compressor  JUCE's peak ballistics (:mod:`mixinvert.console.ballistics`, numba forward
+compressor  JUCE's peak ballistics (:mod:`mixinvert.twin.ballistics`, numba forward
             and backward) and its gain curve ``(env / threshold) ** (1 / ratio - 1)``
             above the threshold; per channel, as JUCE does
 pan         constant power, the console's law (mono and stereo tracks)
@@ -41,10 +41,10 @@ import numpy as np
 import torch
 from dasp_pytorch.signal import biquad
 
-from mixinvert.console import responses
-from mixinvert.console.ballistics import compress, peak_envelope, time_constant
 from mixinvert.console.eq import EQ_SECTIONS, SHELF_Q
 from mixinvert.console.schema import CONSOLE_V1, ParamSchema
+from mixinvert.twin import responses
+from mixinvert.twin.ballistics import compress, peak_envelope, time_constant
 
 #: dasp-pytorch's name of each kind of EQ section.
 _DASP_KIND = {"low_shelf": "low_shelf", "peak": "peaking", "high_shelf": "high_shelf"}
@@ -151,7 +151,7 @@ def compressor(
     """``juce::dsp::Compressor`` on every channel of ``x`` ``(channels, samples)``.
 
     float32 on the CPU (every fit) runs the fused numba kernel
-    (:func:`mixinvert.console.ballistics.compress`); other inputs run the same as torch
+    (:func:`mixinvert.twin.ballistics.compress`); other inputs run the same as torch
     operations, against which the tests check the kernel."""
     exponent = 1.0 / ratio - 1.0
     if x.dtype == torch.float32 and x.device.type == "cpu":
@@ -226,7 +226,7 @@ def reverb_response(
     A comb of delay N, feedback f and damping d is ``z^-N (1 - d z^-1) / (1 - d z^-1 - f (1 - d) z^-N)``;
     an allpass of delay M is ``z^-M / (1 - z^-M / 2) - 1``; per channel, the 8 combs in
     parallel, then the 4 allpasses in series (JUCE ``Reverb::processStereo``). Evaluated in
-    one fused loop (:mod:`mixinvert.console.responses`).
+    one fused loop (:mod:`mixinvert.twin.responses`).
     """
     feedback = torch.as_tensor(room_size, dtype=torch.float64) * 0.28 + 0.7
     damp = torch.as_tensor(damping, dtype=torch.float64) * 0.4

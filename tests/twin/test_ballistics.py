@@ -10,8 +10,8 @@ import pytest
 import scipy.signal
 import torch
 
-from mixinvert.console.ballistics import peak_envelope, time_constant
-from mixinvert.console.twin import compressor
+from mixinvert.twin.ballistics import peak_envelope, time_constant
+from mixinvert.twin.model import compressor
 from tests.conftest import SR, noise_track
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -188,7 +188,7 @@ def test_fused_compressor_equals_the_torch_version_values_and_gradients(rng, cha
 
 
 def test_fused_compressor_below_threshold_is_identity_with_zero_setting_gradients(rng):
-    from mixinvert.console.ballistics import compress
+    from mixinvert.twin.ballistics import compress
 
     x = torch.tensor(noise_track(rng, 1, 0.2), requires_grad=True)
     knobs = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (10.0, -0.5, 0.9, 0.99)]

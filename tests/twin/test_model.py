@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from mixinvert.console import twin
 from mixinvert.console.render import Console, render_track
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
+from mixinvert.twin import model as twin
 from tests.conftest import SR, noise_track
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

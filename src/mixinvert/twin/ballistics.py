@@ -23,7 +23,7 @@ import numba
 import numpy as np
 import torch
 
-from mixinvert.console.responses import over_rows
+from mixinvert.twin.responses import over_rows
 
 
 def time_constant(time_ms: torch.Tensor | float, sample_rate: float) -> torch.Tensor:

@@ -10,8 +10,8 @@ import pytest
 import torch
 from dasp_pytorch.signal import biquad
 
-from mixinvert.console import twin
-from mixinvert.console.responses import biquad_chain_response, reverb_response
+from mixinvert.twin import model as twin
+from mixinvert.twin.responses import biquad_chain_response, reverb_response
 
 N_FFT = 4096
 SR = 44100

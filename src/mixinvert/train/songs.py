@@ -1,0 +1,107 @@
+"""The training songs in memory (:class:`TrainSong`) and the corpus splits they come from."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from mixinvert.console.schema import CONSOLE_V1
+from mixinvert.data.dataset import list_song_dirs
+from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, SongError, load_song
+from mixinvert.dsp.features import MIN_SAMPLE_RATE
+from mixinvert.models.predict import song_features, song_transfer
+from mixinvert.train.config import TrainError
+
+
+@dataclass
+class TrainSong:
+    """A training song held in memory (float32 tracks, reference mix)."""
+
+    name: str
+    tracks: list[np.ndarray]
+    mix: np.ndarray
+    sample_rate: int
+    truth: np.ndarray | None = None  # normalized true settings, where known
+    #: whole-song transfer spectra per ``(reverb, compressor)`` flags, filled by :meth:`transfer`
+    _transfer: dict[tuple[bool, bool], torch.Tensor] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_song(cls, song: Song, corpus: str) -> "TrainSong":
+        if song.mix is None:
+            raise TrainError(f"{song.path or song.name}: a training song needs its reference mix")
+        if song.sample_rate < MIN_SAMPLE_RATE:
+            raise TrainError(f"{song.path or song.name}: sample rate {song.sample_rate} Hz is below {MIN_SAMPLE_RATE} Hz")
+        truth = None
+        if song.params is not None and song.params.schema.version == CONSOLE_V1.version:
+            truth = CONSOLE_V1.normalize(song.params.values)
+        return cls(
+            f"{corpus}/{song.name}",
+            [np.ascontiguousarray(t, dtype=np.float32) for t in song.tracks],
+            np.ascontiguousarray(song.mix, dtype=np.float32),
+            song.sample_rate,
+            truth,
+        )
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.tracks[0].shape[-1])
+
+    @functools.cached_property
+    def features(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Whole-song features of tracks and mix (computed once: validation reuses them)."""
+        return song_features(self.tracks, self.mix, self.sample_rate)
+
+    def transfer(self, reverb: bool = False, compressor: bool = False) -> torch.Tensor:
+        """Whole-song transfer spectra of the tracks into the reference mix (computed once
+        for each set of channels)."""
+        key = (reverb, compressor)
+        if key not in self._transfer:
+            self._transfer[key] = song_transfer(self.tracks, self.mix, self.sample_rate, reverb=reverb,
+                                                compressor=compressor)
+        return self._transfer[key]
+
+
+def load_split(
+    corpus_dirs: Sequence[str | os.PathLike], split: str, *, limit: int | None = None, max_tracks: int = DEFAULT_MAX_TRACKS
+) -> list[TrainSong]:
+    """Songs of ``split`` from every corpus, in a fixed order (corpus, then song name)."""
+    songs: list[TrainSong] = []
+    for corpus in corpus_dirs:
+        try:
+            dirs = list_song_dirs(corpus, split)
+        except SongError:
+            if split == "train":
+                raise
+            dirs = []  # a small corpus may have no validation songs
+        for d in dirs:
+            songs.append(TrainSong.from_song(load_song(d, max_tracks=max_tracks), Path(corpus).name))
+    if limit is not None and len(songs) > limit:
+        # An even spread over the corpora rather than the first ``limit`` songs of the first one.
+        pick = np.linspace(0, len(songs) - 1, limit).round().astype(int)
+        songs = [songs[i] for i in pick]
+    return songs
+
+
+def corpus_identity(corpus_dirs: Sequence[str | os.PathLike]) -> list[dict]:
+    out = []
+    for c in corpus_dirs:
+        c = Path(c)
+        info: dict = {"name": c.name}
+        meta = c / "corpus.json"
+        if meta.is_file():
+            try:
+                info["corpus"] = json.loads(meta.read_text())
+            except (OSError, json.JSONDecodeError):
+                pass
+        out.append(info)
+    return out
+
+
+# --------------------------------------------------------------------------- sampling
