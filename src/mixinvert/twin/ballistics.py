@@ -240,10 +240,9 @@ def compress(x: torch.Tensor, threshold: torch.Tensor, exponent: torch.Tensor, c
     differentiable; rows run on threads. Equal to the same written as torch operations
     (``twin.compressor`` before this existed; the tests keep that version) to float
     precision, with the same gradients. It saves the torch version's conversions and
-    stored intermediates, but its power is scalar code per sample: on tracks compressed
-    nearly everywhere (``bench_twin_step.py``'s noise) a fitting step was 4 to 17 % slower
-    than with the torch version (``bench_twin_step.py run --against 2ea6faa``, before the
-    tracks were rendered together); samples under the threshold skip the power."""
+    stored intermediates, but its power is scalar code per sample, which costs more than
+    the torch version on tracks compressed nearly everywhere; samples under the threshold
+    skip the power (BENCHMARKS.md, "Differentiable twin: cost of a fitting step")."""
     if x.ndim != 2 or x.dtype != torch.float32:
         raise ValueError(f"expected float32 (rows, samples), got {x.dtype} {tuple(x.shape)}")
     rows = x.shape[0]
