@@ -16,6 +16,7 @@ from mixinvert.methods.refine.uncertainty import (
     measure_uncertainty,
     parabola_interval,
     sensitivity_intervals,
+    uncertainty_evaluations,
     uncertainty_rows,
     undetermined_settings,
 )
@@ -93,6 +94,9 @@ def test_measure_uncertainty_skips_what_the_rules_settle(fitted):
         assert (iv.low[i, room], iv.high[i, room]) == (-1.0, 1.0)
         assert (iv.low[i, threshold], iv.high[i, threshold]) == (-1.0, 1.0)
     assert 2 * 7 * 2 <= obj.evaluations - before <= 2 * 7 * 3  # the objective's own count
+    # what the refinement charges for it is known before it runs
+    rules = undetermined_settings(tracks, SR, S.denormalize(p))
+    assert uncertainty_evaluations(p, free, rules) == obj.evaluations - before
     # what is measured matches a plain sensitivity measurement
     plain = sensitivity_intervals(obj, p, free, step=0.05, tolerance=0.05)
     assert iv.low[:, g] == pytest.approx(plain.low[:, g]) and iv.high[:, g] == pytest.approx(plain.high[:, g])

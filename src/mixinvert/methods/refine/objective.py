@@ -89,7 +89,10 @@ class ExcerptObjective:
         self.contrib = [[self._render(i, e, self.values[i]) for e in range(len(self.excerpts))]
                         for i in range(len(tracks))]
         self.totals = [np.sum([c[e] for c in self.contrib], axis=0) for e in range(len(self.excerpts))]
+        #: Candidates scored so far (:meth:`track_loss` calls, counted under a lock: they run
+        #: on several threads at once).
         self.evaluations = 0
+        self._count_lock = threading.Lock()
 
     @property
     def num_tracks(self) -> int:
@@ -116,7 +119,8 @@ class ExcerptObjective:
         for e in which:
             mix = self.totals[e] - self.contrib[track][e] + self._render(track, e, values)
             total += self.references[e].distance(mix)
-        self.evaluations += 1
+        with self._count_lock:
+            self.evaluations += 1
         return total / len(which)
 
     def track_losses(

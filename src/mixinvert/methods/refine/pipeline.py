@@ -72,6 +72,7 @@ from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.methods.refine.uncertainty import (
     Intervals,
     measure_uncertainty,
+    uncertainty_evaluations,
     uncertainty_rows,
     undetermined_everywhere,
     undetermined_settings,
@@ -572,24 +573,25 @@ def _uncertainty(run: _Run, p_final: np.ndarray, objective: ExcerptObjective | N
                  ) -> tuple[Intervals, list[dict[str, str]], str]:
     """Stage 5: intervals around the chosen settings, if the budget still has room for them
     (``objective``: the search's, when it holds the chosen settings), and the rules' flags.
-    A budget too small for the stages that cannot be skipped keeps the rules alone; a search
-    that moved settings out of the rules' reach may have made the measurement longer than
-    what was reserved, hence half of it must fit."""
+    A budget too small for the stages that cannot be skipped keeps the rules alone, and so
+    does a search that moved settings out of the rules' reach, making the measurement
+    longer than what was reserved: the work used never exceeds the budget."""
     t0 = time.perf_counter()
     song, config, meter, free = run.song, run.config, run.meter, run.free
     n_tracks, song_seconds, _ = run.track_seconds
     rules = undetermined_settings(song.tracks, song.sample_rate, CONSOLE_V1.denormalize(p_final))
     meter.charge(PRICES.rules * n_tracks * song_seconds)
-    needed = _uncertainty_units(_measured_settings(song, p_final, free, rules), run.search_excerpts,
-                                song.sample_rate)
-    if measure and meter.left() >= 0.5 * needed and not meter.time_is_up("uncertainty"):
+    measured = (uncertainty_evaluations(p_final, free, rules, step=config.uncertainty_step)
+                * _single_excerpt_units(run.search_excerpts, song.sample_rate))
+    rebuild = 0.0 if objective is not None else excerpt_evaluation_units(run.search_excerpts, song.sample_rate,
+                                                                         tracks=n_tracks)
+    if measure and meter.can_afford(rebuild + measured) and not meter.time_is_up("uncertainty"):
         if objective is None:
             objective = run.excerpt_objective(p_final)
-        before = objective.evaluations
         intervals, flags = measure_uncertainty(objective, p_final, np.broadcast_to(free, p_final.shape),
                                                song.tracks, song.sample_rate, step=config.uncertainty_step,
                                                tolerance=config.uncertainty_tolerance, rules=rules)
-        meter.charge((objective.evaluations - before) * _single_excerpt_units(run.search_excerpts, song.sample_rate))
+        meter.charge(measured)
         status = "measured"
     else:
         intervals = Intervals(np.full(p_final.shape, np.nan), np.full(p_final.shape, np.nan),

@@ -206,6 +206,25 @@ def with_wide_intervals(
     return out
 
 
+def sensitivity_evaluations(p: np.ndarray, free: np.ndarray, *, step: float = 0.05) -> int:
+    """The single-excerpt evaluations :func:`sensitivity_intervals` makes for ``free``
+    settings at ``p``: two per setting, three for one within ``step`` of its range's edge
+    (its centre moved inward)."""
+    p = np.asarray(p, dtype=np.float64)
+    free = np.broadcast_to(np.asarray(free, dtype=bool), p.shape)
+    at_edge = np.clip(p, -1.0 + step, 1.0 - step) != p
+    return int((free * np.where(at_edge, 3, 2)).sum())
+
+
+def uncertainty_evaluations(p: np.ndarray, free: np.ndarray, rules: Sequence[dict[str, str]], *,
+                            step: float = 0.05, schema: ParamSchema = CONSOLE_V1) -> int:
+    """The single-excerpt evaluations :func:`measure_uncertainty` makes at ``p`` with the
+    rules' flags ``rules`` (what it costs, before it runs)."""
+    whole_range = undetermined_everywhere(rules, schema.denormalize(p), schema=schema)
+    free = np.broadcast_to(np.asarray(free, dtype=bool), np.shape(p))
+    return sensitivity_evaluations(p, free & ~whole_range, step=step)
+
+
 def measure_uncertainty(
     objective: ExcerptObjective,
     p: np.ndarray,
