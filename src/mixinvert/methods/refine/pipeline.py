@@ -38,14 +38,19 @@ heard in them (:func:`~mixinvert.dsp.excerpts.choose_excerpts_covering`).
 Work: ``budget`` (default 60 work units, :mod:`mixinvert.work`: about 60 s on a
 quiet 2-core machine for a 30 s, 8-track song) pays for every stage; the twin gets
 ``twin_share`` of what is left after the start, the search the rest, less a reserve for
-the final check and the uncertainty, all priced from the song's size. The result is a
-function of the song, the settings and the seed, on any machine and under any load.
+the final check and the uncertainty, all priced from the song's size; the work used never
+exceeds the budget. The result is a function of the song, the settings and the seed, under
+any load (across machines, the fits follow the CPU's kernels: README, "Development").
 ``budget_seconds`` adds a wall-clock cap for a deadline: the stages it cuts short are
 recorded, and the result then depends on the machine. ``steps`` caps the twin's steps.
 
 ``effects`` restricts what is fitted (e.g. ``("gain", "pan")``): the other settings stay
 neutral (EQ flat, ratio 1:1, reverb dry). The benchmark of what each effect contributes
 uses it.
+
+In the code each stage is a function (:func:`_start`, :func:`_twin`, :func:`_search`,
+:func:`_check`, :func:`_uncertainty`) over a small :class:`_Run` state, and :func:`refine`
+returns a typed :class:`RefineResult`.
 """
 
 from __future__ import annotations
@@ -74,7 +79,6 @@ from mixinvert.methods.refine.uncertainty import (
     measure_uncertainty,
     uncertainty_evaluations,
     uncertainty_rows,
-    undetermined_everywhere,
     undetermined_settings,
 )
 from mixinvert.metrics.reference import LoudnessNormalizedReference
@@ -259,35 +263,28 @@ def _joined_excerpts(song: Song, excerpts: Sequence[Excerpt]) -> Song:
     return Song(song.name, song.track_names, tracks, song.sample_rate, mix)
 
 
-def _measured_settings(song: Song, p: np.ndarray, free: np.ndarray,
-                       rules: Sequence[dict[str, str]] | None = None) -> int:
-    """How many settings the uncertainty will measure at ``p`` (the rest are undetermined
-    over their whole range), plus one reference evaluation per track. ``rules``: the
-    rules' flags at ``p`` when the caller has them."""
-    values = CONSOLE_V1.denormalize(p)
-    if rules is None:
-        rules = undetermined_settings(song.tracks, song.sample_rate, values)
-    skip = undetermined_everywhere(rules, values)
-    return int((np.broadcast_to(free, p.shape) & ~skip).sum()) + song.num_tracks
-
-
 def _single_excerpt_units(excerpts: Sequence[Excerpt], sample_rate: int) -> float:
     """One candidate on one of ``excerpts`` (their mean): the uncertainty measures each
     track on the excerpt where it is loudest."""
     return excerpt_evaluation_units(excerpts, sample_rate) / len(excerpts)
 
 
-def _uncertainty_units(measured_settings: int, excerpts: Sequence[Excerpt], sample_rate: int) -> float:
-    """Work units of ``measured_settings`` sensitivity measurements (two evaluations each)."""
-    return 2 * measured_settings * _single_excerpt_units(excerpts, sample_rate)
+def _uncertainty_units(song: Song, p: np.ndarray, free: np.ndarray, excerpts: Sequence[Excerpt], step: float,
+                       rules: Sequence[dict[str, str]] | None = None) -> float:
+    """Work units of the uncertainty's measurement at ``p``: its evaluations
+    (:func:`~mixinvert.methods.refine.uncertainty.uncertainty_evaluations`), one excerpt each.
+    ``rules``: the rules' flags at ``p`` when the caller has them."""
+    if rules is None:
+        rules = undetermined_settings(song.tracks, song.sample_rate, CONSOLE_V1.denormalize(p))
+    return uncertainty_evaluations(p, free, rules, step=step) * _single_excerpt_units(excerpts, song.sample_rate)
 
 
-def _reserve_units(song: Song, heard: Song, excerpts: Sequence[Excerpt], measured_settings: int, *,
+def _reserve_units(song: Song, heard: Song, excerpts: Sequence[Excerpt], uncertainty_units: float, *,
                    search_setup: bool = False) -> float:
     """Work units kept back for the stages after the search: the final check (three
     candidates rendered and scored on what the check hears, plus the result over a long
-    song), the objective rebuilt for the uncertainty, its rules, and ``measured_settings``
-    sensitivity measurements; with ``search_setup`` (kept back from the twin), also the
+    song), the objective rebuilt for the uncertainty, its rules, and ``uncertainty_units``
+    for its measurement; with ``search_setup`` (kept back from the twin), also the
     search's set-up: the rules on the twin's settings and the search's objective built."""
     sr, n = song.sample_rate, song.num_tracks
     check = whole_song_units(heard.num_samples / sr, n, renders=3, scores=3)
@@ -296,7 +293,7 @@ def _reserve_units(song: Song, heard: Song, excerpts: Sequence[Excerpt], measure
     built = excerpt_evaluation_units(excerpts, sr, tracks=n)
     rules = PRICES.rules * n * song.num_samples / sr
     setup = rules + built if search_setup else 0.0
-    return check + built + rules + setup + _uncertainty_units(measured_settings, excerpts, sr)
+    return check + built + rules + setup + uncertainty_units
 
 
 @dataclass
@@ -507,12 +504,12 @@ def _twin(run: _Run, starts: Starts) -> tuple[TwinFit | None, np.ndarray, bool]:
     song, config, meter, free = run.song, run.config, run.meter, run.free
     sr, n_tracks, song_seconds = song.sample_rate, song.num_tracks, song.num_samples / song.sample_rate
     p_twin_start = _alive(starts.settings[starts.twin_from], free, song)  # renders each track's gain and EQ: once
-    measured = _measured_settings(song, p_twin_start, free)
+    uncertainty = _uncertainty_units(song, p_twin_start, free, run.search_excerpts, config.uncertainty_step)
     meter.charge(2 * PRICES.rules * n_tracks * song_seconds)
     # the fit comes first: an uncertainty that would take a large share of a small budget
     # is not reserved for (and not measured); the reserve is judged on the twin's start
-    measure = _uncertainty_units(measured, run.search_excerpts, sr) <= config.uncertainty_max_share * meter.left()
-    reserve = _reserve_units(song, run.heard, run.search_excerpts, measured if measure else 0, search_setup=True)
+    measure = uncertainty <= config.uncertainty_max_share * meter.left()
+    reserve = _reserve_units(song, run.heard, run.search_excerpts, uncertainty if measure else 0.0, search_setup=True)
     twin_meter = meter.share((meter.left() - reserve) * config.twin_share if meter.units is not None else None)
     # the twin runs if it can pay for a step and the evaluations around it
     least_twin = (twin_step_units(n_tracks, run.twin_excerpts[:1], sr, config.twin.tail_seconds)
@@ -533,7 +530,8 @@ def _search(run: _Run, p_twin: np.ndarray, measure: bool) -> tuple[CmaResult, Ex
     song, meter, free = run.song, run.meter, run.free
     n_tracks, song_seconds, _ = run.track_seconds
     reserve = _reserve_units(song, run.heard, run.search_excerpts,
-                             _measured_settings(song, p_twin, free) if measure else 0)
+                             _uncertainty_units(song, p_twin, free, run.search_excerpts, run.config.uncertainty_step)
+                             if measure else 0.0)
     meter.charge(PRICES.rules * n_tracks * song_seconds)
     objective = run.excerpt_objective(p_twin)
     search_meter = meter.share(meter.left() - reserve if meter.units is not None else None)
@@ -581,8 +579,7 @@ def _uncertainty(run: _Run, p_final: np.ndarray, objective: ExcerptObjective | N
     n_tracks, song_seconds, _ = run.track_seconds
     rules = undetermined_settings(song.tracks, song.sample_rate, CONSOLE_V1.denormalize(p_final))
     meter.charge(PRICES.rules * n_tracks * song_seconds)
-    measured = (uncertainty_evaluations(p_final, free, rules, step=config.uncertainty_step)
-                * _single_excerpt_units(run.search_excerpts, song.sample_rate))
+    measured = _uncertainty_units(song, p_final, free, run.search_excerpts, config.uncertainty_step, rules)
     rebuild = 0.0 if objective is not None else excerpt_evaluation_units(run.search_excerpts, song.sample_rate,
                                                                          tracks=n_tracks)
     if measure and meter.can_afford(rebuild + measured) and not meter.time_is_up("uncertainty"):
