@@ -317,3 +317,30 @@ def test_long_songs_are_checked_on_excerpts_and_rendered_whole(song):
     assert short.heard == "whole song"
     with pytest.raises(ValueError, match="check_excerpts"):
         replace(FAST, check_excerpts=0)
+
+
+def test_the_uncertainty_measures_the_loudest_tracks_the_work_left_pays_for(song, one_torch_thread):
+    from mixinvert.methods.refine.pipeline import _Run, _single_excerpt_units, _uncertainty
+    from mixinvert.methods.refine.uncertainty import uncertainty_evaluations, undetermined_settings
+    from mixinvert.work import PRICES, WorkMeter, excerpt_evaluation_units
+
+    p = S.normalize(song.params.values)
+    run = _Run.begin(song, FAST, 0, None, None)
+    rules = undetermined_settings(song.tracks, SR, song.params.values)
+    single = _single_excerpt_units(run.search_excerpts, SR)
+    cost = [uncertainty_evaluations(p[i:i + 1], np.ones((1, S.size), bool), rules[i:i + 1]) * single
+            for i in range(song.num_tracks)]
+    loudest = int(np.argmax([np.mean(np.square(t)) for t in song.tracks]))
+    fixed = (PRICES.rules * song.num_tracks * song.num_samples / SR
+             + excerpt_evaluation_units(run.search_excerpts, SR, tracks=song.num_tracks))
+    # room for the loudest track's measurement and no other
+    run.meter = WorkMeter(fixed + cost[loudest] + 0.5 * min(c for i, c in enumerate(cost) if i != loudest))
+    intervals, flags, status = _uncertainty(run, p, None, measure=True)
+    assert status.startswith(f"measured for 1 of {song.num_tracks} tracks")
+    measured = np.isfinite(intervals.low).any(axis=1)
+    assert measured[loudest] and measured.sum() == 1
+    assert run.meter.used <= run.meter.units
+    # with the work for all of them, all are measured
+    run.meter = WorkMeter(fixed + sum(cost) + 1e-9)
+    intervals, flags, status = _uncertainty(run, p, None, measure=True)
+    assert status == "measured" and np.isfinite(intervals.low).any(axis=1).all()

@@ -573,23 +573,39 @@ def _uncertainty(run: _Run, p_final: np.ndarray, objective: ExcerptObjective | N
     (``objective``: the search's, when it holds the chosen settings), and the rules' flags.
     A budget too small for the stages that cannot be skipped keeps the rules alone, and so
     does a search that moved settings out of the rules' reach, making the measurement
-    longer than what was reserved: the work used never exceeds the budget."""
+    longer than what was reserved: then the loudest tracks that the work left can pay for
+    are measured, the others keep the rules' flags alone. The work used never exceeds the
+    budget."""
     t0 = time.perf_counter()
     song, config, meter, free = run.song, run.config, run.meter, run.free
     n_tracks, song_seconds, _ = run.track_seconds
     rules = undetermined_settings(song.tracks, song.sample_rate, CONSOLE_V1.denormalize(p_final))
     meter.charge(PRICES.rules * n_tracks * song_seconds)
-    measured = _uncertainty_units(song, p_final, free, run.search_excerpts, config.uncertainty_step, rules)
+    free = np.broadcast_to(free, p_final.shape)
+    single = _single_excerpt_units(run.search_excerpts, song.sample_rate)
     rebuild = 0.0 if objective is not None else excerpt_evaluation_units(run.search_excerpts, song.sample_rate,
                                                                          tracks=n_tracks)
-    if measure and meter.can_afford(rebuild + measured) and not meter.time_is_up("uncertainty"):
+    chosen = np.zeros(n_tracks, dtype=bool)
+    if measure and not meter.time_is_up("uncertainty"):
+        # each track's measurement, the loudest tracks first, as far as the work left goes
+        cost = [uncertainty_evaluations(p_final[i:i + 1], free[i:i + 1], rules[i:i + 1],
+                                        step=config.uncertainty_step) * single for i in range(n_tracks)]
+        left = meter.left() - rebuild
+        loudness = [float(np.mean(np.square(t, dtype=np.float64))) for t in song.tracks]
+        for i in sorted(range(n_tracks), key=lambda k: -loudness[k]):
+            if cost[i] <= left:
+                chosen[i], left = True, left - cost[i]
+    if chosen.any():
         if objective is None:
             objective = run.excerpt_objective(p_final)
-        intervals, flags = measure_uncertainty(objective, p_final, np.broadcast_to(free, p_final.shape),
-                                               song.tracks, song.sample_rate, step=config.uncertainty_step,
-                                               tolerance=config.uncertainty_tolerance, rules=rules)
-        meter.charge(measured)
-        status = "measured"
+        measured_free = free & chosen[:, None]
+        intervals, flags = measure_uncertainty(objective, p_final, measured_free, song.tracks, song.sample_rate,
+                                               step=config.uncertainty_step, tolerance=config.uncertainty_tolerance,
+                                               rules=rules)
+        meter.charge(sum(c for c, on in zip(cost, chosen) if on))
+        status = "measured" if chosen.all() else (
+            f"measured for {int(chosen.sum())} of {n_tracks} tracks, the loudest: no work left in the budget "
+            "for the others (raise --budget)")
     else:
         intervals = Intervals(np.full(p_final.shape, np.nan), np.full(p_final.shape, np.nan),
                               config.uncertainty_tolerance)
@@ -599,6 +615,7 @@ def _uncertainty(run: _Run, p_final: np.ndarray, objective: ExcerptObjective | N
                "no work left in the budget to measure intervals (raise --budget)" if measure else
                "measuring intervals would take too much of the budget from the fit (raise --budget)")
         status = "rules only: " + why
+    if status != "measured":
         log.warning("%s: %s", song.name, status)
     run.timed("uncertainty", t0)
     return intervals, flags, status
