@@ -11,8 +11,8 @@ from mixinvert.errors import MixinvertError
 from mixinvert.methods.base import REGISTERED, MethodEntry
 
 #: Methods from the most to the least accurate at their default settings, as measured on
-#: the benchmark corpora (BENCHMARKS.md, "eami+refine against every method"): eami+refine
-#: (60 s) is ahead of colonel-reiss (200 steps or 120 s) on both ``songs`` and ``drums``.
+#: the benchmark corpora (BENCHMARKS.md, "eami+refine against every method", and "eami+refine
+#: against colonel-reiss at the same work" for in-model, mismatched and real songs).
 PREFERENCE = ("eami+refine", "colonel-reiss", "barchiesi-reiss", "eami", "sum", "random")
 
 

@@ -26,7 +26,8 @@ from mixinvert.dsp.loudness import TARGET_LUFS, loudness_normalize
 
 #: (n_fft, hop, win) of the paper's MRSD.
 MRSD_RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
-_MAG_FLOOR = 1e-7
+#: Floor of the STFT magnitudes before the log (the ``lm`` term).
+MAG_FLOOR = 1e-7
 #: Samples per block of :func:`mae`, and STFT values (frames x n_fft) per channel and
 #: block of :func:`stft_distance`: what bounds the metrics' memory on long mixes (a few
 #: tens of MB per block).
@@ -112,7 +113,7 @@ def stft_distance(estimate: np.ndarray, reference: np.ndarray, n_fft: int, hop: 
                     _stft_magnitude_blocks(reference, n_fft, hop, win)):
         diff2 += ((R - Y) ** 2).sum(axis=(1, 2))
         ref2 += (R**2).sum(axis=(1, 2))
-        log_abs += np.abs(np.log(np.maximum(R, _MAG_FLOOR)) - np.log(np.maximum(Y, _MAG_FLOOR))).sum(axis=(1, 2))
+        log_abs += np.abs(np.log(np.maximum(R, MAG_FLOOR)) - np.log(np.maximum(Y, MAG_FLOOR))).sum(axis=(1, 2))
         count += R.shape[1] * R.shape[2]
     total = 0.0
     for ch in range(2):

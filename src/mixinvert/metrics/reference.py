@@ -13,9 +13,7 @@ import numpy as np
 import torch
 
 from mixinvert.dsp.loudness import TARGET_LUFS, loudness_normalize
-from mixinvert.metrics.audio import MRSD_RESOLUTIONS
-
-_MAG_FLOOR = 1e-7
+from mixinvert.metrics.audio import MAG_FLOOR, MRSD_RESOLUTIONS
 
 
 def _magnitudes(x: torch.Tensor) -> list[torch.Tensor]:
@@ -43,7 +41,7 @@ class ReferenceSpectra:
         self.num_samples = int(ref.shape[-1])
         self.mags = _magnitudes(ref)
         self.norms = [torch.linalg.vector_norm(m, dim=(-2, -1)) for m in self.mags]
-        self.logs = [torch.log(torch.clamp(m, min=_MAG_FLOOR)) for m in self.mags]
+        self.logs = [torch.log(torch.clamp(m, min=MAG_FLOOR)) for m in self.mags]
 
     def distance(self, estimate: np.ndarray | torch.Tensor) -> float:
         y = torch.as_tensor(estimate, dtype=torch.float32)
@@ -53,7 +51,7 @@ class ReferenceSpectra:
         for Y, R, norm, logR in zip(_magnitudes(y), self.mags, self.norms, self.logs):
             diff = torch.linalg.vector_norm(R - Y, dim=(-2, -1))
             sc = torch.where(norm > 0, diff / torch.clamp(norm, min=1e-30), (diff > 0).to(diff.dtype))
-            lm = torch.mean(torch.abs(logR - torch.log(torch.clamp(Y, min=_MAG_FLOOR))), dim=(-2, -1))
+            lm = torch.mean(torch.abs(logR - torch.log(torch.clamp(Y, min=MAG_FLOOR))), dim=(-2, -1))
             total += float(sc.sum() + lm.sum())
         return total / len(MRSD_RESOLUTIONS)
 
