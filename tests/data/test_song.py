@@ -91,23 +91,36 @@ def test_different_rates_are_resampled_and_said(tmp_path, rng):
     assert any("b.wav: resampled from 48000 Hz to 44100 Hz" in n for n in song.notes)
 
 
-def test_different_lengths_are_padded_and_mix_cut(tmp_path, rng):
-    short, long = noise_track(rng, 1, 0.5), noise_track(rng, 1, 1.0)
-    mix = noise_track(rng, 2, 1.5)
+def test_the_mix_decides_the_length(tmp_path, rng):
+    # tracks shorter than the mix are padded, longer ones cut; the mix is kept whole
+    short, long = noise_track(rng, 1, 0.5), noise_track(rng, 1, 1.5)
+    mix = noise_track(rng, 2, 1.0)
     write_song(tmp_path, {"long.wav": long, "short.wav": short}, mix)
     song = load_song(tmp_path)
     assert song.num_samples == SR
+    np.testing.assert_array_equal(song.mix, mix)
+    np.testing.assert_array_equal(song.tracks[0], long[:, :SR])
     np.testing.assert_array_equal(song.tracks[1][:, : short.shape[1]], short)
     assert not song.tracks[1][:, short.shape[1]:].any()
-    np.testing.assert_array_equal(song.mix, mix[:, :SR])
-    assert any("short.wav: 0.500 s shorter" in n for n in song.notes)
-    assert any("mix.wav: 0.500 s longer" in n for n in song.notes)
+    assert any("short.wav: 0.500 s shorter than the mix; padded" in n for n in song.notes)
+    assert any("long.wav: 0.500 s longer than the mix; cut" in n for n in song.notes)
 
 
-def test_short_mix_is_padded(tmp_path, rng):
-    write_song(tmp_path, {"a.wav": noise_track(rng, 1, 1.0)}, noise_track(rng, 2, 0.75))
+def test_a_short_mix_is_never_padded(tmp_path, rng):
+    # a 0.75 s mix against 1 s tracks scores 0.75 s, not 0.25 s of added silence
+    mix = noise_track(rng, 2, 0.75)
+    write_song(tmp_path, {"a.wav": noise_track(rng, 1, 1.0)}, mix)
     song = load_song(tmp_path)
-    assert song.mix.shape == (2, SR) and not song.mix[:, int(0.75 * SR):].any()
+    np.testing.assert_array_equal(song.mix, mix)
+    assert song.tracks[0].shape == (1, mix.shape[1])
+    assert any("a.wav: 0.250 s longer than the mix; cut" in n for n in song.notes)
+
+
+def test_without_a_mix_tracks_are_padded_to_the_longest(tmp_path, rng):
+    write_song(tmp_path, {"a.wav": noise_track(rng, 1, 0.5), "b.wav": noise_track(rng, 1, 1.0)})
+    song = load_song(tmp_path)
+    assert song.num_samples == SR and not song.tracks[0][:, SR // 2:].any()
+    assert any("a.wav: 0.500 s shorter than the longest track" in n for n in song.notes)
 
 
 def test_silent_tracks_are_allowed_and_reported(tmp_path, rng):

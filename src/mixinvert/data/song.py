@@ -13,11 +13,13 @@ How uneven input is handled (documented behaviour, tested):
 
 - Sample rates that differ are resampled with soxr (VHQ) to the mix's rate (or, with no
   mix, to the first track's) and a note says so.
-- Tracks of different lengths are zero-padded at the end to the longest track (a DAW
-  export that stops early is silence after its end); a note says so.
-- A mix longer than the tracks is cut to the tracks' length (a reverb tail past the end
-  cannot be matched by a console that keeps input length); a shorter mix is zero-padded.
-  Either way a note gives the difference in seconds.
+- With a mix, the mix decides the song's length: a track longer than the mix is cut to
+  it (what the mix does not contain cannot be scored), a shorter one is zero-padded at
+  the end (a DAW export that stops early is silence after its end); a note gives the
+  difference in seconds. The mix itself is never padded: silence added to a reference
+  would be scored as if the engineer had made it.
+- Without a mix, tracks of different lengths are zero-padded at the end to the longest
+  track, with a note.
 - Silent tracks are allowed; :attr:`Song.silent_tracks` lists them and a note says so.
 - Files in ``tracks/`` without an audio suffix (notes, session files) are ignored and
   a note names them; hidden files (``.DS_Store``) are ignored silently.
@@ -167,20 +169,17 @@ def load_tracks_and_mix(
         if sr != sample_rate:
             tracks[i] = resample(tracks[i], sr, sample_rate)
             notes.append(f"{path.name}: resampled from {sr} Hz to {sample_rate} Hz (soxr)")
-    length = max(t.shape[-1] for t in tracks)
+    longest = max(t.shape[-1] for t in tracks)
+    length = mix.shape[-1] if mix is not None else longest
+    against = "the mix" if mix is not None else "the longest track"
     for i, (path, t) in enumerate(zip(track_files, tracks)):
-        if t.shape[-1] < length:
-            pad = length - t.shape[-1]
-            tracks[i] = np.pad(t, ((0, 0), (0, pad)))
-            notes.append(f"{path.name}: {pad / sample_rate:.3f} s shorter than the longest track; padded with silence")
-    if mix is not None and mix.shape[-1] != length:
-        diff = mix.shape[-1] - length
-        if diff > 0:
-            mix = np.ascontiguousarray(mix[:, :length])
-            notes.append(f"{Path(mix_file).name}: {diff / sample_rate:.3f} s longer than the tracks; cut to their length")
-        else:
-            mix = np.pad(mix, ((0, 0), (0, -diff)))
-            notes.append(f"{Path(mix_file).name}: {-diff / sample_rate:.3f} s shorter than the tracks; padded with silence")
+        diff = t.shape[-1] - length
+        if diff < 0:
+            tracks[i] = np.pad(t, ((0, 0), (0, -diff)))
+            notes.append(f"{path.name}: {-diff / sample_rate:.3f} s shorter than {against}; padded with silence")
+        elif diff > 0:
+            tracks[i] = np.ascontiguousarray(t[:, :length])
+            notes.append(f"{path.name}: {diff / sample_rate:.3f} s longer than the mix; cut to its length")
     params = None
     if params_file is not None:
         try:
