@@ -16,7 +16,7 @@ import numpy as np
 
 from mixinvert.audio import write_audio, write_text_atomic
 from mixinvert.console.params_io import MixParams, read_params, write_params
-from mixinvert.console.render import Console
+from mixinvert.console.mixing import render_mix
 from mixinvert.data.song import (
     DEFAULT_MAX_TRACKS,
     Song,
@@ -68,7 +68,7 @@ def render(
         song.notes.append(
             f"{params_path}: written for {params.sample_rate} Hz, rendering at the tracks' {song.sample_rate} Hz"
         )
-    mix = Console(song.tracks, song.sample_rate).render(song.params.values)
+    mix = render_mix(song.tracks, song.sample_rate, song.params)
     write_audio(out_path, mix, song.sample_rate, overwrite=overwrite)
     return out_path, song
 
@@ -107,7 +107,7 @@ class InvertResult:
         """The settings as params.json holds them (track order of the loaded song)."""
         est = self.estimate.params
         return MixParams(est.schema, est.track_names, est.values, self.song.sample_rate, self.params_extra,
-                         tuple(self.estimate.track_details))
+                         tuple(self.estimate.track_details), est.shared)
 
     @property
     def mix(self) -> np.ndarray:

@@ -39,7 +39,8 @@ def test_refuses_to_overwrite(tmp_path):
 @pytest.mark.parametrize(
     "doc, message",
     [
-        (_doc(console="v2"), "unknown console version"),
+        (_doc(console="v9"), "unknown console version"),
+        (_doc(console="v2"), "missing parameter"),
         ({"tracks": []}, "console"),
         (_doc(tracks=[]), "non-empty"),
         (_doc(tracks=[{"name": "a.wav", **{**NEUTRAL_V1, "pan": 2.0}}]), "pan"),

@@ -23,7 +23,7 @@ def test_v1_table_matches_spec():
         "reverb_room_size", "reverb_damping", "reverb_wet",
     )
     assert S.spec("eq_peak_cutoff_hz") == ParamSpec("eq_peak_cutoff_hz", "Hz", 100.0, 10000.0, "log", effect="eq",
-                                                    label="peak freq", display="hz")
+                                                    label="peak freq", display="hz", neutral=1000.0)
     assert S.spec("gain_db").lo == -24 and S.spec("gain_db").hi == 12
     assert S.spec("comp_ratio").scale == "log"
 

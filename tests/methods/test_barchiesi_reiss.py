@@ -66,6 +66,15 @@ def test_filters_reproduce_a_linear_mix(linear_song):
     assert mae(direct, song.mix) < 0.01 * float(np.abs(song.mix).sum(axis=0).mean())
 
 
+def test_filters_alone_are_the_linear_bound(linear_song):
+    # without gain envelopes: every gain is 1 and the filters alone reproduce a linear mix
+    song, _ = linear_song
+    fit = fit_filters(song.tracks, song.mix, gain_envelopes=False)
+    assert (fit.gains == 1.0).all()
+    direct = render_direct(song.tracks, fit, song.num_samples)
+    assert mrsd(direct, song.mix) < 0.05 * mrsd(plain_sum(song), song.mix)
+
+
 def test_console_settings_recover_gain_pan_and_eq(linear_song):
     song, truth = linear_song
     fit = fit_filters(song.tracks, song.mix)

@@ -20,14 +20,44 @@ import numpy as np
 #: Q of console v1's shelving filters (pedalboard's default).
 SHELF_Q = 0.7071
 
-Kind = Literal["low_shelf", "peak", "high_shelf"]
+Kind = Literal["low_shelf", "peak", "high_shelf", "highpass1", "lowpass1"]
 
-#: The EQ's sections in the order the signal meets them: (kind, gain setting, cutoff
-#: setting, Q setting; None: :data:`SHELF_Q`).
-EQ_SECTIONS: tuple[tuple[Kind, str, str, str | None], ...] = (
+Section = tuple[Kind, "str | None", str, "str | None"]
+
+#: The EQ's sections in the order the signal meets them: (kind, gain setting or None for
+#: a filter without gain, cutoff setting, Q setting; None: :data:`SHELF_Q`).
+EQ_SECTIONS: tuple[Section, ...] = (
     ("low_shelf", "eq_low_shelf_gain_db", "eq_low_shelf_cutoff_hz", None),
     ("peak", "eq_peak_gain_db", "eq_peak_cutoff_hz", "eq_peak_q"),
     ("high_shelf", "eq_high_shelf_gain_db", "eq_high_shelf_cutoff_hz", None),
+)
+
+
+def v2_sections(bells: int) -> tuple[Section, ...]:
+    """Console v2's filters in the order the signal meets them: the high-pass (two
+    first-order sections at one cutoff: 12 dB per octave, -6 dB at the cutoff), the low
+    shelf, ``bells`` bells and the high shelf."""
+    return (
+        ("highpass1", None, "hpf_cutoff_hz", None),
+        ("highpass1", None, "hpf_cutoff_hz", None),
+        ("low_shelf", "eq_low_shelf_gain_db", "eq_low_shelf_cutoff_hz", None),
+        *(("peak", f"eq_bell{i}_gain_db", f"eq_bell{i}_cutoff_hz", f"eq_bell{i}_q") for i in range(1, bells + 1)),
+        ("high_shelf", "eq_high_shelf_gain_db", "eq_high_shelf_cutoff_hz", None),
+    )
+
+
+#: Console v2's master EQ: a low shelf, a bell and a high shelf.
+MASTER_EQ_SECTIONS: tuple[Section, ...] = (
+    ("low_shelf", "master_eq_low_shelf_gain_db", "master_eq_low_shelf_cutoff_hz", None),
+    ("peak", "master_eq_bell_gain_db", "master_eq_bell_cutoff_hz", "master_eq_bell_q"),
+    ("high_shelf", "master_eq_high_shelf_gain_db", "master_eq_high_shelf_cutoff_hz", None),
+)
+#: The reverb bus's low and high cut (first-order twice each: 12 dB per octave).
+REVERB_BUS_SECTIONS: tuple[Section, ...] = (
+    ("highpass1", None, "reverb_hpf_hz", None),
+    ("highpass1", None, "reverb_hpf_hz", None),
+    ("lowpass1", None, "reverb_lpf_hz", None),
+    ("lowpass1", None, "reverb_lpf_hz", None),
 )
 
 
@@ -53,6 +83,10 @@ def biquad_coefficients(kind: Kind, gain_db: float, cutoff_hz: float, q: float, 
              a_ * ((a_ + 1) + (a_ - 1) * cw - 2 * sa * alpha)]
         a = [(a_ + 1) - (a_ - 1) * cw + 2 * sa * alpha, 2 * ((a_ - 1) - (a_ + 1) * cw),
              (a_ + 1) - (a_ - 1) * cw - 2 * sa * alpha]
+    elif kind in ("highpass1", "lowpass1"):  # JUCE's first-order filters (bilinear, no gain or Q)
+        n = math.tan(math.pi * cutoff_hz / sample_rate)
+        b = [1.0, -1.0, 0.0] if kind == "highpass1" else [n, n, 0.0]
+        a = [n + 1.0, n - 1.0, 0.0]
     elif kind == "peak":
         b = [1 + alpha * a_, -2 * cw, 1 - alpha * a_]
         a = [1 + alpha / a_, -2 * cw, 1 - alpha / a_]
@@ -71,11 +105,18 @@ def biquad_db(kind: Kind, gain_db: float, cutoff_hz: float, q: float, freqs_hz: 
 
 
 def eq_response_db(values: Mapping[str, float], freqs_hz: np.ndarray, sample_rate: float, *,
-                   with_gain: bool = False) -> np.ndarray:
+                   with_gain: bool = False, sections: tuple[Section, ...] = EQ_SECTIONS,
+                   gain_name: str = "gain_db") -> np.ndarray:
     """The EQ's magnitude (dB) at ``freqs_hz`` for one track's physical settings; with
-    ``with_gain``, the fader's ``gain_db`` before it (all that precedes the compressor)."""
-    total: float | np.ndarray = float(values["gain_db"]) if with_gain else 0.0
-    for kind, gain, cutoff, q in EQ_SECTIONS:  # summed in the signal's order
-        total = total + biquad_db(kind, float(values[gain]), float(values[cutoff]), section_q(values, q), freqs_hz,
-                                  sample_rate)
+    ``with_gain``, the setting ``gain_name`` added (v1: the gain before the EQ, all that
+    precedes the compressor)."""
+    total: float | np.ndarray = float(values[gain_name]) if with_gain else 0.0
+    for kind, gain, cutoff, q in sections:  # summed in the signal's order
+        total = total + biquad_db(kind, section_gain(values, gain), float(values[cutoff]), section_q(values, q),
+                                  freqs_hz, sample_rate)
     return np.asarray(total)
+
+
+def section_gain(values: Mapping[str, float], gain_name: str | None) -> float:
+    """A section's gain: its setting, or 0 dB for a filter without one."""
+    return 0.0 if gain_name is None else float(values[gain_name])

@@ -4,6 +4,11 @@
 <all 16>}, ...]}``. Extra top-level keys (e.g. ``"method"``) and extra per-track keys (e.g.
 ``"uncertainty"``) are kept in :attr:`MixParams.extra` and :attr:`MixParams.track_extra`
 and play no part in rendering.
+
+A console with settings of its own besides the tracks' (v2: the reverb bus and the master
+chain) writes them in the sections its schema names, e.g. ``"buses": {"reverb":
+{"reverb_room_size": ...}}, "master": {"master_gain_db": ...}``; a file for such a console
+must hold every one of them.
 """
 
 from __future__ import annotations
@@ -39,8 +44,18 @@ class MixParams:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Per track, extra keys written beside its values (e.g. ``"uncertainty"``); empty or one per track.
     track_extra: tuple[dict[str, Any], ...] = ()
+    #: The console's own settings (``schema.shared``: buses, master), physical; None for a
+    #: console without them, and for one with them, their neutral values.
+    shared: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.schema.shared is None:
+            if self.shared is not None and np.size(self.shared):
+                raise ValueError(f"console {self.schema.version} has no shared settings")
+            object.__setattr__(self, "shared", None)
+        else:
+            shared = self.shared if self.shared is not None else self.schema.shared.from_dict(self.schema.shared.neutral())
+            object.__setattr__(self, "shared", self.schema.shared.validate(np.asarray(shared, dtype=np.float64)))
         values = self.schema.validate(np.atleast_2d(self.values))
         if values.shape[0] != len(self.track_names):
             raise ValueError(
@@ -67,6 +82,12 @@ class MixParams:
             doc["sample_rate"] = int(self.sample_rate)
         doc["console"] = self.schema.version
         doc["tracks"] = tracks
+        if self.schema.shared is not None:
+            for spec, value in zip(self.schema.shared.specs, self.shared):
+                node = doc
+                for key in spec.section.split("."):
+                    node = node.setdefault(key, {})
+                node[spec.name] = float(value)
         doc.update({k: v for k, v in self.extra.items() if k not in doc})
         return doc
 
@@ -83,7 +104,8 @@ class MixParams:
             raise ParamsFileError(f"{where}: {'; '.join(parts)}" if where else "; ".join(parts))
         order = [self.track_names.index(n) for n in names]
         track_extra = tuple(self.track_extra[i] for i in order) if self.track_extra else ()
-        return MixParams(self.schema, tuple(names), self.values[order], self.sample_rate, self.extra, track_extra)
+        return MixParams(self.schema, tuple(names), self.values[order], self.sample_rate, self.extra, track_extra,
+                         self.shared)
 
 
 def read_params(path: str | os.PathLike) -> MixParams:
@@ -126,9 +148,28 @@ def params_from_json(doc: Any, *, where: str = "params") -> MixParams:
     sample_rate = doc.get("sample_rate")
     if sample_rate is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
         raise ParamsFileError(f'{where}: "sample_rate" must be a positive integer')
-    extra = {k: v for k, v in doc.items() if k not in ("sample_rate", "console", "tracks")}
+    shared = None
+    sections: set[str] = set()
+    if schema.shared is not None:
+        shared = np.empty(schema.shared.size)
+        for i, spec in enumerate(schema.shared.specs):
+            node: Any = doc
+            for key in spec.section.split("."):
+                node = node.get(key) if isinstance(node, dict) else None
+            sections.add(spec.section.split(".")[0])
+            if not isinstance(node, dict) or spec.name not in node:
+                raise ParamsFileError(f'{where}: console {schema.version} needs "{spec.name}" in "{spec.section}"')
+            value = node[spec.name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ParamsFileError(f"{where}: {spec.section}.{spec.name} must be a number, got {value!r}")
+            shared[i] = float(value)
+        try:
+            shared = schema.shared.validate(shared)
+        except ParamRangeError as err:
+            raise ParamsFileError(f"{where}: {err}") from None
+    extra = {k: v for k, v in doc.items() if k not in ("sample_rate", "console", "tracks", *sections)}
     keep = tuple(track_extra) if any(track_extra) else ()
-    return MixParams(schema, tuple(names), np.stack(rows), sample_rate, extra, keep)
+    return MixParams(schema, tuple(names), np.stack(rows), sample_rate, extra, keep, shared)
 
 
 def write_params(path: str | os.PathLike, params: MixParams, *, overwrite: bool = False) -> Path:

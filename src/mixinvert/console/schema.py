@@ -17,7 +17,7 @@ are never clamped silently (a sampler clips in normalized space before convertin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Mapping, Sequence
 
 import numpy as np
@@ -26,7 +26,7 @@ from mixinvert.errors import InputError, MixinvertError
 
 Scale = Literal["linear", "log"]
 #: How a setting reads to a mixing engineer (:meth:`ParamSpec.format`).
-Display = Literal["db", "hz", "ms", "ratio", "number", "pan", "percent"]
+Display = Literal["db", "hz", "ms", "ratio", "number", "pan", "percent", "polarity", "signed_ms"]
 
 #: Relative slack allowed when validating physical values, so that values that went
 #: through float32 or a JSON round trip at the very edge of a range are accepted.
@@ -55,16 +55,36 @@ class ParamSpec:
     #: Its name on a channel strip (``"low shelf freq"``).
     label: str = ""
     display: Display = "number"
+    #: The value at which the processor is bypassed (a send or drive at the bottom of its
+    #: range, a limiter at the top), or None when every value processes.
+    off_at: float | None = None
+    #: The only values a discrete setting takes (polarity: -1, 1), or None for a continuous
+    #: one; :meth:`ParamSchema.denormalize` snaps to the nearest.
+    choices: tuple[float, ...] | None = None
+    #: Where a setting of the whole console belongs in params.json (``"buses.reverb"``,
+    #: ``"master"``); empty for a per-track setting.
+    section: str = ""
+    #: The value that leaves the signal as unprocessed as this setting allows (EQ flat,
+    #: ratio 1, fully dry): what a plain sum sets.
+    neutral: float | None = None
 
     def __post_init__(self) -> None:
         if not self.lo < self.hi:
             raise ValueError(f"{self.name}: lo must be below hi")
+        if self.off_at is not None and self.off_at not in (self.lo, self.hi):
+            raise ValueError(f"{self.name}: off_at must be an end of the range")
+        if self.choices is not None and (min(self.choices) != self.lo or max(self.choices) != self.hi):
+            raise ValueError(f"{self.name}: choices must span the range")
         if self.scale == "log" and self.lo <= 0:
             raise ValueError(f"{self.name}: a log-scaled parameter needs lo > 0")
         if self.scale not in ("linear", "log"):
             raise ValueError(f"{self.name}: unknown scale {self.scale!r}")
         if self.display not in _FORMATS:
             raise ValueError(f"{self.name}: unknown display {self.display!r}")
+
+    def is_off(self, value: float) -> bool:
+        """Whether ``value`` bypasses the processor (:attr:`off_at`, to rounding)."""
+        return self.off_at is not None and abs(float(value) - self.off_at) <= 1e-9 * (self.hi - self.lo)
 
     def format(self, value: float) -> str:
         """The value in the units a mixing engineer reads (``+3.0 dB``, ``1.25 kHz``, ``L30``)."""
@@ -84,6 +104,8 @@ _FORMATS = {
     "number": lambda v: f"{v:.2f}",
     "pan": _pan,
     "percent": lambda v: f"{100 * v:.0f} %",
+    "polarity": lambda v: "inverted" if v < 0 else "normal",
+    "signed_ms": lambda v: f"{v:+.2f} ms",
 }
 
 
@@ -93,10 +115,13 @@ class ParamSchema:
 
     ``version`` is the console chain it belongs to (``"v1"``); ``params.json`` files carry
     it as ``"console"`` so that files for another chain are refused, not misread.
+    ``shared`` holds the settings of the whole console (its FX buses and master bus; one
+    value each, not one per track), as a schema of its own; v1 has none.
     """
 
     version: str
     specs: tuple[ParamSpec, ...]
+    shared: "ParamSchema | None" = None
 
     # -- lookup -----------------------------------------------------------------------
     @property
@@ -139,6 +164,11 @@ class ParamSchema:
     def is_log(self) -> np.ndarray:
         return np.array([s.scale == "log" for s in self.specs])
 
+    @property
+    def shared_size(self) -> int:
+        """How many settings the whole console has besides the tracks' (0 for v1)."""
+        return self.shared.size if self.shared is not None else 0
+
     # -- conversion ---------------------------------------------------------------------
     def denormalize(self, p: np.ndarray) -> np.ndarray:
         """Normalized ``p`` in [-1, 1] to physical values.
@@ -155,7 +185,16 @@ class ParamSchema:
         lin = lo + u * (hi - lo)
         with np.errstate(divide="ignore", invalid="ignore"):
             log = lo * (hi / lo) ** u
-        return np.where(is_log, log, lin)
+        return self._snap(np.where(is_log, log, lin))
+
+    def _snap(self, values: np.ndarray) -> np.ndarray:
+        """Discrete settings (:attr:`ParamSpec.choices`) at their nearest choice."""
+        for i, spec in enumerate(self.specs):
+            if spec.choices is not None:
+                choices = np.asarray(spec.choices)
+                nearest = np.abs(values[..., i, None] - choices).argmin(axis=-1)
+                values[..., i] = choices[nearest]
+        return values
 
     def normalize(self, values: np.ndarray) -> np.ndarray:
         """Physical values to normalized ``p`` in [-1, 1].
@@ -178,6 +217,13 @@ class ParamSchema:
         bad = ~np.isfinite(values) | (values < lo - slack) | (values > hi + slack)
         if bad.any():
             self._raise_first(bad, values, "outside its range")
+        for i, spec in enumerate(self.specs):
+            if spec.choices is not None:
+                off = ~np.isin(values[..., i], spec.choices)
+                if off.any():
+                    at = np.zeros(values.shape, dtype=bool)
+                    at[..., i] = off
+                    self._raise_first(at, values, f"must be one of {', '.join(f'{c:g}' for c in spec.choices)}; range")
         return np.clip(values, lo, hi)
 
     # -- dict form (params.json rows) ------------------------------------------------------
@@ -205,7 +251,7 @@ class ParamSchema:
 
     def neutral(self) -> dict[str, float]:
         """Physical values that leave a track as unprocessed as the chain allows."""
-        return dict(NEUTRAL_V1) if self.version == "v1" else {}
+        return {s.name: float(s.neutral) for s in self.specs if s.neutral is not None}
 
     def describe(self) -> list[dict[str, object]]:
         """The schema as plain data (stored in checkpoints and docs)."""
@@ -279,6 +325,8 @@ NEUTRAL_V1: dict[str, float] = {
     "reverb_wet": 0.0,
 }
 
+CONSOLE_V1 = ParamSchema(CONSOLE_V1.version, tuple(replace(s, neutral=NEUTRAL_V1[s.name]) for s in CONSOLE_V1.specs))
+
 SCHEMAS: dict[str, ParamSchema] = {"v1": CONSOLE_V1}
 
 
@@ -294,3 +342,101 @@ def get_schema(version: str) -> ParamSchema:
 def stack_rows(schema: ParamSchema, rows: Sequence[Mapping[str, object]]) -> np.ndarray:
     """Rows of ``{name: value}`` to a validated ``(n_tracks, n_params)`` array."""
     return np.stack([schema.from_dict(r, where=f"track {i}") for i, r in enumerate(rows)])
+
+
+# -- console v2 ---------------------------------------------------------------------------------
+
+#: Console v2's parametric bells between its shelves (BENCHMARKS.md, "Real mixes": the count
+#: measured against the per-bin linear bound on the real songs).
+V2_BELLS = 4
+
+
+def bell_ranges_hz(bells: int, lo_hz: float = 40.0, hi_hz: float = 16000.0) -> list[tuple[float, float]]:
+    """Overlapping frequency ranges of ``bells`` bells from low to high: the span cut into
+    ``bells + 1`` equal steps on a log scale, each bell over two neighbouring steps (a
+    console's LMF, MF, HMF...), so that the bells keep their order and cover the span."""
+    edges = np.geomspace(lo_hz, hi_hz, bells + 2)
+    return [(round(float(edges[i]), 1), round(float(edges[i + 2]), 1)) for i in range(bells)]
+
+
+def v2_track_specs(bells: int = V2_BELLS) -> tuple[ParamSpec, ...]:
+    """Console v2's per-track settings, in the order the signal meets them."""
+    P = ParamSpec
+    specs = [
+        P("polarity", "", -1.0, 1.0, "linear", "polarity", "polarity", "polarity", choices=(1.0, -1.0), neutral=1.0),
+        P("offset_ms", "ms", -20.0, 20.0, "linear", "time", "time offset", "signed_ms", neutral=0.0),
+        P("drive_db", "dB", 0.0, 30.0, "linear", "drive", "drive", "db", off_at=0.0, neutral=0.0),
+        P("hpf_cutoff_hz", "Hz", 10.0, 1000.0, "log", "hpf", "high-pass freq", "hz", off_at=10.0, neutral=10.0),
+        P("eq_low_shelf_cutoff_hz", "Hz", 30.0, 500.0, "log", "eq", "low shelf freq", "hz", neutral=100.0),
+        P("eq_low_shelf_gain_db", "dB", -15.0, 15.0, "linear", "eq", "low shelf gain", "db", neutral=0.0),
+    ]
+    for i, (lo, hi) in enumerate(bell_ranges_hz(bells), start=1):
+        specs += [
+            P(f"eq_bell{i}_cutoff_hz", "Hz", lo, hi, "log", "eq", f"bell {i} freq", "hz",
+              neutral=round(float(np.sqrt(lo * hi)), 1)),
+            P(f"eq_bell{i}_gain_db", "dB", -15.0, 15.0, "linear", "eq", f"bell {i} gain", "db", neutral=0.0),
+            P(f"eq_bell{i}_q", "", 0.3, 8.0, "log", "eq", f"bell {i} Q", "number", neutral=0.7071),
+        ]
+    specs += [
+        P("eq_high_shelf_cutoff_hz", "Hz", 1500.0, 16000.0, "log", "eq", "high shelf freq", "hz", neutral=5000.0),
+        P("eq_high_shelf_gain_db", "dB", -15.0, 15.0, "linear", "eq", "high shelf gain", "db", neutral=0.0),
+        P("comp_threshold_db", "dB", -50.0, 0.0, "linear", "compressor", "threshold", "db", neutral=0.0),
+        P("comp_ratio", ":1", 1.0, 20.0, "log", "compressor", "ratio", "ratio", neutral=1.0),
+        P("comp_attack_ms", "ms", 0.1, 100.0, "log", "compressor", "attack", "ms", neutral=10.0),
+        P("comp_release_ms", "ms", 10.0, 1000.0, "log", "compressor", "release", "ms", neutral=100.0),
+        P("fader_db", "dB", -40.0, 20.0, "linear", "fader", "fader", "db", neutral=0.0),
+        P("pan", "", -1.0, 1.0, "linear", "pan", "pan", "pan", neutral=0.0),
+        P("width", "", 0.0, 2.0, "linear", "pan", "width", "percent", neutral=1.0),
+        P("reverb_send_db", "dB", -60.0, 0.0, "linear", "sends", "reverb send", "db", off_at=-60.0, neutral=-60.0),
+    ]
+    return tuple(specs)
+
+
+def _v2_shared_specs() -> tuple[ParamSpec, ...]:
+    P = ParamSpec
+    bus, master = "buses.reverb", "master"
+    return (
+        P("reverb_room_size", "", 0.0, 1.0, "linear", "reverb bus", "room size", "percent", section=bus, neutral=0.5),
+        P("reverb_damping", "", 0.0, 1.0, "linear", "reverb bus", "damping", "percent", section=bus, neutral=0.5),
+        P("reverb_width", "", 0.0, 1.0, "linear", "reverb bus", "width", "percent", section=bus, neutral=1.0),
+        P("reverb_hpf_hz", "Hz", 20.0, 1000.0, "log", "reverb bus", "low cut", "hz", off_at=20.0, section=bus,
+          neutral=20.0),
+        P("reverb_lpf_hz", "Hz", 1000.0, 20000.0, "log", "reverb bus", "high cut", "hz", off_at=20000.0, section=bus,
+          neutral=20000.0),
+        P("reverb_return_db", "dB", -40.0, 12.0, "linear", "reverb bus", "return", "db", section=bus, neutral=0.0),
+        P("master_eq_low_shelf_cutoff_hz", "Hz", 30.0, 500.0, "log", "master eq", "low shelf freq", "hz",
+          section=master, neutral=100.0),
+        P("master_eq_low_shelf_gain_db", "dB", -12.0, 12.0, "linear", "master eq", "low shelf gain", "db",
+          section=master, neutral=0.0),
+        P("master_eq_bell_cutoff_hz", "Hz", 100.0, 10000.0, "log", "master eq", "bell freq", "hz", section=master,
+          neutral=1000.0),
+        P("master_eq_bell_gain_db", "dB", -12.0, 12.0, "linear", "master eq", "bell gain", "db", section=master,
+          neutral=0.0),
+        P("master_eq_bell_q", "", 0.3, 5.0, "log", "master eq", "bell Q", "number", section=master, neutral=0.7071),
+        P("master_eq_high_shelf_cutoff_hz", "Hz", 1500.0, 16000.0, "log", "master eq", "high shelf freq", "hz",
+          section=master, neutral=5000.0),
+        P("master_eq_high_shelf_gain_db", "dB", -12.0, 12.0, "linear", "master eq", "high shelf gain", "db",
+          section=master, neutral=0.0),
+        P("master_comp_threshold_db", "dB", -40.0, 0.0, "linear", "master compressor", "threshold", "db",
+          section=master, neutral=0.0),
+        P("master_comp_ratio", ":1", 1.0, 10.0, "log", "master compressor", "ratio", "ratio", section=master,
+          neutral=1.0),
+        P("master_comp_attack_ms", "ms", 0.1, 100.0, "log", "master compressor", "attack", "ms", section=master,
+          neutral=10.0),
+        P("master_comp_release_ms", "ms", 10.0, 1000.0, "log", "master compressor", "release", "ms", section=master,
+          neutral=100.0),
+        P("master_limiter_ceiling_db", "dB", -24.0, 0.0, "linear", "master limiter", "ceiling", "db", off_at=0.0,
+          section=master, neutral=0.0),
+        P("master_limiter_release_ms", "ms", 1.0, 1000.0, "log", "master limiter", "release", "ms", section=master,
+          neutral=100.0),
+        P("master_gain_db", "dB", -24.0, 24.0, "linear", "master gain", "master gain", "db", section=master,
+          neutral=0.0),
+    )
+
+
+#: Console v2: per track polarity, time offset, drive, high-pass, a low shelf, V2_BELLS bells
+#: and a high shelf, the compressor, the fader, pan and width, and a send to the reverb bus;
+#: shared, the reverb bus's return and the master chain (EQ, compressor, limiter, gain).
+#: Order is part of the format.
+CONSOLE_V2 = ParamSchema(version="v2", specs=v2_track_specs(), shared=ParamSchema("v2", _v2_shared_specs()))
+SCHEMAS["v2"] = CONSOLE_V2

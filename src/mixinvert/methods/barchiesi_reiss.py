@@ -124,8 +124,11 @@ class _Spectra:
         return np.stack([self.block(k, min(channel, t.shape[0] - 1), a, b) for k, t in enumerate(self.tracks)])
 
 
-def fit_filters(tracks: Sequence[np.ndarray], mix: np.ndarray) -> FilterFit:
-    """Steps 1 and 2 of the module doc: filters, gain envelopes, filters again."""
+def fit_filters(tracks: Sequence[np.ndarray], mix: np.ndarray, *, gain_envelopes: bool = True) -> FilterFit:
+    """Steps 1 and 2 of the module doc: filters, gain envelopes, filters again.
+
+    With ``gain_envelopes=False``, step 1 alone: the best time-invariant per-bin filters
+    (every gain 1), the bound of what any linear, static per-track processing reaches."""
     n = mix.shape[-1]
     k = len(tracks)
     frames = _num_frames(n)
@@ -162,6 +165,8 @@ def fit_filters(tracks: Sequence[np.ndarray], mix: np.ndarray) -> FilterFit:
 
     solve_filters(weighted=False)
     track_power /= max(frames, 1)
+    if not gain_envelopes:
+        return FilterFit(filters, gains, track_power, frame_energy, spectra)
     # gain envelopes: per frame, real gains of the filtered tracks
     normal_t = np.zeros((frames, k, k))
     rhs_t = np.zeros((frames, k))

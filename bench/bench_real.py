@@ -1,0 +1,269 @@
+"""Real mixes as the yardstick: every method on songs with the engineer's own mix.
+
+``python bench/bench_real.py run [--songs DIR ...]`` scores every method on real songs
+(default: ``../shared/data/real-dev``; a DIR is a song folder or a folder of them, each
+with ``tracks/`` and ``mix.flac`` or ``mix.wav``) side by side in one run, and saves
+``bench/results/real.json``; ``bench/run_all.py`` turns it into the "Real mixes" section of
+BENCHMARKS.md.
+
+Per song and method: the whole mix's MRSD after -23 LUFS (as ``evaluate``), over the plain
+sum's, and the seconds. Two reference rows that are not methods:
+
+- **linear bound**: the best time-invariant per-track filters (per STFT bin, least
+  squares over the whole song; ``barchiesi_reiss.fit_filters`` without gain envelopes),
+  rendered directly: what any static, linear per-track processing reaches. A console
+  whose fit stops well above it cannot express what the engineer did.
+- **alignment**: each track's offset and polarity in the mix (``dsp.alignment``), with
+  the drift check.
+
+Per stem, for songs with ``stems_reference/`` (``*_STEM_NN`` is what the tracks
+``*_RAW_NN_*`` became in the mix): each track rendered alone through the recovered
+settings against the engineer's processed stem. Both are scaled by their own mix's
+loudness normalization (the method's mix, the engineer's mix), so a stem's score says
+whether that track's level, tone, dynamics and place came out right. Over the plain
+sum's stem score: below 1, the method recovered something of that track's processing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_eami  # noqa: E402
+
+REAL_DEV = bench_eami.REPO.parent / "shared" / "data" / "real-dev"
+RESULT_NAME = "real"
+#: Rows in the order of the table: (label, method, console, extra mix scored instead of the
+#: method's own mix). ``linear bound`` is the reference row (not a method).
+ROWS = (
+    ("sum", "sum", "v1", None),
+    ("random", "random", "v1", None),
+    ("barchiesi-reiss (its own rendering)", "barchiesi-reiss", "-", None),
+    ("barchiesi-reiss", "barchiesi-reiss", "v1", "console"),
+    ("colonel-reiss", "colonel-reiss", "v1", None),
+    ("eami", "eami", "v1", None),
+    ("eami+refine", "eami+refine", "v1", None),
+)
+BOUND = "linear bound (per-bin filters)"
+
+
+def song_dirs(paths: list[Path]) -> list[Path]:
+    """Song folders under ``paths`` (each a song folder or a folder of song folders)."""
+    out: list[Path] = []
+    for path in paths:
+        if (path / "tracks").is_dir():
+            out.append(path)
+        elif path.is_dir():
+            out += sorted(p for p in path.iterdir() if (p / "tracks").is_dir())
+        else:
+            raise SystemExit(f"{path}: not a folder")
+    if not out:
+        raise SystemExit(f"no song folders (with tracks/) under {', '.join(map(str, paths))}")
+    return out
+
+
+def _mix_file(song_dir: Path) -> Path:
+    for name in ("mix.flac", "mix.wav"):
+        if (song_dir / name).is_file():
+            return song_dir / name
+    raise SystemExit(f"{song_dir}: no mix.flac or mix.wav")
+
+
+def load_real_song(song_dir: Path):
+    from mixinvert.data.song import list_track_files, load_tracks_and_mix
+
+    return load_tracks_and_mix(list_track_files(song_dir / "tracks"), _mix_file(song_dir), name=song_dir.name)
+
+
+def reference_stems(song_dir: Path, track_names: tuple[str, ...]) -> dict[str, tuple[list[int], np.ndarray]]:
+    """Stem name -> (indices of the tracks it holds, the stem ``(2, samples)``)."""
+    from mixinvert.audio import read_audio
+
+    folder = song_dir / "stems_reference"
+    out: dict[str, tuple[list[int], np.ndarray]] = {}
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.iterdir()):
+        m = re.search(r"_STEM_(\d+)$", path.stem)
+        if not m:
+            continue
+        members = [i for i, t in enumerate(track_names) if re.search(rf"_RAW_{m.group(1)}_\d+", t)]
+        if members:
+            audio, _ = read_audio(path)
+            out[path.stem] = (members, audio if audio.shape[0] == 2 else np.vstack([audio, audio]))
+    return out
+
+
+@dataclass
+class Scored:
+    mrsd: float
+    seconds: float
+    #: Each track's stereo contribution ``(n_tracks, 2, samples)``, or None.
+    contributions: np.ndarray | None
+    mix: np.ndarray
+
+
+def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    return x[:, :n] if x.shape[-1] >= n else np.pad(x, ((0, 0), (0, n - x.shape[-1])))
+
+
+def stem_scores(song, stems: dict, scored: Scored) -> dict[str, float]:
+    """MRSD per stem: the method's stem against the engineer's, each scaled by its own mix's
+    loudness normalization (module doc)."""
+    from mixinvert.dsp.loudness import loudness_normalize
+    from mixinvert.metrics.audio import mrsd
+
+    if scored.contributions is None:
+        return {}
+    _, est_gain_db = loudness_normalize(scored.mix, song.sample_rate)
+    _, ref_gain_db = loudness_normalize(song.mix, song.sample_rate)
+    out = {}
+    for name, (members, stem) in stems.items():
+        ours = scored.contributions[members].sum(axis=0) * 10 ** (est_gain_db / 20)
+        theirs = _fit_length(stem, song.num_samples) * 10 ** (ref_gain_db / 20)
+        out[name] = mrsd(ours, theirs)
+    return out
+
+
+def _run_method(song, method: str, extra: str | None) -> Scored:
+    from mixinvert.console.render import Console
+    from mixinvert.methods.barchiesi_reiss import fit_filters, render_direct
+    from mixinvert.methods.run import run_method
+
+    r = run_method(song, method, rng=np.random.default_rng(0))
+    if extra is not None:
+        mix, score = r.estimate.extra_mixes[extra], r.extra_scores[extra].mrsd
+    else:
+        mix, score = r.estimate.mix, r.scores.mrsd
+    if method == "barchiesi-reiss" and extra is None:  # its own rendering: per-track filters x gains
+        fit = fit_filters(song.tracks, song.mix)
+        contributions = np.stack([_direct_track(fit, song, k, render_direct) for k in range(song.num_tracks)])
+    else:
+        contributions = Console(song.tracks, song.sample_rate).contributions(r.estimate.params.values)
+    return Scored(score, r.seconds, contributions, mix)
+
+
+def _direct_track(fit, song, k: int, render_direct: Callable) -> np.ndarray:
+    from mixinvert.methods.barchiesi_reiss import FilterFit
+
+    one = FilterFit(fit.filters[k:k + 1], fit.gains[k:k + 1], fit.track_power[k:k + 1], fit.frame_energy[k:k + 1])
+    return render_direct([song.tracks[k]], one, song.num_samples)
+
+
+def _linear_bound(song) -> Scored:
+    from mixinvert.methods.barchiesi_reiss import fit_filters, render_direct
+    from mixinvert.metrics.audio import compare_mixes
+
+    start = time.perf_counter()
+    fit = fit_filters(song.tracks, song.mix, gain_envelopes=False)
+    mix = render_direct(song.tracks, fit, song.num_samples)
+    seconds = time.perf_counter() - start
+    contributions = np.stack([_direct_track(fit, song, k, render_direct) for k in range(song.num_tracks)])
+    return Scored(compare_mixes(mix, song.mix, song.sample_rate).mrsd, seconds, contributions, mix)
+
+
+def run(paths: list[Path], rows: tuple = ROWS) -> dict:
+    from mixinvert.dsp.alignment import estimate_alignment
+
+    res: dict = {"machine": bench_eami._machine(), "eami_model": bench_eami.model_digest(),
+                 "rows": [label for label, *_ in rows] + [BOUND], "songs": {}}
+    for song_dir in song_dirs(paths):
+        song = load_real_song(song_dir)
+        stems = reference_stems(song_dir, song.track_names)
+        print(f"{song.name}: {song.num_tracks} tracks, {song.duration_s:.1f} s, {len(stems)} stems", file=sys.stderr)
+        entry: dict = {"seconds": song.duration_s, "tracks": list(song.track_names), "notes": list(song.notes),
+                       "stems": {k: [song.track_names[i] for i in v[0]] for k, v in stems.items()},
+                       "alignment": [estimate_alignment(t, song.mix, song.sample_rate).to_dict(song.sample_rate)
+                                     for t in song.tracks],
+                       "rows": {}}
+        runs: list[tuple[str, str, Callable[[], Scored]]] = [
+            (label, console, lambda m=method, e=extra: _run_method(song, m, e)) for label, method, console, extra in rows
+        ] + [(BOUND, "-", lambda: _linear_bound(song))]
+        for label, console, fn in runs:
+            scored = fn()
+            entry["rows"][label] = {"console": console, "mrsd": scored.mrsd, "seconds": scored.seconds,
+                                    "stems": stem_scores(song, stems, scored)}
+            print(f"  {label}: MRSD {scored.mrsd:.3f} ({scored.seconds:.1f} s)", file=sys.stderr)
+        res["songs"][song.name] = entry
+    return res
+
+
+def markdown() -> str:
+    res = bench_eami._load(RESULT_NAME)
+    if not res:
+        return ""
+    songs = res["songs"]
+    names = list(songs)
+    parts = [
+        "## Real mixes",
+        "",
+        "`python bench/bench_real.py run` scores every method on real songs (the engineers' own mixes: "
+        f"{', '.join(names)}), side by side in one run. MRSD after -23 LUFS, over the plain sum's; the mean is "
+        "over songs. *linear bound*: the best time-invariant per-track filters (per STFT bin, least squares over "
+        "the song) rendered directly, not a method: what static linear per-track processing reaches. "
+        f"Hardware: {res['machine']}.",
+        "",
+        "| method | console | " + " | ".join(f"{n} MRSD / sum" for n in names) + " | mean MRSD / sum | s / song |",
+        "|---|---|" + "---|" * len(names) + "---|---|",
+    ]
+    for label in res["rows"]:
+        ratios = [songs[n]["rows"][label]["mrsd"] / songs[n]["rows"]["sum"]["mrsd"] for n in names]
+        seconds = np.mean([songs[n]["rows"][label]["seconds"] for n in names])
+        console = songs[names[0]]["rows"][label]["console"]
+        parts.append(f"| {label} | {console} | " + " | ".join(f"{r:.3f}" for r in ratios)
+                     + f" | **{np.mean(ratios):.3f}** | {seconds:.1f} |")
+    parts.append("")
+    stemmed = [n for n in names if songs[n]["stems"]]
+    if stemmed:
+        parts += [
+            "Per stem: each track rendered alone through the recovered settings against the engineer's processed "
+            "stem of that track, both scaled by their own mix's loudness normalization; MRSD over the plain sum's "
+            "stem MRSD (below 1: something of that track's processing was recovered).",
+            "",
+        ]
+        for n in stemmed:
+            stems = list(songs[n]["stems"])
+            labels = [label for label in res["rows"] if songs[n]["rows"][label]["stems"]]
+            parts += [f"*{n}* (sum's stem MRSD: " + ", ".join(
+                f"{s.rsplit('_', 1)[-1]} {songs[n]['rows']['sum']['stems'][s]:.2f}" for s in stems) + ")", "",
+                "| method | " + " | ".join(f"stem {s.rsplit('_', 1)[-1]}" for s in stems) + " |",
+                "|---|" + "---|" * len(stems)]
+            for label in labels:
+                row = songs[n]["rows"][label]["stems"]
+                parts.append(f"| {label} | " + " | ".join(
+                    f"{row[s] / songs[n]['rows']['sum']['stems'][s]:.2f}" for s in stems) + " |")
+            parts.append("")
+    parts += ["Alignment (GCC-PHAT against the mix; offset in ms, positive: later in the mix; unreliable: a blunt "
+              "peak, the offset is not used; drift: the offset moves over the song):", ""]
+    for n in names:
+        cells = []
+        for t, a in zip(songs[n]["tracks"], songs[n]["alignment"]):
+            what = (f"{a['offset_ms']:+.2f} ms" + (", inverted" if a["polarity"] < 0 else "")
+                    + (f", drifts {a['drift_ms']:.2f} ms" if a["drifts"] else "")) if a["reliable"] else "unreliable"
+            cells.append(f"{t.rsplit('.', 1)[0]}: {what}")
+        parts.append(f"- {n}: " + "; ".join(cells))
+    parts.append("")
+    return "\n".join(parts)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=("run", "markdown"))
+    ap.add_argument("--songs", type=Path, action="append", help="song folder or folder of songs (repeatable)")
+    args = ap.parse_args()
+    if args.what == "run":
+        bench_eami._save(RESULT_NAME, run(args.songs or [REAL_DEV]))
+    print(markdown())
+
+
+if __name__ == "__main__":
+    main()
