@@ -15,8 +15,8 @@ from typing import Sequence
 import numpy as np
 
 from mixinvert.audio import write_audio, write_text_atomic
-from mixinvert.console.params_io import MixParams, read_params, write_params
 from mixinvert.console.mixing import render_mix
+from mixinvert.console.params_io import MixParams, read_params, write_params
 from mixinvert.data.song import (
     DEFAULT_MAX_TRACKS,
     Song,
