@@ -18,7 +18,8 @@ sum's, and the seconds. Two reference rows that are not methods:
 
 Per stem, for songs with ``stems_reference/`` (``*_STEM_NN`` is what the tracks
 ``*_RAW_NN_*`` became in the mix): each track rendered alone through the recovered
-settings against the engineer's processed stem. Both are scaled by their own mix's
+settings (v2: its solo through its sends, the buses and the master chain) against the
+engineer's processed stem. Both are scaled by their own mix's
 loudness normalization (the method's mix, the engineer's mix), so a stem's score says
 whether that track's level, tone, dynamics and place came out right. Over the plain
 sum's stem score: below 1, the method recovered something of that track's processing.
@@ -47,8 +48,10 @@ RESULT_NAME = "real"
 ROWS = (
     ("sum", "sum", "v1", None),
     ("random", "random", "v1", None),
+    ("random v2", "random", "v2", None),
     ("barchiesi-reiss (its own rendering)", "barchiesi-reiss", "-", None),
     ("barchiesi-reiss", "barchiesi-reiss", "v1", "console"),
+    ("barchiesi-reiss v2", "barchiesi-reiss", "v2", "console"),
     ("colonel-reiss", "colonel-reiss", "v1", None),
     ("eami", "eami", "v1", None),
     ("eami+refine", "eami+refine", "v1", None),
@@ -134,12 +137,13 @@ def stem_scores(song, stems: dict, scored: Scored) -> dict[str, float]:
     return out
 
 
-def _run_method(song, method: str, extra: str | None) -> Scored:
-    from mixinvert.console.render import Console
+def _run_method(song, method: str, console: str, extra: str | None) -> Scored:
+    from mixinvert.console.mixing import solos
     from mixinvert.methods.barchiesi_reiss import fit_filters, render_direct
     from mixinvert.methods.run import run_method
 
-    r = run_method(song, method, rng=np.random.default_rng(0))
+    options = {"console": console} if console == "v2" else {}
+    r = run_method(song, method, rng=np.random.default_rng(0), options=options)
     if extra is not None:
         mix, score = r.estimate.extra_mixes[extra], r.extra_scores[extra].mrsd
     else:
@@ -148,7 +152,7 @@ def _run_method(song, method: str, extra: str | None) -> Scored:
         fit = fit_filters(song.tracks, song.mix)
         contributions = np.stack([_direct_track(fit, song, k, render_direct) for k in range(song.num_tracks)])
     else:
-        contributions = Console(song.tracks, song.sample_rate).contributions(r.estimate.params.values)
+        contributions = solos(song.tracks, song.sample_rate, r.estimate.params)
     return Scored(score, r.seconds, contributions, mix)
 
 
@@ -186,7 +190,8 @@ def run(paths: list[Path], rows: tuple = ROWS) -> dict:
                                      for t in song.tracks],
                        "rows": {}}
         runs: list[tuple[str, str, Callable[[], Scored]]] = [
-            (label, console, lambda m=method, e=extra: _run_method(song, m, e)) for label, method, console, extra in rows
+            (label, console, lambda m=method, c=console, e=extra: _run_method(song, m, c, e))
+            for label, method, console, extra in rows
         ] + [(BOUND, "-", lambda: _linear_bound(song))]
         for label, console, fn in runs:
             scored = fn()

@@ -106,3 +106,41 @@ def test_demo(tmp_path, kit_dir_module, capsys):
     assert (out / "song_0000" / "mix.wav").is_file() and (out / "inverted" / "mix.wav").is_file()
     assert main(["demo", "--out", str(out), "--kit", str(kit_dir_module), "--seconds", "3",
                  "--method", "eami"]) == 0  # re-runnable
+
+
+def test_invert_and_render_on_console_v2(corpus, tmp_path, capsys):
+    song = corpus / "song_0000"
+    out = tmp_path / "inv2"
+    assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--method", "barchiesi-reiss",
+                 "--console", "v2", "--out", str(out)]) == 0
+    text = capsys.readouterr()
+    assert "report.html: not written" in text.out + text.err
+    assert not (out / "report.html").exists()
+    params = read_params(out / "params.json")
+    assert params.schema.version == "v2" and params.shared is not None
+    # params.json v2 re-renders the console mix it was written with
+    assert main(["render", str(song / "tracks"), "--params", str(out / "params.json"),
+                 "--out", str(tmp_path / "re2.wav")]) == 0
+    np.testing.assert_allclose(read_audio(tmp_path / "re2.wav")[0], read_audio(out / "mix_console.wav")[0], atol=1e-6)
+    # what v2 cannot do yet is refused before any work, with a one-line reason
+    for argv, message in (
+        (["--method", "colonel-reiss", "--console", "v2"], "console v1 only"),
+        (["--method", "sum", "--console", "v2", "--export-dawproject"], "DAWproject export maps console v1 only"),
+    ):
+        target = tmp_path / "refused"
+        assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), *argv, "--out", str(target)]) == 2
+        assert message in capsys.readouterr().err and not target.exists()
+    assert main(["report", str(out)]) == 2
+    assert "report draws console v1 only" in capsys.readouterr().err
+
+
+def test_evaluate_on_console_v2(corpus, tmp_path, capsys):
+    out = tmp_path / "v2.md"
+    assert main(["evaluate", str(corpus), "--methods", "sum,barchiesi-reiss", "--console", "v2",
+                 "--out", str(out)]) == 0
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert {"sum", "barchiesi-reiss:console"} <= set(doc["mean"])
+    # the corpus's truth is console v1: a v2 estimate has no parameter errors against it
+    assert "normalized_mae" not in doc["mean"]["sum"] or doc["mean"]["sum"]["normalized_mae"] is None
+    assert main(["evaluate", str(corpus), "--methods", "sum,colonel-reiss", "--console", "v2"]) == 2
+    assert "console v1 only" in capsys.readouterr().err

@@ -247,13 +247,18 @@ def cmd_average_models(args: argparse.Namespace, ui: Ui) -> int:
 
 
 def _method_options(args: argparse.Namespace) -> dict:
-    """Method options given on the command line (``--model``, ``--steps``, ``--budget``, ``--budget-seconds``)."""
+    """Method options given on the command line (``--model``, ``--steps``, ``--budget``, ``--budget-seconds``,
+    ``--console``)."""
     given = {"model": args.model, "steps": args.steps, "budget": args.budget, "budget_seconds": args.budget_seconds,
-             "match": False if args.no_match else None}
+             "match": False if args.no_match else None, "console": args.console}
     return {k: v for k, v in given.items() if v is not None}
 
 
 def _add_method_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--console", choices=("v1", "v2"), default=None,
+                   help="console to express the mix with (default v1; v2 adds polarity, time offset, drive, "
+                        "high-pass, more EQ, a reverb bus and a master chain; so far sum, random and "
+                        "barchiesi-reiss fit it)")
     p.add_argument("--model", type=Path, default=None, metavar="MODEL.pt",
                    help="EAMI model file for eami and eami+refine (default: the shipped model)")
     p.add_argument("--no-match", action="store_true",

@@ -161,7 +161,8 @@ def evaluate_song(song_dir: str, methods: Sequence[str], seed: int, options: dic
         run = run_method(song, entry.name, rng=method_rng(seed, song.name, entry.name), options=own)
         est = run.estimate
         errors = track_errors = None
-        if song.params is not None:
+        # parameter errors compare settings of one console only (a v2 estimate of a v1 truth has none)
+        if song.params is not None and song.params.schema is est.params.schema:
             errors = param_errors(est.params.values, song.params.values)
             track_errors = {
                 name: np.abs(est.params.values[:, i] - song.params.values[:, i]).tolist()
@@ -169,7 +170,7 @@ def evaluate_song(song_dir: str, methods: Sequence[str], seed: int, options: dic
                 for i in [CONSOLE_V1.index(name)]
             }
         seconds = float(est.info.get("seconds", run.seconds))
-        hits = interval_hits(est.track_details, song.params.values) if song.params is not None else None
+        hits = interval_hits(est.track_details, song.params.values) if errors is not None else None
         rows.append(SongResult(song.name, entry.name, run.scores.mae, run.scores.mrsd, seconds, errors, track_errors,
                                hits))
         for key, other_scores in run.extra_scores.items():
@@ -210,6 +211,9 @@ def evaluate(
     if not entries:
         raise InputError("no methods given")
     options = dict(options or {})
+    if "console" in options:  # a console is not an option a method may ignore: every method must take it
+        for entry in entries:
+            entry.check_options({"console": options["console"]})
     unused = sorted(k for k in options if not any(k in e.options for e in entries))
     if unused:
         raise InputError(f"option {', '.join(unused)} applies to none of the methods {', '.join(methods)}")

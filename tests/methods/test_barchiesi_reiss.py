@@ -196,7 +196,7 @@ def test_fit_compressor_without_reduction_or_loud_frames(stepped_noise):
 def test_registered_method(linear_song, rng):
     song, _ = linear_song
     entry = get_method("barchiesi-reiss")
-    assert entry.needs_mix and entry.options == ()
+    assert entry.needs_mix and entry.options == ("console",)
     est = entry.fn(song, rng=rng)
     CONSOLE_V1.validate(est.params.values)
     assert est.params.values.shape == (3, CONSOLE_V1.size)

@@ -35,11 +35,13 @@ from typing import Iterator, Sequence
 import numpy as np
 from scipy.optimize import least_squares
 
-from mixinvert.console.eq import eq_response_db
+from mixinvert.console.eq import eq_response_db, v2_sections
 from mixinvert.console.params_io import MixParams
-from mixinvert.console.render import Console, gain_eq_processors
-from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
+from mixinvert.console.render import gain_eq_processors
+from mixinvert.console.mixing import render_mix
+from mixinvert.console.schema import CONSOLE_V1, CONSOLE_V2, NEUTRAL_V1, ParamSchema, get_schema
 from mixinvert.data.song import Song, SongError
+from mixinvert.dsp.alignment import Alignment, estimate_alignment
 from mixinvert.methods.base import Estimate, register
 from mixinvert.twin.ballistics import peak_envelope_numpy, time_constant
 
@@ -318,16 +320,31 @@ def fit_compressor(
             "comp_attack_ms": float(attack), "comp_release_ms": float(release)}
 
 
-def console_settings(song: Song, fit: FilterFit) -> np.ndarray:
-    """Console v1 values ``(n_tracks, 16)`` expressing ``fit`` (module doc, step 4)."""
-    import pedalboard as pb
+@dataclass
+class TrackTarget:
+    """What one track's filters and gain envelope ask of a console: its pan, the magnitude
+    (dB, per channel pair, before any pan law) on a log-frequency grid with weights where
+    the track has energy, and the gain reduction per frame (``None``: a silent track)."""
 
+    pan: float
+    target_db: np.ndarray
+    weights: np.ndarray
+    reduction_db: np.ndarray
+    loud: np.ndarray
+
+    @property
+    def compressed(self) -> bool:
+        """Whether the gain envelope asks for a compressor."""
+        return bool(self.loud.any() and np.quantile(-self.reduction_db[self.loud], 0.9) > MIN_REDUCTION_DB)
+
+
+def track_targets(song: Song, fit: FilterFit, grid: np.ndarray, laws: dict[int, float]) -> list[TrackTarget | None]:
+    """:class:`TrackTarget` of every track (None for a silent one), its magnitude divided by
+    the console's pan law for the track's channels (``laws``: channels -> gain at centre)."""
     sr = song.sample_rate
     bins = np.fft.rfftfreq(N_FFT, 1.0 / sr)
-    grid = np.geomspace(30.0, min(18000.0, 0.45 * sr), 96)
-    rows = []
-    for i, x in enumerate(song.tracks):
-        row = dict(NEUTRAL_V1)
+    out: list[TrackTarget | None] = []
+    for i in range(song.num_tracks):
         loud = fit.frame_energy[i] > fit.frame_energy[i].max() * 10 ** (-QUIET_DB / 10)
         g = fit.gains[i]
         g_ref = float(np.quantile(g[loud], 0.9)) if loud.any() and np.quantile(g[loud], 0.9) > 0 else 1.0
@@ -335,39 +352,131 @@ def console_settings(song: Song, fit: FilterFit) -> np.ndarray:
         h = np.abs(fit.filters[i]) * g_ref  # (2, bins)
         w = fit.track_power[i]
         if w.sum() <= 0 or not np.isfinite(h).all():
-            row["gain_db"] = CONSOLE_V1.spec("gain_db").lo
-            rows.append(CONSOLE_V1.from_dict(row))
+            out.append(None)
             continue
         energy = (w[None] * h ** 2).sum(axis=1)
         theta = math.atan2(math.sqrt(energy[1]), math.sqrt(energy[0]))
-        row["pan"] = float(np.clip(theta * 4 / math.pi - 1, -1, 1))
-        law = 2.0 if x.shape[0] == 1 else 2.0 * math.sqrt(2.0)  # reverb dry x2, and the stereo pan law
+        law = laws[song.tracks[i].shape[0]]
         magnitude_db = 20 * np.log10(np.sqrt((h ** 2).sum(axis=0)) / law + 1e-12)
         w_db = 10 * np.log10(w / w.max() + 1e-12)
         weights = np.clip(w_db + 60.0, 0.0, 60.0) / 60.0
-        target = np.interp(grid, bins, magnitude_db)
-        weights_grid = np.interp(grid, bins, weights)
-        row.update(fit_gain_eq(target, weights_grid, grid, sr))
-        if loud.any() and np.quantile(-reduction_db[loud], 0.9) > MIN_REDUCTION_DB:
+        out.append(TrackTarget(float(np.clip(theta * 4 / math.pi - 1, -1, 1)), np.interp(grid, bins, magnitude_db),
+                               np.interp(grid, bins, weights), reduction_db, loud))
+    return out
+
+
+def _grid(sample_rate: int) -> np.ndarray:
+    return np.geomspace(30.0, min(18000.0, 0.45 * sample_rate), 96)
+
+
+def console_settings(song: Song, fit: FilterFit) -> np.ndarray:
+    """Console v1 values ``(n_tracks, 16)`` expressing ``fit`` (module doc, step 4)."""
+    import pedalboard as pb
+
+    sr = song.sample_rate
+    grid = _grid(sr)
+    rows = []
+    laws = {1: 2.0, 2: 2.0 * math.sqrt(2.0)}  # the reverb's dry x2, and the stereo pan law
+    for x, t in zip(song.tracks, track_targets(song, fit, grid, laws)):
+        row = dict(NEUTRAL_V1)
+        if t is None:
+            row["gain_db"] = CONSOLE_V1.spec("gain_db").lo
+            rows.append(CONSOLE_V1.from_dict(row))
+            continue
+        row["pan"] = t.pan
+        row.update(fit_gain_eq(t.target_db, t.weights, grid, sr))
+        if t.compressed:
             pre = pb.Pedalboard(gain_eq_processors(row))(np.ascontiguousarray(x, dtype=np.float32), sr, reset=True)
-            row.update(fit_compressor(pre, reduction_db, loud, sr))
+            row.update(fit_compressor(pre, t.reduction_db, t.loud, sr))
         rows.append(CONSOLE_V1.from_dict({k: float(np.clip(v, CONSOLE_V1.spec(k).lo, CONSOLE_V1.spec(k).hi))
                                           for k, v in row.items()}))
+    return np.stack(rows)
+
+
+def fit_sections(target_db: np.ndarray, weights: np.ndarray, freqs_hz: np.ndarray, sample_rate: float,
+                 schema: ParamSchema, sections: tuple, gain_name: str, start: dict[str, float]) -> dict[str, float]:
+    """The level setting ``gain_name`` and the settings of the filter ``sections`` whose
+    curve best matches ``target_db`` (weighted least squares in normalized units, within
+    the ranges), from ``start``."""
+    names = [gain_name] + list(dict.fromkeys(n for sec in sections for n in sec[1:] if n is not None))
+    idx = [schema.index(n) for n in names]
+    lo, hi, is_log = schema.lo[idx], schema.hi[idx], schema.is_log[idx]
+    sw = np.sqrt(weights / (weights.sum() + 1e-30))
+
+    def to_values(u: np.ndarray) -> dict[str, float]:
+        u01 = (np.clip(u, -1, 1) + 1) / 2
+        vals = np.where(is_log, lo * (hi / np.where(is_log, lo, 1)) ** u01, lo + u01 * (hi - lo))
+        return dict(zip(names, vals.tolist()))
+
+    def residual(u: np.ndarray) -> np.ndarray:
+        curve = eq_response_db(to_values(u), freqs_hz, sample_rate, with_gain=True, sections=sections,
+                               gain_name=gain_name)
+        return sw * (curve - target_db)
+
+    u0 = schema.normalize(np.array([start[n] for n in schema.names]))[idx]
+    base = float(np.sum(weights * target_db) / (weights.sum() + 1e-30))
+    u0[0] = np.clip(2 * (base - lo[0]) / (hi[0] - lo[0]) - 1, -0.99, 0.99)
+    u0 = np.clip(u0, -0.99, 0.99)  # inside the bounds, where least squares can move
+    return to_values(least_squares(residual, u0, bounds=(-1.0, 1.0), x_scale=1.0, max_nfev=200).x)
+
+
+def console_settings_v2(song: Song, fit: FilterFit, schema: ParamSchema = CONSOLE_V2, *,
+                        alignments: Sequence[Alignment] | None = None, compressor: bool = True) -> np.ndarray:
+    """Console v2 values ``(n_tracks, schema.size)`` expressing ``fit``: pan, fader, the
+    high-pass and every EQ band fitted to the filters' magnitude, the compressor to the
+    gain envelope (unless ``compressor`` is False), and each track's time offset and
+    polarity from ``alignments`` where they were measured reliably and do not drift
+    (the filters' phase holds them too, but a magnitude fit cannot read it)."""
+    import pedalboard as pb
+
+    from mixinvert.console.render_v2 import bells_of, filter_processors
+
+    sr = song.sample_rate
+    grid = _grid(sr)
+    sections = v2_sections(bells_of(schema))
+    rows = []
+    laws = {1: 1.0, 2: math.sqrt(2.0)}  # the stereo balance law (mono: cos^2 + sin^2 = 1)
+    for i, (x, t) in enumerate(zip(song.tracks, track_targets(song, fit, grid, laws))):
+        row = schema.neutral()
+        if t is None:
+            row["fader_db"] = schema.spec("fader_db").lo
+            rows.append(schema.from_dict(row))
+            continue
+        a = alignments[i] if alignments is not None else None
+        if a is not None and a.reliable and not a.drifts:
+            limit = schema.spec("offset_ms").hi
+            row["offset_ms"] = float(np.clip(a.offset_ms(sr), -limit, limit))
+            row["polarity"] = float(a.polarity)
+        row["pan"] = t.pan
+        row.update(fit_sections(t.target_db, t.weights, grid, sr, schema, sections, "fader_db",
+                                {**row, "hpf_cutoff_hz": 12.0}))
+        if compressor and t.compressed:
+            pre = pb.Pedalboard(filter_processors(row, sections, schema))(np.ascontiguousarray(x, dtype=np.float32),
+                                                                         sr, reset=True)
+            row.update(fit_compressor(pre, t.reduction_db, t.loud, sr))
+        rows.append(schema.from_dict({k: float(np.clip(v, schema.spec(k).lo, schema.spec(k).hi))
+                                      for k, v in row.items()}))
     return np.stack(rows)
 
 
 @register(
     "barchiesi-reiss",
     "per-song least squares: FIR filters and gain envelopes per track (Barchiesi & Reiss 2010)",
+    options=("console",),
 )
-def estimate_barchiesi_reiss(song: Song, *, rng: np.random.Generator) -> Estimate:
+def estimate_barchiesi_reiss(song: Song, *, rng: np.random.Generator, console: str = "v1") -> Estimate:
     if song.mix is None:
         raise SongError(f"{song.name}: barchiesi-reiss needs the reference mix")
+    schema = get_schema(console)
     start = time.perf_counter()
     fit = fit_filters(song.tracks, song.mix)
     direct = render_direct(song.tracks, fit, song.num_samples)
-    values = console_settings(song, fit)
-    params = MixParams(CONSOLE_V1, song.track_names, values, song.sample_rate)
-    console_mix = Console(song.tracks, song.sample_rate).render(values)
+    if schema.version == "v1":
+        values = console_settings(song, fit)
+    else:
+        alignments = [estimate_alignment(t, song.mix, song.sample_rate) for t in song.tracks]
+        values = console_settings_v2(song, fit, schema, alignments=alignments)
+    params = MixParams(schema, song.track_names, values, song.sample_rate)
+    console_mix = render_mix(song.tracks, song.sample_rate, params)
     info = {"seconds": time.perf_counter() - start, "mix_source": "direct FIR rendering"}
     return Estimate(params, direct, info, extra_mixes={"console": console_mix})

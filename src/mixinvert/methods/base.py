@@ -61,6 +61,10 @@ class MethodEntry:
 
     def check_options(self, options: dict[str, Any]) -> None:
         unknown = sorted(set(options) - set(self.options))
+        if unknown == ["console"]:
+            able = ", ".join(sorted(n for n, e in REGISTERED.items() if "console" in e.options))
+            raise InputError(f"method {self.name!r} works on console v1 only; console {options['console']!r} "
+                             f"works with: {able}")
         if unknown:
             accepted = ", ".join(self.options) or "none"
             raise InputError(f"method {self.name!r} takes no option {', '.join(unknown)} (it accepts: {accepted})")
@@ -70,7 +74,7 @@ class MethodEntry:
 REGISTERED: dict[str, MethodEntry] = {}
 
 #: Names a method may use in ``Estimate.extra_mixes``, and what each rendering is.
-EXTRA_MIX_NAMES = {"console": "console v1 rendering of params.json"}
+EXTRA_MIX_NAMES = {"console": "the console rendering of params.json"}
 
 
 def register(

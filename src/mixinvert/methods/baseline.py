@@ -9,6 +9,10 @@ those settings through the console gives the plain sum to float precision (teste
 
 ``random``: settings drawn uniformly in normalized units (each parameter uniform over
 its range on its own scale), from the given generator.
+
+Both take ``console`` (``"v1"``, ``"v2"``); on v2 the sum has the faders at unity
+(+3.01 dB for a mono track at centre, 0 dB for a stereo one) and the buses and master
+chain neutral, and random draws the shared settings too.
 """
 
 from __future__ import annotations
@@ -18,21 +22,17 @@ import time
 import numpy as np
 
 from mixinvert.console.params_io import MixParams
-from mixinvert.console.render import UNITY_GAIN_DB, Console
-from mixinvert.console.schema import CONSOLE_V1
+from mixinvert.console.mixing import render_mix, sum_values
+from mixinvert.console.schema import get_schema
 from mixinvert.data.song import Song
 from mixinvert.methods.base import Estimate, register
 
 
-def sum_params(song: Song) -> MixParams:
-    """Console v1 settings equal to a plain sum of ``song``'s tracks."""
-    schema = CONSOLE_V1
-    rows = []
-    for track in song.tracks:
-        row = schema.neutral()
-        row["gain_db"] = UNITY_GAIN_DB[track.shape[0]]
-        rows.append(schema.from_dict(row))
-    return MixParams(schema, song.track_names, np.stack(rows), song.sample_rate)
+def sum_params(song: Song, console: str = "v1") -> MixParams:
+    """Settings of console ``console`` equal to a plain sum of ``song``'s tracks."""
+    schema = get_schema(console)
+    shared = schema.shared.from_dict(schema.shared.neutral()) if schema.shared is not None else None
+    return MixParams(schema, song.track_names, sum_values(schema, song.tracks), song.sample_rate, shared=shared)
 
 
 def plain_sum(song: Song) -> np.ndarray:
@@ -46,19 +46,22 @@ def plain_sum(song: Song) -> np.ndarray:
     return mix
 
 
-@register("sum", "plain sum of the raw tracks (no processing)", needs_mix=False)
-def estimate_sum(song: Song, *, rng: np.random.Generator) -> Estimate:
+@register("sum", "plain sum of the raw tracks (no processing)", needs_mix=False, options=("console",))
+def estimate_sum(song: Song, *, rng: np.random.Generator, console: str = "v1") -> Estimate:
     start = time.perf_counter()
-    params = sum_params(song)
-    mix = Console(song.tracks, song.sample_rate).render(params.values)
-    return Estimate(params, mix, {"seconds": time.perf_counter() - start, "mix_source": "console v1"})
+    params = sum_params(song, console)
+    mix = render_mix(song.tracks, song.sample_rate, params)
+    return Estimate(params, mix, {"seconds": time.perf_counter() - start, "mix_source": f"console {console}"})
 
 
-@register("random", "settings drawn uniformly over each parameter's range", needs_mix=False)
-def estimate_random(song: Song, *, rng: np.random.Generator) -> Estimate:
+@register("random", "settings drawn uniformly over each parameter's range", needs_mix=False, options=("console",))
+def estimate_random(song: Song, *, rng: np.random.Generator, console: str = "v1") -> Estimate:
     start = time.perf_counter()
-    schema = CONSOLE_V1
+    schema = get_schema(console)
     p = rng.uniform(-1.0, 1.0, size=(song.num_tracks, schema.size))
-    params = MixParams(schema, song.track_names, schema.denormalize(p), song.sample_rate)
-    mix = Console(song.tracks, song.sample_rate).render(params.values)
-    return Estimate(params, mix, {"seconds": time.perf_counter() - start, "mix_source": "console v1"})
+    shared = None
+    if schema.shared is not None:
+        shared = schema.shared.denormalize(rng.uniform(-1.0, 1.0, size=schema.shared.size))
+    params = MixParams(schema, song.track_names, schema.denormalize(p), song.sample_rate, shared=shared)
+    mix = render_mix(song.tracks, song.sample_rate, params)
+    return Estimate(params, mix, {"seconds": time.perf_counter() - start, "mix_source": f"console {console}"})

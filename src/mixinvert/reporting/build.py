@@ -197,6 +197,8 @@ def build_report(
         raise InputError(f"max_audio_seconds must be positive, got {max_audio_seconds}")
     _say(progress, "loading the tracks and mixes")
     params = read_params(params_path)
+    if params.schema.version != "v1":
+        raise InputError(f"{params_path}: the report draws console v1 only so far, not {params.schema.version}")
     extra = params.extra
     inputs = extra.get("inputs") or {}
     overridden = tracks_dir is not None or mix_path is not None
