@@ -21,6 +21,7 @@ import bench_corpus  # noqa: E402
 import bench_eami  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_quality  # noqa: E402
+import bench_real  # noqa: E402
 import bench_refine  # noqa: E402
 import bench_report  # noqa: E402
 import bench_scale  # noqa: E402
@@ -45,6 +46,7 @@ def main() -> None:
     bench_baselines._save("twin_accuracy", bench_baselines.twin_accuracy())
     # sections rendered from bench/results (each script recomputes its own, see its doc)
     stored = [
+        ("real mixes", bench_real),
         ("EAMI", bench_eami),
         ("baselines", bench_baselines),
         ("twin step cost", bench_twin_step),

@@ -23,6 +23,11 @@ together), with dynamic range compression as a time-varying gain per track. Here
    detector, attack and release picked from a grid. Reverb is not part of the model
    (the paper's method has none): ``reverb_wet`` is 0. The console rendering of those
    settings is kept too (``mix_console.wav``).
+5. **Console v2 settings** (``console="v2"``): the same analysis mapped to v2's strip:
+   the fader, the high-pass and every EQ band fitted to the filters' magnitude, the
+   compressor to the gain envelope, and each track's time offset and polarity from
+   GCC-PHAT against the mix (:mod:`mixinvert.dsp.alignment`) where its peak is sharp and
+   does not drift over the song; the reverb bus and the master chain stay neutral.
 """
 
 from __future__ import annotations
