@@ -124,7 +124,7 @@ def test_invert_and_render_on_console_v2(corpus, tmp_path, capsys):
     np.testing.assert_allclose(read_audio(tmp_path / "re2.wav")[0], read_audio(out / "mix_console.wav")[0], atol=1e-6)
     # what v2 cannot do yet is refused before any work, with a one-line reason
     for argv, message in (
-        (["--method", "colonel-reiss", "--console", "v2"], "console v1 only"),
+        (["--method", "eami", "--console", "v2"], "console v1 only"),
         (["--method", "sum", "--console", "v2", "--export-dawproject"], "DAWproject export maps console v1 only"),
     ):
         target = tmp_path / "refused"
@@ -142,5 +142,5 @@ def test_evaluate_on_console_v2(corpus, tmp_path, capsys):
     assert {"sum", "barchiesi-reiss:console"} <= set(doc["mean"])
     # the corpus's truth is console v1: a v2 estimate has no parameter errors against it
     assert "normalized_mae" not in doc["mean"]["sum"] or doc["mean"]["sum"]["normalized_mae"] is None
-    assert main(["evaluate", str(corpus), "--methods", "sum,colonel-reiss", "--console", "v2"]) == 2
+    assert main(["evaluate", str(corpus), "--methods", "sum,eami", "--console", "v2"]) == 2
     assert "console v1 only" in capsys.readouterr().err

@@ -58,7 +58,24 @@ def test_barchiesi_reiss_on_v2_recovers_offset_polarity_and_tone(song_v2):
     assert mrsd(console_mix, song.mix) < 0.3 * mrsd(plain_sum(song), song.mix)
 
 
+def test_colonel_reiss_on_v2_fits_the_twin(song_v2):
+    song, truth = song_v2
+    r = run_method(song, "colonel-reiss", rng=np.random.default_rng(0), options={"console": "v2", "steps": 40})
+    params = r.estimate.params
+    ix = CONSOLE_V2.index
+    # polarity and offset come from the audio and are kept; the fit brings the mix closer
+    assert params.values[0, ix("polarity")] == -1.0
+    assert params.values[0, ix("offset_ms")] == pytest.approx(2.0, abs=0.02)
+    assert r.estimate.info["stopped"] in ("steps", "plateau") and r.estimate.info["fit_loss"] < r.estimate.info[
+        "fit_loss_start"]
+    assert r.scores.mrsd < 0.5 * mrsd(plain_sum(song), song.mix)
+    assert params.track_extra[0]["alignment"]["reliable"] is True
+    # the limiter stays off and drive too (the twin has no limiter; drive is not fitted by default)
+    assert params.shared[SHARED.index("master_limiter_ceiling_db")] == 0.0
+    assert (params.values[:, ix("drive_db")] == 0.0).all()
+
+
 def test_methods_without_v2_say_which_have_it(song_v2):
     song, _ = song_v2
-    with pytest.raises(InputError, match="console v1 only.*barchiesi-reiss, random, sum"):
-        run_method(song, "colonel-reiss", rng=np.random.default_rng(0), options={"console": "v2"})
+    with pytest.raises(InputError, match="console v1 only.*barchiesi-reiss, colonel-reiss, random, sum"):
+        run_method(song, "eami", rng=np.random.default_rng(0), options={"console": "v2"})

@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from mixinvert.console.schema import CONSOLE_V1
+from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 from mixinvert.data.song import Song, SongError
 from mixinvert.dsp.excerpts import Excerpt, choose_excerpts
 from mixinvert.errors import InputError
@@ -88,6 +88,8 @@ class TwinFit:
     seconds: float
     stopped: str
     history: list[tuple[int, float]] = field(default_factory=list)
+    #: The best normalized shared settings (console v2's buses and master), or None for v1.
+    shared_p: np.ndarray | None = None
 
 
 #: The EQ's gains, which :attr:`TwinFitConfig.eq_flat_weight` pulls towards 0 dB, and the
@@ -212,8 +214,15 @@ def fit_twin(
     free: np.ndarray | None = None,
     excerpts: Sequence[Excerpt] | None = None,
     meter: WorkMeter | None = None,
+    schema: ParamSchema = CONSOLE_V1,
+    shared_start: np.ndarray | None = None,
+    free_shared: np.ndarray | None = None,
 ) -> TwinFit:
-    """Fit normalized settings ``(n_tracks, 16)`` so that the twin's mix matches ``mix``.
+    """Fit normalized settings ``(n_tracks, schema.size)`` so that the twin's mix matches ``mix``.
+
+    For a console with shared settings (v2: ``schema.shared``), ``shared_start`` are their
+    normalized start values and ``free_shared`` (boolean, default none) marks those to
+    fit, the same way as ``free`` for the tracks'; the result's ``shared_p`` holds them.
 
     ``progress(step, best_loss)`` is called after every evaluation. ``free`` (boolean,
     broadcastable to ``(n_tracks, 16)``; default all) marks the settings to fit; the others
@@ -229,49 +238,71 @@ def fit_twin(
     runs with :data:`~mixinvert.work.FIT_THREADS` threads, on any machine.
     """
     with torch_threads(FIT_THREADS):
-        return _fit_twin(tracks, mix, sample_rate, p_start, config, progress, free, excerpts, meter)
+        return _fit_twin(tracks, mix, sample_rate, p_start, config, progress, free, excerpts, meter, schema,
+                         shared_start, free_shared)
 
 
 def _fit_twin(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, p_start: np.ndarray,
               config: TwinFitConfig, progress: Callable[[int, float], None] | None, free: np.ndarray | None,
-              excerpts: Sequence[Excerpt] | None, meter: WorkMeter | None) -> TwinFit:
+              excerpts: Sequence[Excerpt] | None, meter: WorkMeter | None, schema: ParamSchema = CONSOLE_V1,
+              shared_start: np.ndarray | None = None, free_shared: np.ndarray | None = None) -> TwinFit:
     t_start = time.perf_counter()
     p_given = np.asarray(p_start, dtype=np.float64)
-    p_start = np.clip(p_given, -P_LIMIT, P_LIMIT)
-    if p_start.shape != (len(tracks), CONSOLE_V1.size):
-        raise ValueError(f"p_start must be ({len(tracks)}, {CONSOLE_V1.size}), got {p_start.shape}")
+    if p_given.shape != (len(tracks), schema.size):
+        raise ValueError(f"p_start must be ({len(tracks)}, {schema.size}), got {p_given.shape}")
     if excerpts is None:
         excerpts = choose_excerpts(mix, sample_rate, count=config.excerpts, seconds=config.excerpt_seconds,
                                    preroll_seconds=config.preroll_seconds)
     excerpts = list(excerpts)
     audio = twin.as_tensor_tracks(tracks)
-    pieces = [(twin.PreparedTracks([t[:, e.render_start:e.stop] for t in audio], sample_rate,
-                                   tail_seconds=config.tail_seconds), ReferenceLoss(torch.from_numpy(
-        np.ascontiguousarray(mix[None, :, e.start:e.stop], dtype=np.float32)))) for e in excerpts]
-    z = torch.tensor(np.arctanh(p_start), requires_grad=True)
-    mask = torch.ones(p_start.shape, dtype=torch.bool) if free is None else torch.from_numpy(
-        np.broadcast_to(np.asarray(free, dtype=bool), p_start.shape).copy())
-    fixed = torch.tensor(p_given)  # settings not fitted keep their exact values (e.g. ratio 1:1)
-    optimizer = torch.optim.Adam([z], lr=config.learning_rate)
+    references = [ReferenceLoss(torch.from_numpy(np.ascontiguousarray(mix[None, :, e.start:e.stop], dtype=np.float32)))
+                  for e in excerpts]
+    # the variables: the tracks' settings, and on a console with shared settings those too
+    starts, frees = [p_given], [free]
+    if schema.shared is None:
+        prepared = [twin.PreparedTracks([t[:, e.render_start:e.stop] for t in audio], sample_rate,
+                                        tail_seconds=config.tail_seconds) for e in excerpts]
 
-    def settings() -> torch.Tensor:
-        return torch.where(mask, torch.tanh(z), fixed)
+        def render(index: int, p: torch.Tensor) -> torch.Tensor:
+            return prepared[index].render(twin.denormalize(p))
+    else:
+        from mixinvert.twin import model_v2
 
-    eq_gains = [CONSOLE_V1.index(n) for n in EQ_GAINS]
+        shared_schema = schema.shared
+        s_given = (np.asarray(shared_start, dtype=np.float64) if shared_start is not None
+                   else shared_schema.normalize(shared_schema.from_dict(shared_schema.neutral())))
+        if s_given.shape != (shared_schema.size,):
+            raise ValueError(f"shared_start must be ({shared_schema.size},), got {s_given.shape}")
+        starts.append(s_given)
+        frees.append(np.zeros(s_given.shape, dtype=bool) if free_shared is None else free_shared)
+        prepared_v2 = [model_v2.PreparedTracksV2([t[:, e.render_start:e.stop] for t in audio], sample_rate,
+                                                 schema=schema, tail_seconds=config.tail_seconds) for e in excerpts]
 
-    def excerpt_loss(index: int, p: torch.Tensor) -> torch.Tensor:
-        excerpt: Excerpt = excerpts[index]
-        prepared, loss_against_reference = pieces[index]
-        out = prepared.render(twin.denormalize(p))
-        loss = loss_against_reference(out[None, :, excerpt.preroll:])
-        if config.eq_flat_weight:
-            g = p[:, eq_gains]
+        def render(index: int, p: torch.Tensor, ps: torch.Tensor) -> torch.Tensor:  # type: ignore[misc]
+            return prepared_v2[index].render(twin.denormalize(p, schema), twin.denormalize(ps, shared_schema))
+
+    zs = [torch.tensor(np.arctanh(np.clip(x, -P_LIMIT, P_LIMIT)), requires_grad=True) for x in starts]
+    masks = [torch.ones(x.shape, dtype=torch.bool) if f is None else torch.from_numpy(
+        np.broadcast_to(np.asarray(f, dtype=bool), x.shape).copy()) for x, f in zip(starts, frees)]
+    fixed = [torch.tensor(x) for x in starts]  # settings not fitted keep their exact values (e.g. ratio 1:1)
+    optimizer = torch.optim.Adam(zs, lr=config.learning_rate)
+
+    def settings() -> list[torch.Tensor]:
+        return [torch.where(m, torch.tanh(z), f) for m, z, f in zip(masks, zs, fixed)]
+
+    eq_gains = [CONSOLE_V1.index(n) for n in EQ_GAINS] if schema.shared is None else []
+
+    def excerpt_loss(index: int, ps: list[torch.Tensor]) -> torch.Tensor:
+        out = render(index, *ps)
+        loss = references[index](out[None, :, excerpts[index].preroll:])
+        if config.eq_flat_weight and eq_gains:
+            g = ps[0][:, eq_gains]
             loss = loss + config.eq_flat_weight * (torch.sqrt(g * g + EQ_FLAT_EPS ** 2) - EQ_FLAT_EPS).sum()
         return loss
 
-    def evaluate(p: torch.Tensor) -> float:
+    def evaluate(ps: list[torch.Tensor]) -> float:
         with torch.no_grad():
-            return float(np.mean([excerpt_loss(i, p).item() for i in range(len(excerpts))]))
+            return float(np.mean([excerpt_loss(i, ps).item() for i in range(len(excerpts))]))
 
     step_units = [twin_step_units(len(tracks), [e], sample_rate, config.tail_seconds) for e in excerpts]
     eval_units = twin_evaluation_units(len(tracks), excerpts, sample_rate, config.tail_seconds)
@@ -280,7 +311,7 @@ def _fit_twin(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, p
     def affordable(step: int) -> bool:  # step ``step`` and the evaluation that may close the fit
         return meter.can_afford(step_units[(step - 1) % len(excerpts)] + eval_units)
 
-    best_p = settings().detach().clone()
+    best_p = [x.detach().clone() for x in settings()]
     best = start_loss = evaluate(best_p)
     meter.charge(eval_units)
     history = [(0, best)]
@@ -299,7 +330,7 @@ def _fit_twin(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, p
         out_of_work = step < config.steps and not affordable(step + 1)
         out_of_time = meter.time_is_up("twin")
         if step % config.eval_every == 0 or step == config.steps or out_of_work or out_of_time:
-            p_now = settings().detach().clone()
+            p_now = [x.detach().clone() for x in settings()]
             current = evaluate(p_now)
             meter.charge(eval_units)
             history.append((step, current))
@@ -321,8 +352,9 @@ def _fit_twin(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, p
                 stopped = "plateau"
                 break
     return TwinFit(
-        p=best_p.numpy().astype(np.float64), loss=best, start_loss=start_loss, steps=step,
+        p=best_p[0].numpy().astype(np.float64), loss=best, start_loss=start_loss, steps=step,
         seconds=time.perf_counter() - t_start, stopped=stopped, history=history,
+        shared_p=best_p[1].numpy().astype(np.float64) if len(best_p) > 1 else None,
     )
 
 
