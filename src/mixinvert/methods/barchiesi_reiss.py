@@ -41,9 +41,9 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from mixinvert.console.eq import eq_response_db, v2_sections
+from mixinvert.console.mixing import render_mix
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import gain_eq_processors
-from mixinvert.console.mixing import render_mix
 from mixinvert.console.schema import CONSOLE_V1, CONSOLE_V2, NEUTRAL_V1, ParamSchema, get_schema
 from mixinvert.data.song import Song, SongError
 from mixinvert.dsp.alignment import Alignment, estimate_alignment
