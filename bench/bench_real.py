@@ -4,7 +4,8 @@
 (default: ``../shared/data/real-dev``; a DIR is a song folder or a folder of them, each
 with ``tracks/`` and ``mix.flac`` or ``mix.wav``) side by side in one run, and saves
 ``bench/results/real.json``; ``bench/run_all.py`` turns it into the "Real mixes" section of
-BENCHMARKS.md.
+BENCHMARKS.md. ``ladder`` measures what each capability of console v2 buys (:data:`LADDER`)
+and saves ``bench/results/real_ladder.json``.
 
 Per song and method: the whole mix's MRSD after -23 LUFS (as ``evaluate``), over the plain
 sum's, and the seconds. Two reference rows that are not methods:
@@ -43,6 +44,7 @@ import bench_eami  # noqa: E402
 
 REAL_DEV = bench_eami.REPO.parent / "shared" / "data" / "real-dev"
 RESULT_NAME = "real"
+LADDER_NAME = "real_ladder"
 #: Rows in the order of the table: (label, method, console, extra mix scored instead of the
 #: method's own mix). ``linear bound`` is the reference row (not a method).
 ROWS = (
@@ -202,6 +204,53 @@ def run(paths: list[Path], rows: tuple = ROWS) -> dict:
     return res
 
 
+#: What each capability of console v2 buys (colonel-reiss's fit on v2's twin, default
+#: steps): (label, bells, track effects, shared effects, offsets and polarity applied).
+LADDER = (
+    ("v2 strip: high-pass, 4 bells", 4, ("hpf", "eq", "compressor", "fader", "pan"), (), False),
+    ("+ reverb bus", 4, ("hpf", "eq", "compressor", "fader", "pan", "sends"), ("reverb bus",), False),
+    ("+ master EQ and compressor", 4, ("hpf", "eq", "compressor", "fader", "pan", "sends"),
+     ("reverb bus", "master eq", "master compressor"), False),
+    ("+ offsets and polarity (the default)", 4, ("hpf", "eq", "compressor", "fader", "pan", "sends"),
+     ("reverb bus", "master eq", "master compressor"), True),
+    ("+ drive", 4, ("drive", "hpf", "eq", "compressor", "fader", "pan", "sends"),
+     ("reverb bus", "master eq", "master compressor"), True),
+    ("default with 2 bells", 2, ("hpf", "eq", "compressor", "fader", "pan", "sends"),
+     ("reverb bus", "master eq", "master compressor"), True),
+    ("default with 6 bells", 6, ("hpf", "eq", "compressor", "fader", "pan", "sends"),
+     ("reverb bus", "master eq", "master compressor"), True),
+)
+
+
+def ladder(paths: list[Path]) -> dict:
+    """Each rung of :data:`LADDER` fitted on every song: MRSD / sum of the real console's mix."""
+    from mixinvert.console.mixing import render_mix
+    from mixinvert.console.schema import CONSOLE_V2, ParamSchema, v2_track_specs
+    from mixinvert.methods.baseline import plain_sum
+    from mixinvert.methods.colonel_reiss import fit_v2
+    from mixinvert.metrics.audio import compare_mixes
+    from mixinvert.twin.fit import TwinFitConfig
+    from mixinvert.work import WorkMeter
+
+    res: dict = {"machine": bench_eami._machine(), "rungs": [r[0] for r in LADDER], "songs": {}}
+    for song_dir in song_dirs(paths):
+        song = load_real_song(song_dir)
+        sum_mrsd = compare_mixes(plain_sum(song), song.mix, song.sample_rate).mrsd
+        rows = {}
+        for label, bells, track_effects, shared_effects, align in LADDER:
+            schema = ParamSchema("v2", v2_track_specs(bells), shared=CONSOLE_V2.shared)
+            start = time.perf_counter()
+            params, info = fit_v2(song, TwinFitConfig(), WorkMeter(), schema=schema, track_effects=track_effects,
+                                  shared_effects=shared_effects, align=align)
+            mix = render_mix(song.tracks, song.sample_rate, params)
+            rows[label] = {"mrsd": compare_mixes(mix, song.mix, song.sample_rate).mrsd,
+                           "seconds": time.perf_counter() - start, "steps": info["steps"]}
+            print(f"{song.name} {label}: {rows[label]['mrsd'] / sum_mrsd:.3f} x sum ({rows[label]['seconds']:.0f} s)",
+                  file=sys.stderr)
+        res["songs"][song.name] = {"sum_mrsd": sum_mrsd, "rows": rows}
+    return res
+
+
 def markdown() -> str:
     res = bench_eami._load(RESULT_NAME)
     if not res:
@@ -247,6 +296,26 @@ def markdown() -> str:
                 parts.append(f"| {label} | " + " | ".join(
                     f"{row[s] / songs[n]['rows']['sum']['stems'][s]:.2f}" for s in stems) + " |")
             parts.append("")
+    lad = bench_eami._load(LADDER_NAME)
+    if lad:
+        lnames = list(lad["songs"])
+        parts += [
+            "What each capability of console v2 buys, in the order it was added (`python bench/bench_real.py "
+            "ladder`): colonel-reiss's fit on v2's twin (default steps), the effects named free, rendered through "
+            "the real console v2; MRSD / sum. The v1 row is colonel-reiss on console v1 from the table above.",
+            "",
+            "| rung | " + " | ".join(lnames) + " | mean | s / song |",
+            "|---|" + "---|" * len(lnames) + "---|---|",
+        ]
+        if all(n in songs and "colonel-reiss" in songs[n]["rows"] for n in lnames):
+            v1 = [songs[n]["rows"]["colonel-reiss"]["mrsd"] / songs[n]["rows"]["sum"]["mrsd"] for n in lnames]
+            parts.append("| console v1 | " + " | ".join(f"{r:.3f}" for r in v1) + f" | {np.mean(v1):.3f} | |")
+        for rung in lad["rungs"]:
+            ratios = [lad["songs"][n]["rows"][rung]["mrsd"] / lad["songs"][n]["sum_mrsd"] for n in lnames]
+            secs = np.mean([lad["songs"][n]["rows"][rung]["seconds"] for n in lnames])
+            parts.append(f"| {rung} | " + " | ".join(f"{r:.3f}" for r in ratios)
+                         + f" | **{np.mean(ratios):.3f}** | {secs:.0f} |")
+        parts.append("")
     parts += ["Alignment (GCC-PHAT against the mix; offset in ms, positive: later in the mix; unreliable: a blunt "
               "peak, the offset is not used; drift: the offset moves over the song):", ""]
     for n in names:
@@ -262,11 +331,13 @@ def markdown() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("run", "markdown"))
+    ap.add_argument("what", choices=("run", "ladder", "markdown"))
     ap.add_argument("--songs", type=Path, action="append", help="song folder or folder of songs (repeatable)")
     args = ap.parse_args()
     if args.what == "run":
         bench_eami._save(RESULT_NAME, run(args.songs or [REAL_DEV]))
+    elif args.what == "ladder":
+        bench_eami._save(LADDER_NAME, ladder(args.songs or [REAL_DEV]))
     print(markdown())
 
 

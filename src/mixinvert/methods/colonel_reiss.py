@@ -57,16 +57,18 @@ V2_TRACK_EFFECTS = ("hpf", "eq", "compressor", "fader", "pan", "sends")
 V2_SHARED_EFFECTS = ("reverb bus", "master eq", "master compressor")
 
 
-def start_point_v2(song: Song, schema: ParamSchema = CONSOLE_V2) -> tuple[np.ndarray, np.ndarray, list[Alignment]]:
+def start_point_v2(song: Song, schema: ParamSchema = CONSOLE_V2, *, align: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray, list[Alignment]]:
     """Normalized start of a v2 fit: the plain sum, each track's polarity and time offset
     measured from the audio where the measurement is trusted and does not drift
     (:mod:`mixinvert.dsp.alignment`), compressors barely on, the sends barely open;
-    and the shared settings (compressor barely on, limiter off). Also the alignments."""
+    and the shared settings (compressor barely on, limiter off). Also the alignments.
+    ``align=False`` leaves every track at offset 0 and normal polarity (measured anyway)."""
     values = sum_params(song, schema.version).values
     alignments = [estimate_alignment(t, song.mix, song.sample_rate) for t in song.tracks]
     limit = schema.spec("offset_ms").hi
     for i, a in enumerate(alignments):
-        if a.reliable and not a.drifts:
+        if align and a.reliable and not a.drifts:
             values[i, schema.index("offset_ms")] = float(np.clip(a.offset_ms(song.sample_rate), -limit, limit))
             values[i, schema.index("polarity")] = float(a.polarity)
     p = schema.normalize(values)
@@ -90,10 +92,10 @@ def effect_mask(schema: ParamSchema, effects: tuple[str, ...]) -> np.ndarray:
 
 def fit_v2(song: Song, config: TwinFitConfig, meter: WorkMeter, *, schema: ParamSchema = CONSOLE_V2,
            track_effects: tuple[str, ...] = V2_TRACK_EFFECTS, shared_effects: tuple[str, ...] = V2_SHARED_EFFECTS,
-           progress=None) -> tuple[MixParams, dict]:
+           align: bool = True, progress=None) -> tuple[MixParams, dict]:
     """Console v2's twin fitted to ``song`` from :func:`start_point_v2`, freeing ``track_effects``
     and ``shared_effects``; the settings and what the fit reports."""
-    p, ps, alignments = start_point_v2(song, schema)
+    p, ps, alignments = start_point_v2(song, schema, align=align)
     fit = fit_twin(song.tracks, song.mix, song.sample_rate, p, config, progress=progress, meter=meter, schema=schema,
                    free=effect_mask(schema, track_effects)[None, :], shared_start=ps,
                    free_shared=effect_mask(schema.shared, shared_effects))

@@ -278,8 +278,13 @@ def _fit_twin(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, p
         prepared_v2 = [model_v2.PreparedTracksV2([t[:, e.render_start:e.stop] for t in audio], sample_rate,
                                                  schema=schema, tail_seconds=config.tail_seconds) for e in excerpts]
 
+        moving = [schema.index("offset_ms"), schema.index("polarity")]
+        fixed_offsets = not np.broadcast_to(
+            np.asarray(True if free is None else free, dtype=bool), p_given.shape)[:, moving].any()
+
         def render(index: int, p: torch.Tensor, ps: torch.Tensor) -> torch.Tensor:  # type: ignore[misc]
-            return prepared_v2[index].render(twin.denormalize(p, schema), twin.denormalize(ps, shared_schema))
+            return prepared_v2[index].render(twin.denormalize(p, schema), twin.denormalize(ps, shared_schema),
+                                             fixed_offsets=fixed_offsets)
 
     zs = [torch.tensor(np.arctanh(np.clip(x, -P_LIMIT, P_LIMIT)), requires_grad=True) for x in starts]
     masks = [torch.ones(x.shape, dtype=torch.bool) if f is None else torch.from_numpy(

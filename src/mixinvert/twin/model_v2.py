@@ -81,34 +81,26 @@ def sections_response(rows: dict[str, torch.Tensor], sections, sample_rate: floa
                       off: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """The responses ``(rows, n_fft // 2 + 1)`` complex64 of ``sections`` in series, settings
     by name (each ``(rows,)``); ``off`` marks, per cutoff setting, the rows where a
-    first-order section is bypassed (its setting at the off end). Biquads run in the fused kernel; first-order sections as
-    torch operations (the kernel's gradient divides by each numerator, and a high-pass's
-    is zero at 0 Hz)."""
+    first-order section is bypassed (its setting at the off end). Every section, first
+    order too, runs in the fused biquad kernel."""
     off = off or {}
-    bs, as_, first = [], [], []
+    bs, as_ = [], []
     for kind, gain, cutoff, q in sections:
         b, a = section_coefficients(kind, rows[gain] if gain else None, rows[cutoff], rows[q] if q else None,
                                     sample_rate)
         if kind in ("highpass1", "lowpass1"):
-            first.append((b, a, off.get(cutoff)))
-        else:
-            bs.append(b)
-            as_.append(a)
-    z1 = _z1_grid(n_fft)
-    if bs:
-        h = responses.biquad_chain_responses(torch.stack(bs, dim=1), torch.stack(as_, dim=1), z1)
-    else:
-        h = torch.ones(next(iter(rows.values())).shape[0], len(z1), dtype=torch.complex64)
-    if first:
-        w = torch.from_numpy(z1)[None, :]
-        total = None
-        for b, a, bypass in first:
-            part = (b[:, :1] + b[:, 1:2] * w) / (a[:, :1] + a[:, 1:2] * w)
-            if bypass is not None:  # at its off end the renderer leaves the filter out
-                part = torch.where(bypass[:, None], torch.ones_like(part), part)
-            total = part if total is None else total * part
-        h = h * total.to(torch.complex64)
-    return h
+            if kind == "highpass1":
+                # the zero at 0 Hz moved a hair inside the circle: the fused kernel's gradient
+                # divides by each numerator (the response moves by 1e-12 relative)
+                b = b * torch.tensor([1.0, 1.0 - 1e-12, 0.0], dtype=torch.float64)
+            bypass = off.get(cutoff)
+            if bypass is not None:  # at its off end the renderer leaves the filter out: a unit section
+                unit = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+                b = torch.where(bypass[:, None], unit, b)
+                a = torch.where(bypass[:, None], unit, a)
+        bs.append(b)
+        as_.append(a)
+    return responses.biquad_chain_responses(torch.stack(bs, dim=1), torch.stack(as_, dim=1), _z1_grid(n_fft))
 
 
 def _is_off(schema: ParamSchema, name: str, v: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -157,15 +149,18 @@ class PreparedTracksV2:
         self.master_fft = fft_size(n, EQ_TAIL_SAMPLES)
         self._shift_cache: tuple | None = None
 
-    def render(self, values: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
-        """The stereo mix ``(2, samples)`` for physical ``values`` and ``shared``."""
+    def render(self, values: torch.Tensor, shared: torch.Tensor, *, fixed_offsets: bool = False) -> torch.Tensor:
+        """The stereo mix ``(2, samples)`` for physical ``values`` and ``shared``. With
+        ``fixed_offsets``, the polarity and time offsets take no gradient and their shifted
+        tracks are kept for the next render with the same offsets (a fit that does not
+        free them pays for the shift once)."""
         schema, sr, n = self.schema, self.sample_rate, self.num_samples
         if values.shape != (self.num_tracks, schema.size) or shared.shape != (schema.shared.size,):
             raise ValueError(f"expected settings ({self.num_tracks}, {schema.size}) and ({schema.shared.size},)")
         v, s = _columns(values, schema), _columns(shared, schema.shared)
         filters = sections_response(v, self.sections, sr, self.eq_fft,
                                     off={"hpf_cutoff_hz": _is_off(schema, "hpf_cutoff_hz", v)})  # (tracks, bins)
-        pre, spectra = self._shifted(v["offset_ms"], v["polarity"])
+        pre, spectra = self._shifted(v["offset_ms"], v["polarity"], fixed_offsets)
         drive_on = v["drive_db"] > schema.spec("drive_db").lo
         if bool(drive_on.any()):
             g = torch.pow(10.0, v["drive_db"] / 20.0).to(torch.float32)[:, None, None]
@@ -196,22 +191,24 @@ class PreparedTracksV2:
         mix = dry + self._reverb_bus(bus_in, s)
         return self._master(mix, s)
 
-    def _shifted(self, offset_ms: torch.Tensor, polarity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _shifted(self, offset_ms: torch.Tensor, polarity: torch.Tensor, fixed: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """The tracks after polarity and time offset, ``(tracks, 2, n)``, and their spectra
         on the filters' grid: shifted on the grid, then cut to the song as the renderer
-        cuts them (what moves past either end is lost before any filter sees it). Kept
-        between renders while the offsets do not change and need no gradient (a fit that
-        keeps them fixed pays for them once)."""
-        key = (tuple(offset_ms.detach().tolist()), tuple(polarity.detach().tolist()))
-        if not offset_ms.requires_grad and self._shift_cache is not None and self._shift_cache[0] == key:
-            return self._shift_cache[1]
+        cuts them (what moves past either end is lost before any filter sees it). With
+        ``fixed``, computed without gradient and kept for the same offsets."""
+        if fixed:
+            offset_ms, polarity = offset_ms.detach(), polarity.detach()
+            key = (tuple(offset_ms.tolist()), tuple(polarity.tolist()))
+            if self._shift_cache is not None and self._shift_cache[0] == key:
+                return self._shift_cache[1]
         n = self.num_samples
         omega = _angular_grid(self.eq_fft)
         delay = torch.polar(torch.ones_like(omega)[None, :], -omega[None, :] * (offset_ms * (self.sample_rate / 1000.0))[:, None])
         sign = torch.where(polarity < 0, -1.0, 1.0).to(torch.float64)
         pre = torch.fft.irfft(self.spectra * (delay * sign[:, None]).to(torch.complex64)[:, None, :], self.eq_fft)[..., :n]
         out = (pre, torch.fft.rfft(pre, self.eq_fft))
-        if not offset_ms.requires_grad:
+        if fixed:
             self._shift_cache = (key, out)
         return out
 
