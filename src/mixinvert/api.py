@@ -196,20 +196,15 @@ def invert(
     entry = get_method(name)
     entry.check_options(options)
     console = str(options.get("console", "v1"))
-    skipped_report = False
-    if console != "v1":  # the report and the export draw console v1's strips
-        if dawproject:
-            raise InputError(f"the DAWproject export maps console v1 only so far; run console {console} without "
-                             "--export-dawproject")
-        skipped_report, report = report, False
+    if console != "v1" and dawproject:  # the export maps console v1's strips
+        raise InputError(f"the DAWproject export maps console v1 only so far; run console {console} without "
+                         "--export-dawproject")
     files = _track_files(tracks)
     if out_dir is not None:  # fail before the work, not after
         _guard_outputs(output_paths(out_dir, report=report, dawproject=dawproject), files + [Path(mix)], overwrite)
     if report or dawproject:
         _check_optional_outputs(report, dawproject)
     song = load_tracks_and_mix(files, mix, name=files[0].resolve().parent.parent.name, max_tracks=max_tracks)
-    if skipped_report:
-        song.notes.append(f"report.html: not written (the report draws console v1 only so far, not {console})")
     run = run_method(song, name, rng=np.random.default_rng(seed), options=options)
     est, scores = run.estimate, run.scores
     info = {k: v for k, v in est.info.items() if isinstance(v, (str, int, float, bool))}

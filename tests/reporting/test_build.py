@@ -175,3 +175,49 @@ def test_a_report_for_a_real_invert_run(tmp_path):
     assert_self_contained(text)
     assert set(strips(text)) == set(result.song.track_names)
     assert "<td>sum</td>" in text and "&times;1.00" in text  # the plain sum is its own scale
+
+
+def test_a_console_v2_report_draws_every_strip_bus_and_master(tmp_path):
+    """A v2 params.json: each track strip shows every v2 setting exactly, effects at their
+    off end read "off", the reverb bus and the master get strips of their own, and a
+    drifting track is named in the notes."""
+    from mixinvert.audio import write_audio
+    from mixinvert.console.mixing import render_mix, sum_values
+    from mixinvert.console.params_io import MixParams, write_params
+    from mixinvert.console.schema import CONSOLE_V2
+    from tests.conftest import SR, noise_track, write_song
+
+    rng = np.random.default_rng(2)
+    tracks = {"a.wav": noise_track(rng, 1, 1.0), "b.wav": noise_track(rng, 2, 1.0)}
+    song = write_song(tmp_path / "song", tracks, noise_track(rng, 2, 1.0))
+    values = sum_values(CONSOLE_V2, list(tracks.values()))
+    values[0, CONSOLE_V2.index("hpf_cutoff_hz")] = 120.0
+    values[0, CONSOLE_V2.index("reverb_send_db")] = -12.0
+    shared = CONSOLE_V2.shared.from_dict({**CONSOLE_V2.shared.neutral(), "master_comp_ratio": 3.0,
+                                          "master_comp_threshold_db": -20.0})
+    drift = {"alignment": {"drifts": True, "drift_ms": 2.5, "reliable": True}}
+    params = MixParams(CONSOLE_V2, ("a.wav", "b.wav"), values, SR, shared=shared, track_extra=(drift, {}),
+                       extra={"method": "colonel-reiss", "inputs": {"tracks_dir": str(song / "tracks"),
+                                                                    "mix": str(song / "mix.wav")}})
+    out = tmp_path / "out"
+    write_params(out / "params.json", params)
+    write_audio(out / "mix.wav", render_mix(list(tracks.values()), SR, params), SR)
+    text = build_report(out).read_text(encoding="utf-8")
+    assert_self_contained(text)
+    shown = strips(text)
+    assert set(shown) == {"a.wav", "b.wav", "reverb bus", "master"}
+    for i, name in enumerate(("a.wav", "b.wav")):
+        raw, elements = shown[name]
+        got = {a["data-param"]: float(a["data-value"]) for a in elements.find("span") if "data-value" in a}
+        want = CONSOLE_V2.to_dict(values[i])
+        shown_off = {n for n in want if n not in got}
+        # only settings of switched-off processors are left out (b.wav's high-pass and send)
+        assert all(CONSOLE_V2.spec(n).is_off(want[n]) for n in shown_off)
+        assert {k: v for k, v in want.items() if k not in shown_off} == got
+        assert len(elements.find("audio")) == 1
+    assert "High-pass</b> <span" not in shown["a.wav"][0] and "High-pass</b> <span" in shown["b.wav"][0]
+    master = {a["data-param"]: float(a["data-value"]) for a in shown["master"][1].find("span") if "data-value" in a}
+    assert master["master_comp_ratio"] == 3.0 and "master_limiter_ceiling_db" not in master  # the limiter is off
+    assert len(shown["master"][1].find("img")) == 2
+    assert "a.wav: its time offset drifts over the song by 2.50 ms" in text
+    assert "console v2" in text

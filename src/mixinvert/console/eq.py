@@ -114,7 +114,7 @@ def eq_response_db(values: Mapping[str, float], freqs_hz: np.ndarray, sample_rat
     for kind, gain, cutoff, q in sections:  # summed in the signal's order
         total = total + biquad_db(kind, section_gain(values, gain), float(values[cutoff]), section_q(values, q),
                                   freqs_hz, sample_rate)
-    return np.asarray(total)
+    return np.asarray(total) + np.zeros(np.shape(freqs_hz))  # the shape of the grid, with no section too
 
 
 def section_gain(values: Mapping[str, float], gain_name: str | None) -> float:

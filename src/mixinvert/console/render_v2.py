@@ -72,14 +72,18 @@ _FILTERS = {"low_shelf": pb.LowShelfFilter, "peak": pb.PeakFilter, "high_shelf":
 _FIRST_ORDER = {"highpass1": pb.HighpassFilter, "lowpass1": pb.LowpassFilter}
 
 
+def active_sections(v: Mapping[str, float], sections, schema: ParamSchema) -> tuple:
+    """``sections`` without the first-order ones whose cutoff setting is at its off end
+    (the filters a render runs, and the curve a report draws)."""
+    return tuple(sec for sec in sections if not (sec[0] in _FIRST_ORDER and schema.spec(sec[2]).is_off(v[sec[2]])))
+
+
 def filter_processors(v: Mapping[str, float], sections, schema: ParamSchema) -> list:
-    """pedalboard filters for ``sections`` at settings ``v``; a first-order section whose
-    cutoff setting is at its off end is left out."""
+    """pedalboard filters for the :func:`active_sections` of ``sections`` at settings ``v``."""
     out = []
-    for kind, gain, cutoff, q in sections:
+    for kind, gain, cutoff, q in active_sections(v, sections, schema):
         if kind in _FIRST_ORDER:
-            if not schema.spec(cutoff).is_off(v[cutoff]):
-                out.append(_FIRST_ORDER[kind](cutoff_frequency_hz=v[cutoff]))
+            out.append(_FIRST_ORDER[kind](cutoff_frequency_hz=v[cutoff]))
         else:
             out.append(_FILTERS[kind](cutoff_frequency_hz=v[cutoff], gain_db=section_gain(v, gain), q=section_q(v, q)))
     return out

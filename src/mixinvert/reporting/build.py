@@ -2,7 +2,7 @@
 
 ``invert`` writes ``params.json`` (the settings, the method, the scores, and where its
 inputs were: ``"inputs": {"tracks_dir", "mix"}``) and ``mix.wav``. The report re-loads
-those inputs, renders every track's solo through console v1, measures the EQ curves,
+those inputs, renders every track's solo through its console (v1 or v2), measures the EQ curves,
 scores the plain sum for scale, and writes one self-contained ``report.html`` beside them.
 """
 
@@ -15,8 +15,11 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from mixinvert.audio import read_audio, write_text_atomic
+from mixinvert.console.eq import EQ_SECTIONS, MASTER_EQ_SECTIONS, REVERB_BUS_SECTIONS, v2_sections
+from mixinvert.console.mixing import solos as track_solos
 from mixinvert.console.params_io import MixParams, read_params
-from mixinvert.console.render import Console
+from mixinvert.console.render_v2 import active_sections, bells_of
+from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 from mixinvert.data.song import Song, list_track_files, load_tracks_and_mix
 from mixinvert.dsp.loudness import TARGET_LUFS, loudness_normalize
 from mixinvert.errors import InputError, InputMissingError, OutputExistsError
@@ -31,6 +34,15 @@ from mixinvert.reporting.media import (
 )
 
 REPORT_NAME = "report.html"
+#: How the strips of each console read (the report's caption above them).
+_CHAINS = {
+    "v1": ("Each strip is console v1's chain for one track (gain &rarr; EQ &rarr; compressor &rarr; pan &rarr; "
+           "reverb). Solo: the track alone through its strip."),
+    "v2": ("Each track strip is console v2's chain (polarity &rarr; time offset &rarr; drive &rarr; high-pass &rarr; "
+           "EQ &rarr; compressor &rarr; fader &rarr; pan &rarr; send); the sends feed the reverb bus, and the tracks "
+           "and the bus's return sum into the master (EQ &rarr; compressor &rarr; limiter &rarr; gain). Solo: the "
+           "track alone through its strip, its send, the bus and the master."),
+}
 #: Audio embedded per clip by default, seconds from the start (see :mod:`mixinvert.reporting.media` for sizes).
 DEFAULT_AUDIO_SECONDS = 90.0
 #: Colour range of the spectrograms below their loudest bin, dB.
@@ -125,21 +137,52 @@ def _spectrograms(reference: np.ndarray, recreated: np.ndarray, sample_rate: int
                                   vmin_db=vmax - SPECTROGRAM_RANGE_DB, vmax_db=vmax)
 
 
-def _strip(name: str, values: dict[str, float], row: Mapping[str, Any], sample_rate: int,
-           audio_uri: str | None) -> Strip:
-    freqs, eq_db = curves.eq_response_db(values, sample_rate)
+def _eq_png(values: Mapping[str, float], sample_rate: int, sections: tuple) -> str:
+    freqs, eq_db = curves.eq_response_db(values, sample_rate, sections=sections)
+    return png_data_uri(plots.eq_curve_png(freqs, eq_db))
+
+
+def _comp_png(threshold_db: float, ratio: float) -> str:
     in_db = np.linspace(*COMP_CURVE_DB, 241)
-    out_db = curves.compressor_curve_db(in_db, values["comp_threshold_db"], values["comp_ratio"])
+    out_db = curves.compressor_curve_db(in_db, threshold_db, ratio)
+    return png_data_uri(plots.compressor_curve_png(in_db, out_db, threshold_db))
+
+
+def _strip(name: str, values: dict[str, float], row: Mapping[str, Any], sample_rate: int,
+           audio_uri: str | None, schema: ParamSchema = CONSOLE_V1) -> Strip:
     flags = row.get("undetermined") or {}
     if not isinstance(flags, Mapping):
         raise InputError(f'track {name!r}: "undetermined" must map setting names to reasons, got {flags!r}')
+    if schema.version == "v1":
+        sections: tuple = EQ_SECTIONS
+    else:  # the high-pass and the EQ as the console runs them (a high-pass at its off end is out)
+        sections = active_sections(values, v2_sections(bells_of(schema)), schema)
     return Strip(
         name=name, values=values,
-        eq_png_uri=png_data_uri(plots.eq_curve_png(freqs, eq_db)),
-        comp_png_uri=png_data_uri(plots.compressor_curve_png(in_db, out_db, values["comp_threshold_db"])),
+        eq_png_uri=_eq_png(values, sample_rate, sections),
+        comp_png_uri=_comp_png(values["comp_threshold_db"], values["comp_ratio"]),
         audio_uri=audio_uri, intervals=_intervals(row, tuple(values)),
-        undetermined={str(k): str(v) for k, v in flags.items()},
+        undetermined={str(k): str(v) for k, v in flags.items()}, schema=schema,
     )
+
+
+def _shared_strips(params: MixParams, sample_rate: int) -> list[Strip]:
+    """Console v2's reverb bus and master as strips of their own (none for v1)."""
+    shared = params.schema.shared
+    if shared is None:
+        return []
+    values = shared.to_dict(params.shared)
+    out = []
+    for title, section in (("reverb bus", "buses.reverb"), ("master", "master")):
+        own = {n: values[n] for n in shared.names if shared.spec(n).section == section}
+        pictures = {}
+        if section == "master":
+            pictures["master eq"] = _eq_png(own, sample_rate, MASTER_EQ_SECTIONS)
+            pictures["master compressor"] = _comp_png(own["master_comp_threshold_db"], own["master_comp_ratio"])
+        else:
+            pictures["reverb bus"] = _eq_png(own, sample_rate, active_sections(own, REVERB_BUS_SECTIONS, shared))
+        out.append(Strip(name=title, values=own, eq_png_uri="", comp_png_uri="", schema=shared, pictures=pictures))
+    return out
 
 
 def _short(value: object) -> str:
@@ -197,8 +240,6 @@ def build_report(
         raise InputError(f"max_audio_seconds must be positive, got {max_audio_seconds}")
     _say(progress, "loading the tracks and mixes")
     params = read_params(params_path)
-    if params.schema.version != "v1":
-        raise InputError(f"{params_path}: the report draws console v1 only so far, not {params.schema.version}")
     extra = params.extra
     inputs = extra.get("inputs") or {}
     overridden = tracks_dir is not None or mix_path is not None
@@ -231,8 +272,9 @@ def build_report(
 
     _say(progress, f"rendering and encoding {song.num_tracks} track solos")
     n_audio = song.num_samples if max_audio_seconds is None else min(song.num_samples, int(max_audio_seconds * sr))
-    # console v1 is causal and keeps length: rendering the excerpt gives the excerpt of the render
-    solos = Console([t[:, :n_audio] for t in song.tracks], sr).contributions(params.values)
+    # the consoles are causal and keep length: rendering the excerpt gives the excerpt of the render
+    # (v2's time offsets move at most 20 ms across the excerpt's end)
+    solos = track_solos([t[:, :n_audio] for t in song.tracks], sr, params)
     clips = [song.mix[:, :n_audio], recreated[:, :n_audio]]
     peak = max(float(np.max(np.abs(x))) for x in [*clips, solos])
     scale = min(1.0, 0.99 / peak) if peak > 0 else 1.0  # one gain for all players keeps their balance
@@ -241,7 +283,12 @@ def build_report(
     strips = []
     for i, name in enumerate(params.track_names):
         uri = audio_data_uri(solos[i] * scale, sr, compression_level=SOLO_COMPRESSION)
-        strips.append(_strip(name, params.schema.to_dict(params.values[i]), rows[i], sr, uri))
+        strips.append(_strip(name, params.schema.to_dict(params.values[i]), rows[i], sr, uri, params.schema))
+        alignment = rows[i].get("alignment") if isinstance(rows[i], Mapping) else None
+        if isinstance(alignment, Mapping) and alignment.get("drifts"):
+            notes.append(f"{name}: its time offset drifts over the song by {float(alignment['drift_ms']):.2f} ms "
+                         "(the mix holds no time-invariant copy of it: edited or retimed?); it was not shifted")
+    strips += _shared_strips(params, sr)
 
     seconds = extra.get("seconds")
     facts = [
@@ -275,6 +322,9 @@ def build_report(
         reference_audio_uri=ref_uri,
         recreated_audio_uri=rec_uri,
         audio_caption=audio_caption,
+        console_caption=(f"{song.num_tracks} tracks" if params.schema.shared is None
+                         else f"{song.num_tracks} tracks, the reverb bus and the master"),
+        chain_caption=_CHAINS.get(params.schema.version, ""),
         footer=f"mixinvert {__version__}, console {params.schema.version}; from {params_path.name} and "
                f"{mix_wav.name} in {out_dir}",
     )

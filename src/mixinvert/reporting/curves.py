@@ -28,12 +28,15 @@ def eq_response_db(
     freqs_hz: np.ndarray | None = None,
     *,
     n_points: int = 256,
+    sections: tuple = eq.EQ_SECTIONS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The EQ's magnitude response ``(freqs_hz, gain_db)`` for one track's settings.
 
     Parameters
     ----------
-    settings : ``{name: physical value}`` with at least console v1's gain and EQ names
+    settings : ``{name: physical value}`` with at least the settings ``sections`` read
+        (default console v1's EQ; :func:`mixinvert.console.eq.v2_sections` for v2's
+        high-pass and EQ, ``MASTER_EQ_SECTIONS``, ``REVERB_BUS_SECTIONS``)
     sample_rate : Hz (the response of a digital filter depends on it)
     freqs_hz : where to evaluate; default ``n_points`` log-spaced from 20 Hz to
         20 kHz (or just below Nyquist, if lower)
@@ -48,7 +51,7 @@ def eq_response_db(
         top = min(F_MAX_HZ, 0.99 * sample_rate / 2.0)
         freqs_hz = np.geomspace(F_MIN_HZ, top, n_points)
     freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
-    return freqs_hz, eq.eq_response_db(settings, freqs_hz, sample_rate)
+    return freqs_hz, eq.eq_response_db(settings, freqs_hz, sample_rate, sections=sections)
 
 
 def compressor_curve_db(in_db: np.ndarray, threshold_db: float, ratio: float) -> np.ndarray:

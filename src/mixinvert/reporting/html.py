@@ -16,19 +16,18 @@ import html
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from mixinvert.console.schema import CONSOLE_V1
+from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 from mixinvert.reporting.plots import THEME
 
 
-#: Short labels of console v1's settings, as written on a desk.
-def label(name: str) -> str:
+def label(name: str, schema: ParamSchema = CONSOLE_V1) -> str:
     """A setting's label on a channel strip (the schema's), or its name if it has none."""
-    return CONSOLE_V1.spec(name).label if name in CONSOLE_V1.names else name
+    return schema.spec(name).label if name in schema.names else name
 
 
-def format_value(name: str, value: float) -> str:
+def format_value(name: str, value: float, schema: ParamSchema = CONSOLE_V1) -> str:
     """A setting in the units a mixing engineer reads (the schema's display format)."""
-    return CONSOLE_V1.spec(name).format(value)
+    return schema.spec(name).format(value)
 
 
 @dataclass
@@ -44,6 +43,10 @@ class Strip:
     intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     #: ``{name: why the audio does not determine it}``.
     undetermined: Mapping[str, str] = field(default_factory=dict)
+    #: The settings' schema (a v2 bus or master strip: ``CONSOLE_V2.shared``).
+    schema: ParamSchema = CONSOLE_V1
+    #: Pictures by effect beyond the EQ and compressor (v2: the master's and the bus's curves).
+    pictures: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,6 +66,10 @@ class Page:
     recreated_audio_uri: str | None
     audio_caption: str
     footer: str
+    #: What the console heading says (``"4 tracks"``) and how the strips read.
+    console_caption: str = ""
+    chain_caption: str = ("Each strip is console v1's chain for one track (gain &rarr; EQ &rarr; compressor "
+                          "&rarr; pan &rarr; reverb). Solo: the track alone through its strip.")
 
 
 CSS = """
@@ -124,21 +131,23 @@ def e(text: object) -> str:
 def _value(name: str, value: float, strip: Strip) -> str:
     cls = "v und" if name in strip.undetermined else "v"
     title = f' title="{e(strip.undetermined[name])}"' if name in strip.undetermined else ""
-    out = f'<span class="{cls}" data-param="{name}" data-value="{value!r}"{title}>{e(format_value(name, value))}</span>'
+    text = format_value(name, value, strip.schema)
+    out = f'<span class="{cls}" data-param="{name}" data-value="{value!r}"{title}>{e(text)}</span>'
     if name in strip.intervals:
         lo, hi = strip.intervals[name]
         out += (f'<span class="iv" data-param="{name}" data-low="{lo!r}" data-high="{hi!r}">'
-                f'[{e(format_value(name, lo))} &hellip; {e(format_value(name, hi))}]</span>')
+                f'[{e(format_value(name, lo, strip.schema))} &hellip; {e(format_value(name, hi, strip.schema))}]</span>')
     return out
 
 
 def _rows(strip: Strip, names: Sequence[str]) -> str:
-    cells = "".join(f"<tr><th>{label(n)}</th><td>{_value(n, strip.values[n], strip)}</td></tr>" for n in names)
+    cells = "".join(f"<tr><th>{label(n, strip.schema)}</th><td>{_value(n, strip.values[n], strip)}</td></tr>"
+                    for n in names)
     return f'<table class="kv">{cells}</table>'
 
 
-def _fraction(name: str, value: float) -> float:
-    spec = CONSOLE_V1.spec(name)
+def _fraction(name: str, value: float, schema: ParamSchema = CONSOLE_V1) -> float:
+    spec = schema.spec(name)
     return min(1.0, max(0.0, (value - spec.lo) / (spec.hi - spec.lo)))
 
 
@@ -183,8 +192,56 @@ def _reasons(strip: Strip) -> str:
     return f'<div class="sec"><b class="warn">undetermined</b><ul class="reasons">{items}</ul></div>'
 
 
+#: How a v2 strip titles each effect.
+_TITLES = {"hpf": "High-pass", "eq": "EQ", "compressor": "Compressor", "sends": "Send", "time": "Time",
+           "polarity": "Polarity", "drive": "Drive", "pan": "Pan and width", "fader": "Fader"}
+
+
+def _switched_off(strip: Strip, names: Sequence[str]) -> bool:
+    """Whether an effect is switched off: it has one setting with an off end (a limiter's
+    ceiling, a send's level, a high-pass's cutoff), and that setting is there."""
+    switches = [s for s in (strip.schema.spec(n) for n in names) if s.off_at is not None]
+    return len(switches) == 1 and switches[0].is_off(strip.values[switches[0].name])
+
+
+def generic_strip_html(strip: Strip) -> str:
+    """A strip of any schema (console v2's tracks, its reverb bus and its master), one
+    section per effect in the chain's order: its settings, its picture (EQ and compressor
+    curves), "off" for a processor at its off end; the solo player for a track."""
+    sections = []
+    for effect, names in strip.schema.effects.items():
+        names = [n for n in names if n in strip.values]
+        if not names:
+            continue
+        title = _TITLES.get(effect, effect[:1].upper() + effect[1:])
+        if _switched_off(strip, names):
+            sections.append(f'<div class="sec"><b>{e(title)}</b> <span class="caption">off</span></div>')
+            continue
+        picture = strip.pictures.get(effect, "")
+        if effect == "eq" or effect.endswith(" eq"):
+            picture = picture or strip.eq_png_uri
+        elif effect.endswith("compressor"):
+            picture = picture or strip.comp_png_uri
+        img = f'<img src="{picture}" alt="{e(title)} of {e(strip.name)}">' if picture else ""
+        sections.append(f'<div class="sec"><b>{e(title)}</b>{img}{_rows(strip, names)}</div>')
+    flag = ""
+    if strip.undetermined:
+        flag = (f'<span class="flag" title="settings the audio does not determine">'
+                f"{len(strip.undetermined)} undetermined</span>")
+    audio = (f'<div class="sec"><b>Solo</b><audio controls preload="metadata" src="{strip.audio_uri}" '
+             f'title="solo: {e(strip.name)}"></audio></div>' if strip.audio_uri else "")
+    return f"""<section class="strip" data-track="{e(strip.name)}">
+<header><h3 title="{e(strip.name)}">{e(strip.name)}</h3>{flag}</header>
+{"".join(sections)}
+{_reasons(strip)}
+{audio}
+</section>"""
+
+
 def strip_html(strip: Strip) -> str:
     """One channel strip: EQ, compressor, reverb, pan, fader, flags and the solo player."""
+    if strip.schema is not CONSOLE_V1:
+        return generic_strip_html(strip)
     flag = ""
     if strip.undetermined:
         flag = (f'<span class="flag" title="settings the audio does not determine">'
@@ -243,10 +300,9 @@ def report_page(page: Page) -> str:
 lower is better. The plain sum of the raw tracks is given for scale.</p>
 <b>Notes</b><ul class="notes">{notes}</ul></div>
 </div>
-<h2>Console ({len(page.strips)} tracks)</h2>
-<p class="caption">Each strip is console v1's chain for one track (gain &rarr; EQ &rarr; compressor &rarr; pan &rarr; reverb).
-Grey brackets and shaded bands: the interval in which the mix barely changes; red with &ldquo;?&rdquo;: settings the audio does not determine.
-Solo: the track alone through its strip.</p>
+<h2>Console ({page.console_caption or f"{len(page.strips)} tracks"})</h2>
+<p class="caption">{page.chain_caption}
+Grey brackets and shaded bands: the interval in which the mix barely changes; red with &ldquo;?&rdquo;: settings the audio does not determine.</p>
 <div class="desk">
 {strips}
 </div>
