@@ -232,12 +232,17 @@ def ladder(paths: list[Path]) -> dict:
     from mixinvert.twin.fit import TwinFitConfig
     from mixinvert.work import WorkMeter
 
-    res: dict = {"machine": bench_eami._machine(), "rungs": [r[0] for r in LADDER], "songs": {}}
+    # rungs already measured on this machine are kept (the ladder takes a while: it resumes)
+    res: dict = bench_eami._load(LADDER_NAME) or {}
+    if res.get("machine") != bench_eami._machine() or res.get("rungs") != [r[0] for r in LADDER]:
+        res = {"machine": bench_eami._machine(), "rungs": [r[0] for r in LADDER], "songs": {}}
     for song_dir in song_dirs(paths):
         song = load_real_song(song_dir)
         sum_mrsd = compare_mixes(plain_sum(song), song.mix, song.sample_rate).mrsd
-        rows = {}
+        rows = res["songs"].setdefault(song.name, {"sum_mrsd": sum_mrsd, "rows": {}})["rows"]
         for label, bells, track_effects, shared_effects, align in LADDER:
+            if label in rows:
+                continue
             schema = ParamSchema("v2", v2_track_specs(bells), shared=CONSOLE_V2.shared)
             start = time.perf_counter()
             params, info = fit_v2(song, TwinFitConfig(), WorkMeter(), schema=schema, track_effects=track_effects,
@@ -247,7 +252,7 @@ def ladder(paths: list[Path]) -> dict:
                            "seconds": time.perf_counter() - start, "steps": info["steps"]}
             print(f"{song.name} {label}: {rows[label]['mrsd'] / sum_mrsd:.3f} x sum ({rows[label]['seconds']:.0f} s)",
                   file=sys.stderr)
-        res["songs"][song.name] = {"sum_mrsd": sum_mrsd, "rows": rows}
+            bench_eami._save(LADDER_NAME, res)
     return res
 
 

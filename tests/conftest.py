@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-import tempfile
-
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 

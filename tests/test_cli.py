@@ -112,7 +112,8 @@ def test_invert_and_render_on_console_v2(corpus, tmp_path, capsys):
     song = corpus / "song_0000"
     out = tmp_path / "inv2"
     assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--method", "barchiesi-reiss",
-                 "--console", "v2", "--out", str(out)]) == 0
+                 "--console", "v2", "--out", str(out), "--export-dawproject"]) == 0
+    assert (out / "session.dawproject").is_file()
     capsys.readouterr()
     html = (out / "report.html").read_text()
     for drawn in ("High-pass", "bell 4 freq", "reverb bus", "master", "Send", "console v2"):
@@ -126,7 +127,6 @@ def test_invert_and_render_on_console_v2(corpus, tmp_path, capsys):
     # what v2 cannot do yet is refused before any work, with a one-line reason
     for argv, message in (
         (["--method", "eami", "--console", "v2"], "console v1 only"),
-        (["--method", "sum", "--console", "v2", "--export-dawproject"], "DAWproject export maps console v1 only"),
     ):
         target = tmp_path / "refused"
         assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), *argv, "--out", str(target)]) == 2

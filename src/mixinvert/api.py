@@ -196,9 +196,6 @@ def invert(
     entry = get_method(name)
     entry.check_options(options)
     console = str(options.get("console", "v1"))
-    if console != "v1" and dawproject:  # the export maps console v1's strips
-        raise InputError(f"the DAWproject export maps console v1 only so far; run console {console} without "
-                         "--export-dawproject")
     files = _track_files(tracks)
     if out_dir is not None:  # fail before the work, not after
         _guard_outputs(output_paths(out_dir, report=report, dawproject=dawproject), files + [Path(mix)], overwrite)

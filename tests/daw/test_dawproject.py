@@ -222,3 +222,57 @@ def test_fully_wet_track_has_a_silent_fader():
     m = channel_mapping({**NEUTRAL_V1, "reverb_wet": 1.0, "gain_db": -6.0})
     assert m.fader_db == -math.inf and m.fader_linear == 0.0
     assert m.send_linear == pytest.approx(10 ** (-6 / 20))
+
+
+def _params_v2() -> MixParams:
+    from mixinvert.console.schema import CONSOLE_V2
+
+    base = CONSOLE_V2.neutral()
+    rows = [
+        {**base, "polarity": -1.0, "offset_ms": 2.5, "hpf_cutoff_hz": 80.0, "eq_bell2_gain_db": 4.0,
+         "comp_ratio": 3.0, "comp_threshold_db": -18.0, "fader_db": -2.0, "pan": -0.5, "reverb_send_db": -12.0,
+         "drive_db": 6.0},
+        {**base, "offset_ms": -1.0, "width": 0.5},
+        {**base, "fader_db": 3.0},
+    ]
+    shared = CONSOLE_V2.shared.from_dict({**CONSOLE_V2.shared.neutral(), "reverb_room_size": 0.7,
+                                          "reverb_hpf_hz": 200.0, "reverb_return_db": -6.0,
+                                          "master_limiter_ceiling_db": -1.0, "master_gain_db": 2.0})
+    return MixParams(CONSOLE_V2, tuple(n for n, *_ in TRACKS), np.stack([CONSOLE_V2.from_dict(r) for r in rows]), SR,
+                     {"method": "colonel-reiss", "song": "Tiny Song"}, shared=shared)
+
+
+def test_console_v2_session_is_valid_and_holds_its_settings(tmp_path, session):
+    files, _ = session
+    out = export_dawproject(_params_v2(), files, tmp_path / "v2.dawproject")
+    zf, project, meta = _read(out)
+    xmlschema = pytest.importorskip("xmlschema")
+    if (XSD_DIR / "Project.xsd").is_file():
+        xmlschema.XMLSchema(str(XSD_DIR / "Project.xsd")).validate(io.BytesIO(zf.read("project.xml")))
+        xmlschema.XMLSchema(str(XSD_DIR / "MetaData.xsd")).validate(io.BytesIO(zf.read("metadata.xml")))
+    bass = _channel(project, "bass")
+    bands = bass.find("Devices/Equalizer").findall("Band")
+    assert [b.get("type") for b in bands] == ["highPass", "lowShelf", "bell", "bell", "bell", "bell", "highShelf"]
+    assert _value(bands[0].find("Freq")) == pytest.approx(80.0) and _value(bands[3].find("Gain")) == 4.0
+    assert _value(bass.find("Devices/Compressor/Threshold")) == -18.0  # before the fader: as recovered
+    assert _value(bass.find("Volume")) == pytest.approx(10 ** (-2 / 20))
+    send = bass.find("Sends/Send")
+    assert send.get("type") == "post" and _value(send.find("Volume")) == pytest.approx(10 ** (-12 / 20))
+    assert _channel(project, "keys").find("Sends/Send/Enable").get("value") == "false"
+    # time offsets are the clips' positions: later starts later, earlier starts inside its file
+    clips = {c.get("name"): c for c in project.iter("Clip")}
+    assert float(clips["bass.wav"].get("time")) == pytest.approx(0.0025)
+    assert float(clips["keys.wav"].get("time")) == 0.0 and float(clips["keys.wav"].get("playStart")) == pytest.approx(0.001)
+    # the return: the bus's low cut, its level; the master: EQ, compressor, limiter, gain
+    structure = project.find("Structure").findall("Track")
+    ret, master = structure[-2].find("Channel"), structure[-1].find("Channel")
+    assert ret.get("role") == "effect" and "room size 0.700" in ret.get("comment")
+    assert [b.get("type") for b in ret.find("Devices/Equalizer").findall("Band")] == ["highPass"]
+    assert _value(ret.find("Volume")) == pytest.approx(10 ** (-6 / 20))
+    assert [d.tag for d in master.find("Devices")] == ["Equalizer", "Compressor", "Limiter"]
+    assert _value(master.find("Devices/Limiter/Threshold")) == -1.0
+    assert _value(master.find("Volume")) == pytest.approx(10 ** (2 / 20))
+    # what the format lacks is said, per track
+    notes = zf.read("mixinvert-notes.txt").decode()
+    assert "polarity inverted" in notes and "drive 6.0 dB" in notes and "stereo width 50 %" in notes
+    assert "polarity inverted" in bass.get("comment")

@@ -23,7 +23,6 @@ from mixinvert.dsp.features import (
 )
 from tests.conftest import SR, noise_track
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -26,7 +26,6 @@ from mixinvert.models.inverter import MODEL_CONFIGS, Inverter
 from mixinvert.models.predict import FEATURE_SAMPLE_RATE, predict_features, predict_song, song_features, song_transfer
 from tests.conftest import SR, noise_track
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

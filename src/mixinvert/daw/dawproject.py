@@ -1,4 +1,10 @@
-"""Export recovered console v1 settings as a DAWproject session (format version 1.0).
+"""Export recovered console v1 or v2 settings as a DAWproject session (format version 1.0).
+
+Console v2 (:func:`build_project_v2`) maps onto tracks with an EQ (its high-pass and every
+band) and a compressor, post-fader sends to one reverb return (its cuts as an EQ, its
+return level as the fader), and a master with its EQ, compressor and limiter; time
+offsets are the clips' positions. What DAWproject 1.0 lacks (polarity, drive, width, the
+reverb itself) is named in each track's comment and in ``mixinvert-notes.txt``.
 
 A ``.dawproject`` file is a ZIP holding ``project.xml`` (tracks, mixer, devices,
 arrangement), ``metadata.xml`` (title, comment) and the audio; schema and reference:
@@ -332,6 +338,198 @@ def build_project(params: MixParams, entries: Sequence[AudioEntry], *, applicati
     return project
 
 
+# -- console v2 ------------------------------------------------------------------------------------
+_V2_LIMITS = """\
+What a DAW reproduces from a mixinvert DAWproject session of console v2, and what not.
+
+Exact in the file: the audio, every recovered number, and each track's time offset as the
+position of its clip (a track later in the mix starts later; one earlier starts at 0 s
+with the clip's play start moved into the file). Faders are fader_db (console v2 has no
+doubled dry path), the compressor threshold is comp_threshold_db as recovered (v2's
+compressor sits before the fader), pan is (pan + 1)/2, and the sends are post-fader
+(console v2 sends after the fader and the pan) with linear level 10**(reverb_send_db/20).
+The reverb return holds the bus's low and high cut as an EQ and its return level as its
+fader; the master holds its EQ, compressor and limiter (ceiling as the threshold, no
+makeup) and the master gain as its fader.
+
+Not in DAWproject 1.0, set by hand (each track's comment says what): polarity (flip the
+phase of tracks marked "polarity inverted"), drive (console v2's is tanh(x * 10**(drive_db/20))
+before the high-pass: a clean saturator at that drive, its output level left as it is),
+a stereo track's width, and the reverb itself (put a Freeverb-style reverb on the return,
+100 % wet, 0 % dry, with the room size, damping and width named on it; pedalboard's Reverb
+is JUCE's Freeverb).
+
+Not exact, because a DAW processes with its own devices: the EQ (JUCE's RBJ biquads; the
+high-pass is two first-order sections at one cutoff, 12 dB per octave and -6 dB at the
+cutoff, written as a high-pass band of Q 0.5), the compressors and the limiter (JUCE's:
+hard knee, peak detector, no makeup; a look-ahead brick-wall limiter on the master), and
+the pan law (constant power for mono tracks, a balance for stereo ones).
+"""
+
+
+def _eq_bands(parent: ET.Element, ids: _Ids, name: str, comment: str,
+              bands: Sequence[tuple[str, float, float | None, float]]) -> None:
+    eq = ET.SubElement(parent, "Equalizer", {"id": ids(), "name": name, "deviceName": name,
+                                             "deviceRole": "audioFX", "comment": comment})
+    _bool(eq, "Enabled", ids, True)
+    for order, (kind, freq_hz, gain_db, q) in enumerate(bands):
+        band = ET.SubElement(eq, "Band", {"type": kind, "order": str(order)})
+        _real(band, "Freq", ids, freq_hz, "hertz")
+        if gain_db is not None:
+            _real(band, "Gain", ids, gain_db, "decibel")
+        _real(band, "Q", ids, q, "linear")
+        _bool(band, "Enabled", ids, True)
+
+
+def _v2_comp(parent: ET.Element, ids: _Ids, name: str, threshold_db: float, ratio: float, attack_ms: float,
+             release_ms: float) -> None:
+    comp = ET.SubElement(parent, "Compressor", {
+        "id": ids(), "name": name, "deviceName": name, "deviceRole": "audioFX",
+        "comment": f"mixinvert console v2 compressor (JUCE: hard knee, peak detector, no makeup): ratio "
+                   f"{ratio:.3g}:1 (DAWproject percent = 100*(1 - 1/ratio))"})
+    _bool(comp, "Enabled", ids, True)
+    _real(comp, "Attack", ids, attack_ms / 1000.0, "seconds")
+    _bool(comp, "AutoMakeup", ids, False)
+    _real(comp, "Ratio", ids, 100.0 * (1.0 - 1.0 / ratio), "percent", min="0.0", max="100.0")
+    _real(comp, "Release", ids, release_ms / 1000.0, "seconds")
+    _real(comp, "Threshold", ids, threshold_db, "decibel")
+
+
+def _v2_track_bands(v: Mapping[str, float], params: MixParams) -> list[tuple[str, float, float | None, float]]:
+    schema = params.schema
+    bands: list[tuple[str, float, float | None, float]] = []
+    if not schema.spec("hpf_cutoff_hz").is_off(v["hpf_cutoff_hz"]):
+        bands.append(("highPass", v["hpf_cutoff_hz"], None, 0.5))
+    bands.append(("lowShelf", v["eq_low_shelf_cutoff_hz"], v["eq_low_shelf_gain_db"], SHELF_Q))
+    bells = sorted(n[len("eq_bell"):-len("_gain_db")] for n in schema.names
+                   if n.startswith("eq_bell") and n.endswith("_gain_db"))
+    for b in bells:
+        bands.append(("bell", v[f"eq_bell{b}_cutoff_hz"], v[f"eq_bell{b}_gain_db"], v[f"eq_bell{b}_q"]))
+    bands.append(("highShelf", v["eq_high_shelf_cutoff_hz"], v["eq_high_shelf_gain_db"], SHELF_Q))
+    return bands
+
+
+def _v2_by_hand(v: Mapping[str, float], params: MixParams, channels: int) -> list[str]:
+    """What a track needs set by hand in a DAW (not in DAWproject 1.0)."""
+    out = []
+    if v["polarity"] < 0:
+        out.append("polarity inverted: flip this channel's phase")
+    if not params.schema.spec("drive_db").is_off(v["drive_db"]):
+        out.append(f"drive {v['drive_db']:.1f} dB: a tanh saturator first in the chain")
+    if channels == 2 and abs(v["width"] - 1.0) > 1e-9:
+        out.append(f"stereo width {100 * v['width']:.0f} %")
+    return out
+
+
+def build_project_v2(params: MixParams, entries: Sequence[AudioEntry], *, application_version: str) -> ET.Element:
+    """The ``project.xml`` tree of a console v2 session (see ``_V2_LIMITS`` for the mapping)."""
+    schema, shared = params.schema, params.schema.shared
+    rows = [schema.to_dict(r) for r in params.values]
+    sv = shared.to_dict(params.shared)
+    ids = _Ids()
+    project = ET.Element("Project", {"version": DAWPROJECT_VERSION})
+    ET.SubElement(project, "Application", {"name": "mixinvert", "version": application_version})
+    transport = ET.SubElement(project, "Transport")
+    _real(transport, "Tempo", ids, 120.0, "bpm", name="Tempo")
+    ET.SubElement(transport, "TimeSignature", {"id": ids(), "numerator": "4", "denominator": "4"})
+    structure = ET.SubElement(project, "Structure")
+
+    master_track = ET.Element("Track", {"id": ids(), "name": "Master", "loaded": "true"})
+    master = ET.SubElement(master_track, "Channel", {"id": ids(), "name": "Master", "role": "master",
+                                                     "audioChannels": "2", "solo": "false"})
+    devices = ET.SubElement(master, "Devices")
+    _eq_bands(devices, ids, "Master EQ", "mixinvert console v2 master EQ (pedalboard/JUCE RBJ biquads)", [
+        ("lowShelf", sv["master_eq_low_shelf_cutoff_hz"], sv["master_eq_low_shelf_gain_db"], SHELF_Q),
+        ("bell", sv["master_eq_bell_cutoff_hz"], sv["master_eq_bell_gain_db"], sv["master_eq_bell_q"]),
+        ("highShelf", sv["master_eq_high_shelf_cutoff_hz"], sv["master_eq_high_shelf_gain_db"], SHELF_Q)])
+    _v2_comp(devices, ids, "Master compressor", sv["master_comp_threshold_db"], sv["master_comp_ratio"],
+             sv["master_comp_attack_ms"], sv["master_comp_release_ms"])
+    if not shared.spec("master_limiter_ceiling_db").is_off(sv["master_limiter_ceiling_db"]):
+        lim = ET.SubElement(devices, "Limiter", {
+            "id": ids(), "name": "Limiter", "deviceName": "Limiter", "deviceRole": "audioFX",
+            "comment": "mixinvert console v2 limiter: look-ahead brick-wall, ceiling = threshold, no makeup"})
+        _bool(lim, "Enabled", ids, True)
+        _real(lim, "Release", ids, sv["master_limiter_release_ms"] / 1000.0, "seconds")
+        _real(lim, "Threshold", ids, sv["master_limiter_ceiling_db"], "decibel")
+
+    reverb_comment = (f"Put a Freeverb-style reverb first on this return (pedalboard/JUCE Reverb), 100 % wet, 0 % "
+                      f"dry: room size {sv['reverb_room_size']:.3f}, damping {sv['reverb_damping']:.3f}, width "
+                      f"{sv['reverb_width']:.3f}. Its low and high cut are the EQ here; its return level the fader.")
+    return_track = ET.Element("Track", {"id": ids(), "name": "Reverb", "contentType": "audio", "loaded": "true",
+                                        "comment": reverb_comment})
+    ret = ET.SubElement(return_track, "Channel", {"id": ids(), "name": "Reverb", "role": "effect", "audioChannels": "2",
+                                                  "solo": "false", "destination": master.get("id"),
+                                                  "comment": reverb_comment})
+    cuts = [(kind, sv[name], None, 0.5) for kind, name in (("highPass", "reverb_hpf_hz"), ("lowPass", "reverb_lpf_hz"))
+            if not shared.spec(name).is_off(sv[name])]
+    if cuts:
+        _eq_bands(ET.SubElement(ret, "Devices"), ids, "Reverb cuts",
+                  "the reverb bus's low and high cut (12 dB per octave each)", cuts)
+
+    arrangement = ET.Element("Arrangement", {"id": ids()})
+    lanes = ET.SubElement(arrangement, "Lanes", {"id": ids(), "timeUnit": "seconds"})
+    for name, label_i, v, entry in zip(params.track_names, display_names(params.track_names), rows, entries):
+        by_hand = _v2_by_hand(v, params, entry.channels)
+        comment = (f"mixinvert console v2: time offset {v['offset_ms']:+.3f} ms (the clip's position)"
+                   + ("; set by hand: " + "; ".join(by_hand) if by_hand else ""))
+        track = ET.SubElement(structure, "Track", {"id": ids(), "name": label_i, "contentType": "audio",
+                                                   "loaded": "true", "comment": comment})
+        channel = ET.SubElement(track, "Channel", {"id": ids(), "name": label_i, "role": "regular",
+                                                   "audioChannels": str(entry.channels), "solo": "false",
+                                                   "destination": master.get("id"), "comment": comment})
+        devices = ET.SubElement(channel, "Devices")
+        _eq_bands(devices, ids, "EQ", "mixinvert console v2 high-pass and EQ (pedalboard/JUCE)",
+                  _v2_track_bands(v, params))
+        _v2_comp(devices, ids, "Compressor", v["comp_threshold_db"], v["comp_ratio"], v["comp_attack_ms"],
+                 v["comp_release_ms"])
+        _bool(channel, "Mute", ids, False)
+        _real(channel, "Pan", ids, (v["pan"] + 1.0) / 2.0, "normalized", min="0.0", max="1.0")
+        send_on = not schema.spec("reverb_send_db").is_off(v["reverb_send_db"])
+        sends = ET.SubElement(channel, "Sends")
+        send = ET.SubElement(sends, "Send", {"id": ids(), "name": "Reverb", "type": "post",
+                                             "destination": ret.get("id")})
+        _bool(send, "Enable", ids, send_on)
+        _real(send, "Volume", ids, 10.0 ** (v["reverb_send_db"] / 20.0) if send_on else 0.0, "linear", min="0.0")
+        _real(channel, "Volume", ids, 10.0 ** (v["fader_db"] / 20.0), "linear", min="0.0")
+
+        offset_s = v["offset_ms"] / 1000.0  # later in the mix: the clip starts later; earlier: it starts inside the file
+        start, skip = max(0.0, offset_s), max(0.0, -offset_s)
+        track_lanes = ET.SubElement(lanes, "Lanes", {"id": ids(), "track": track.get("id")})
+        clips = ET.SubElement(track_lanes, "Clips", {"id": ids()})
+        clip = ET.SubElement(clips, "Clip", {"name": name, "time": _num(start), "duration": _num(entry.duration_s - skip),
+                                             "playStart": _num(skip), "contentTimeUnit": "seconds"})
+        audio = ET.SubElement(clip, "Audio", {"id": ids(), "timeUnit": "seconds", "duration": _num(entry.duration_s),
+                                              "channels": str(entry.channels), "sampleRate": str(entry.sample_rate)})
+        ET.SubElement(audio, "File", {"path": entry.archive_path})
+
+    for channel, volume in ((ret, 10.0 ** (sv["reverb_return_db"] / 20.0)), (master, 10.0 ** (sv["master_gain_db"] / 20.0))):
+        _bool(channel, "Mute", ids, False)
+        _real(channel, "Pan", ids, 0.5, "normalized", min="0.0", max="1.0")
+        _real(channel, "Volume", ids, volume, "linear", min="0.0")
+    structure.append(return_track)
+    structure.append(master_track)
+    project.append(arrangement)
+    return project
+
+
+def _notes_v2(params: MixParams, entries: Sequence[AudioEntry], title: str, method: str, sample_rate: int) -> str:
+    schema, shared = params.schema, params.schema.shared
+    lines = [f"{title}: DAWproject session (console v2) written by mixinvert (method: {method}).", "",
+             f"Project sample rate: {sample_rate} Hz (set your DAW to it).", ""]
+    lines.append("Reverb bus and master: " + ", ".join(f"{k} {x:.4g}" for k, x in shared.to_dict(params.shared).items()))
+    lines.append("")
+    for name, row, entry in zip(params.track_names, params.values, entries):
+        v = schema.to_dict(row)
+        lines.append(f"{name} -> {entry.archive_path}" + (" (converted to WAV)" if entry.convert else ""))
+        by_hand = _v2_by_hand(v, params, entry.channels)
+        if by_hand:
+            lines.append("  set by hand: " + "; ".join(by_hand))
+        lines.append("  recovered: " + ", ".join(f"{k} {x:.4g}" for k, x in v.items()))
+        if entry.sample_rate != sample_rate:
+            lines.append(f"  file at {entry.sample_rate} Hz; the DAW resamples it to the project rate")
+    return "\n".join(lines) + "\n\n" + _V2_LIMITS
+
+
 def build_metadata(title: str, comment: str) -> ET.Element:
     """The ``metadata.xml`` tree."""
     meta = ET.Element("MetaData")
@@ -421,7 +619,7 @@ def export_dawproject(
 
     Parameters
     ----------
-    params : console v1 settings (physical units), one row per track
+    params : console v1 or v2 settings (physical units), one row per track
     track_files : the audio file of each of ``params.track_names``, same order; each file's
         name must equal its track's name (as in a song's ``tracks/`` folder)
     out_path : the ``.dawproject`` file to write
@@ -434,13 +632,14 @@ def export_dawproject(
 
     Raises
     ------
-    ValueError : names that do not match the files, a console other than v1, an
+    ValueError : names that do not match the files, a console other than v1 or v2, an
         unreadable track, or ``out_path`` equal to an input
     FileExistsError : ``out_path`` exists and ``overwrite`` is false
     """
     out_path = Path(out_path)
-    if params.schema.version != "v1":
-        raise InputError(f"DAWproject export maps console v1, not {params.schema.version}")
+    if params.schema.version not in ("v1", "v2"):
+        raise InputError(f"DAWproject export maps consoles v1 and v2, not {params.schema.version}")
+    v2 = params.schema.version == "v2"
     files = _check_paths(params, track_files, out_path)
     if out_path.exists() and not overwrite:
         raise OutputExistsError(f"{out_path} exists; refusing to overwrite it (use --overwrite, or overwrite=True)")
@@ -450,12 +649,15 @@ def export_dawproject(
     title = title or str(params.extra.get("song") or out_path.stem)
     method = str(params.extra.get("method") or "unknown")
     sample_rate = int(params.sample_rate or entries[0].sample_rate)
-    project = build_project(params, entries, application_version=__version__)
-    comment = (f"Mix settings recovered by mixinvert {__version__} (mixing inversion, console v1: gain, EQ, "
-               f"compressor, pan, reverb) with method {method}; {len(entries)} track(s) at {sample_rate} Hz. "
-               f"The reverb return needs a reverb set by hand: see {NOTES_FILE}.")
+    build = build_project_v2 if v2 else build_project
+    project = build(params, entries, application_version=__version__)
+    chain = ("console v2: polarity, time offset, drive, high-pass, EQ, compressor, fader, pan, sends; reverb bus; "
+             "master EQ, compressor, limiter" if v2 else "console v1: gain, EQ, compressor, pan, reverb")
+    comment = (f"Mix settings recovered by mixinvert {__version__} (mixing inversion, {chain}) with method {method}; "
+               f"{len(entries)} track(s) at {sample_rate} Hz. The reverb return needs a reverb set by hand: see "
+               f"{NOTES_FILE}.")
     metadata = build_metadata(title, comment)
-    notes = _notes(params, entries, title, method, sample_rate)
+    notes = (_notes_v2 if v2 else _notes)(params, entries, title, method, sample_rate)
 
     with atomic_output(out_path) as tmp, zipfile.ZipFile(tmp, "w") as zf, \
             tempfile.TemporaryDirectory(prefix="mixinvert-dawproject-") as scratch:

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from mixinvert.console.mixing import render_mix
+from mixinvert.console.mixing import render_mix, sum_values
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.schema import CONSOLE_V1, CONSOLE_V2, ParamSchema, get_schema
 from mixinvert.data.song import Song
@@ -64,7 +64,7 @@ def start_point_v2(song: Song, schema: ParamSchema = CONSOLE_V2, *, align: bool 
     (:mod:`mixinvert.dsp.alignment`), compressors barely on, the sends barely open;
     and the shared settings (compressor barely on, limiter off). Also the alignments.
     ``align=False`` leaves every track at offset 0 and normal polarity (measured anyway)."""
-    values = sum_params(song, schema.version).values
+    values = sum_values(schema, song.tracks)
     alignments = [estimate_alignment(t, song.mix, song.sample_rate) for t in song.tracks]
     limit = schema.spec("offset_ms").hi
     for i, a in enumerate(alignments):
