@@ -10,17 +10,8 @@ import pytest
 
 from mixinvert.data.gm_programs import MELODIC_CATEGORIES, ROLES
 from mixinvert.data.melodic import (
-    DEFAULT_SOUNDFONT,
-    WORKS,
-    Arrangement,
-    NoteEvent,
-    PartSpec,
-    SynthError,
-    SynthUnavailable,
-    choose_arrangement,
-    find_soundfont,
-    melodic_multitrack,
-    render_parts,
+    DEFAULT_SOUNDFONT, WORKS, Arrangement, NoteEvent, PartSpec, SynthError, SynthUnavailable,
+    choose_arrangement, find_soundfont, melodic_multitrack, render_parts,
 )
 
 HAVE_SYNTH = shutil.which("fluidsynth") is not None and DEFAULT_SOUNDFONT.is_file()
