@@ -27,15 +27,19 @@ def test_other_formats(tmp_path, rng, suffix):
     assert song.num_tracks == 1 and song.num_samples == pytest.approx(x.shape[1], abs=1)
 
 
-def test_mono_mix_is_an_error(tmp_path, rng):
-    write_song(tmp_path, {"a.wav": noise_track(rng, 1, 0.5)}, noise_track(rng, 1, 0.5))
-    with pytest.raises(SongError, match=r"mix\.wav.*stereo"):
-        load_song(tmp_path)
+def test_a_mono_mix_is_held_on_both_sides(tmp_path, rng):
+    mono = noise_track(rng, 1, 0.5)
+    write_song(tmp_path, {"a.wav": noise_track(rng, 1, 0.5)}, mono)
+    song = load_song(tmp_path)
+    assert song.mono_mix and song.mix.shape == (2, mono.shape[1])
+    np.testing.assert_array_equal(song.mix[0], song.mix[1])
+    np.testing.assert_array_equal(song.mix[0], mono[0])
+    assert any("mono mix" in n and "console v2" in n for n in song.notes)
 
 
 def test_multichannel_mix_and_track_are_errors(tmp_path, rng):
     write_song(tmp_path / "m", {"a.wav": noise_track(rng, 1, 0.5)}, noise_track(rng, 4, 0.5))
-    with pytest.raises(SongError, match="stereo, got 4"):
+    with pytest.raises(SongError, match="mono or stereo, got 4"):
         load_song(tmp_path / "m")
     write_song(tmp_path / "t", {"a.wav": noise_track(rng, 3, 0.5)})
     with pytest.raises(SongError, match=r"a\.wav.*3 channels"):

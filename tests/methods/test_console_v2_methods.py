@@ -79,3 +79,17 @@ def test_methods_without_v2_say_which_have_it(song_v2):
     song, _ = song_v2
     with pytest.raises(InputError, match="console v1 only.*barchiesi-reiss, colonel-reiss, random, sum"):
         run_method(song, "eami", rng=np.random.default_rng(0), options={"console": "v2"})
+
+
+def test_a_mono_mix_is_fitted_on_v2_with_pan_and_width_left_out(song_v2):
+    song, _ = song_v2
+    mono = Song("mono", song.track_names, song.tracks, SR, np.vstack([song.mix.mean(axis=0)] * 2), mono_mix=True)
+    with pytest.raises(InputError, match="mono mix needs console v2"):
+        run_method(mono, "sum", rng=np.random.default_rng(0))
+    for method, options in (("colonel-reiss", {"steps": 20}), ("barchiesi-reiss", {}), ("random", {})):
+        r = run_method(mono, method, rng=np.random.default_rng(0), options={"console": "v2", **options})
+        params = r.estimate.params
+        assert (params.values[:, CONSOLE_V2.index("pan")] == 0.0).all()
+        assert (params.values[:, CONSOLE_V2.index("width")] == 0.0).all()
+        mix = render_mix(song.tracks, SR, params)
+        np.testing.assert_array_equal(mix[0], mix[1])  # the console's output is mono, like the mix

@@ -68,6 +68,25 @@ from mixinvert.console.schema import CONSOLE_V2, ParamSchema
 #: (it cancels the pan law at centre).
 UNITY_FADER_DB = {1: 20.0 * math.log10(math.sqrt(2.0)), 2: 0.0}
 
+#: What a mono mix leaves out: every track centred and folded to mono (width 0), the reverb
+#: bus mono too; the console's output is then the same on both sides, like the mix.
+MONO_FIXED = {"pan": 0.0, "width": 0.0}
+MONO_FIXED_SHARED = {"reverb_width": 0.0}
+
+
+def for_mono_mix(values: np.ndarray, shared: np.ndarray | None, schema: ParamSchema = CONSOLE_V2
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Settings with :data:`MONO_FIXED` and :data:`MONO_FIXED_SHARED` applied (copies)."""
+    values = np.array(values, dtype=np.float64, copy=True)
+    for name, value in MONO_FIXED.items():
+        values[..., schema.index(name)] = value
+    if shared is not None:
+        shared = np.array(shared, dtype=np.float64, copy=True)
+        for name, value in MONO_FIXED_SHARED.items():
+            shared[schema.shared.index(name)] = value
+    return values, shared
+
+
 _FILTERS = {"low_shelf": pb.LowShelfFilter, "peak": pb.PeakFilter, "high_shelf": pb.HighShelfFilter}
 _FIRST_ORDER = {"highpass1": pb.HighpassFilter, "lowpass1": pb.LowpassFilter}
 

@@ -23,7 +23,9 @@ How uneven input is handled (documented behaviour, tested):
 - Silent tracks are allowed; :attr:`Song.silent_tracks` lists them and a note says so.
 - Files in ``tracks/`` without an audio suffix (notes, session files) are ignored and
   a note names them; hidden files (``.DS_Store``) are ignored silently.
-- A mix that is not stereo, a track with more than two channels, NaN/Inf samples, an
+- A mono mix (an old recording) is held as the same signal on both channels and
+  :attr:`Song.mono_mix` says so; only console v2 fits it, with pan and width left out.
+- A mix of more than two channels, a track with more than two channels, NaN/Inf samples, an
   unreadable file, an empty ``tracks/`` folder, or more tracks than ``max_tracks`` are
   errors (:class:`SongError`) that name the file or folder.
 """
@@ -72,6 +74,9 @@ class Song(Tracks):
     params: MixParams | None = None
     path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    #: The reference was a mono mix, held as the same signal on both sides (console v2 fits
+    #: it with pan and width left out, :data:`mixinvert.console.render_v2.MONO_FIXED`).
+    mono_mix: bool = False
 
     def __post_init__(self) -> None:
         if len(self.tracks) != len(self.track_names):
@@ -151,11 +156,16 @@ def load_tracks_and_mix(
             raise SongError(str(err)) from None
 
     mix = None
+    mono_mix = False
     if mix_file is not None:
         mix, mix_sr = _read(Path(mix_file))
-        if mix.shape[0] != 2:
+        if mix.shape[0] == 1:
+            mix, mono_mix = np.ascontiguousarray(np.vstack([mix, mix])), True
+            notes.append(f"{Path(mix_file).name}: a mono mix, compared as the same signal on both sides; only "
+                         "console v2 fits it, with pan and width left out")
+        elif mix.shape[0] != 2:
             raise SongError(
-                f"{mix_file}: the mix must be stereo, got {mix.shape[0]} channel(s)"
+                f"{mix_file}: the mix must be mono or stereo, got {mix.shape[0]} channel(s)"
             )
     tracks, rates = [], []
     for path in track_files:
@@ -194,6 +204,7 @@ def load_tracks_and_mix(
         mix=mix,
         params=params,
         notes=notes,
+        mono_mix=mono_mix,
     )
     for silent in song.silent_tracks:
         song.notes.append(f"{silent}: silent track (kept; its settings cannot be recovered)")

@@ -42,6 +42,7 @@ from scipy.optimize import least_squares
 
 from mixinvert.console.eq import eq_response_db, v2_sections
 from mixinvert.console.mixing import render_mix
+from mixinvert.console.render_v2 import for_mono_mix
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import gain_eq_processors
 from mixinvert.console.schema import CONSOLE_V1, CONSOLE_V2, NEUTRAL_V1, ParamSchema, get_schema
@@ -481,6 +482,8 @@ def estimate_barchiesi_reiss(song: Song, *, rng: np.random.Generator, console: s
     else:
         alignments = [estimate_alignment(t, song.mix, song.sample_rate) for t in song.tracks]
         values = console_settings_v2(song, fit, schema, alignments=alignments)
+        if song.mono_mix:
+            values, _ = for_mono_mix(values, None, schema)
     params = MixParams(schema, song.track_names, values, song.sample_rate)
     console_mix = render_mix(song.tracks, song.sample_rate, params)
     info = {"seconds": time.perf_counter() - start, "mix_source": "direct FIR rendering"}

@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from mixinvert.console.mixing import render_mix, sum_values
+from mixinvert.console.render_v2 import for_mono_mix
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.schema import get_schema
 from mixinvert.data.song import Song
@@ -59,9 +60,11 @@ def estimate_random(song: Song, *, rng: np.random.Generator, console: str = "v1"
     start = time.perf_counter()
     schema = get_schema(console)
     p = rng.uniform(-1.0, 1.0, size=(song.num_tracks, schema.size))
-    shared = None
+    values, shared = schema.denormalize(p), None
     if schema.shared is not None:
         shared = schema.shared.denormalize(rng.uniform(-1.0, 1.0, size=schema.shared.size))
-    params = MixParams(schema, song.track_names, schema.denormalize(p), song.sample_rate, shared=shared)
+    if song.mono_mix:
+        values, shared = for_mono_mix(values, shared, schema)
+    params = MixParams(schema, song.track_names, values, song.sample_rate, shared=shared)
     mix = render_mix(song.tracks, song.sample_rate, params)
     return Estimate(params, mix, {"seconds": time.perf_counter() - start, "mix_source": f"console {console}"})

@@ -12,7 +12,9 @@ On console v2 (``console="v2"``) the same fit runs on v2's twin
 from the audio first and kept (a magnitude loss gives them no useful gradient), drive and
 the limiter stay off, and everything else a track and the buses have is fitted
 (:data:`V2_TRACK_EFFECTS`, :data:`V2_SHARED_EFFECTS`). A track whose offset drifts over
-the song is flagged in ``method_info`` and in its row's ``alignment``, not shifted.
+the song is flagged in ``method_info`` and in its row's ``alignment``, not shifted. A
+mono mix is fitted with every track centred and folded to mono and a mono reverb
+(:data:`~mixinvert.console.render_v2.MONO_FIXED`), so the console's output is mono too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 
 from mixinvert.console.mixing import render_mix, sum_values
 from mixinvert.console.params_io import MixParams
+from mixinvert.console.render_v2 import MONO_FIXED, MONO_FIXED_SHARED, for_mono_mix
 from mixinvert.console.schema import CONSOLE_V1, CONSOLE_V2, ParamSchema, get_schema
 from mixinvert.data.song import Song
 from mixinvert.dsp.alignment import Alignment, estimate_alignment
@@ -71,12 +74,15 @@ def start_point_v2(song: Song, schema: ParamSchema = CONSOLE_V2, *, align: bool 
         if align and a.reliable and not a.drifts:
             values[i, schema.index("offset_ms")] = float(np.clip(a.offset_ms(song.sample_rate), -limit, limit))
             values[i, schema.index("polarity")] = float(a.polarity)
+    shared = schema.shared
+    shared_values = shared.from_dict(shared.neutral())
+    if song.mono_mix:
+        values, shared_values = for_mono_mix(values, shared_values, schema)
     p = schema.normalize(values)
     p[:, schema.index("comp_threshold_db")] = START_THRESHOLD_P
     for name in ("comp_ratio", "reverb_send_db", "hpf_cutoff_hz"):
         p[:, schema.index(name)] = -P_LIMIT
-    shared = schema.shared
-    ps = shared.normalize(shared.from_dict(shared.neutral()))
+    ps = shared.normalize(shared_values)
     ps[shared.index("master_comp_threshold_db")] = START_THRESHOLD_P
     ps[shared.index("master_comp_ratio")] = -P_LIMIT
     return p, ps, alignments
@@ -96,9 +102,12 @@ def fit_v2(song: Song, config: TwinFitConfig, meter: WorkMeter, *, schema: Param
     """Console v2's twin fitted to ``song`` from :func:`start_point_v2`, freeing ``track_effects``
     and ``shared_effects``; the settings and what the fit reports."""
     p, ps, alignments = start_point_v2(song, schema, align=align)
+    free, free_shared = effect_mask(schema, track_effects), effect_mask(schema.shared, shared_effects)
+    if song.mono_mix:  # pan and width stay where for_mono_mix put them
+        free &= ~np.isin(schema.names, list(MONO_FIXED))
+        free_shared &= ~np.isin(schema.shared.names, list(MONO_FIXED_SHARED))
     fit = fit_twin(song.tracks, song.mix, song.sample_rate, p, config, progress=progress, meter=meter, schema=schema,
-                   free=effect_mask(schema, track_effects)[None, :], shared_start=ps,
-                   free_shared=effect_mask(schema.shared, shared_effects))
+                   free=free[None, :], shared_start=ps, free_shared=free_shared)
     details = [{"alignment": a.to_dict(song.sample_rate)} for a in alignments]
     params = MixParams(schema, song.track_names, schema.denormalize(fit.p), song.sample_rate,
                        track_extra=tuple(details), shared=schema.shared.denormalize(fit.shared_p))

@@ -44,6 +44,8 @@ def run_method(song: Song, name: str, *, rng: np.random.Generator, options: dict
     entry.check_options(options)
     if song.mix is None:
         raise InputError(f"{song.name}: scoring {name!r} needs the song's reference mix")
+    if song.mono_mix and options.get("console", "v1") != "v2":
+        raise InputError(f"{song.name}: a mono mix needs console v2 (--console v2), which leaves pan and width out")
     start = time.perf_counter()
     est = entry.fn(song, rng=rng, **options)
     seconds = time.perf_counter() - start
