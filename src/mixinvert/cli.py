@@ -108,7 +108,7 @@ def cmd_corpus(args: argparse.Namespace, ui: Ui) -> int:
     config = CorpusConfig(
         preset=args.preset, songs=args.songs, seconds=args.seconds, seed=args.seed,
         kit_dir=str(args.kit) if args.kit else None, midi_path=str(args.midi) if args.midi else None,
-        soundfont=str(args.soundfont) if args.soundfont else None,
+        soundfont=str(args.soundfont) if args.soundfont else None, console=args.console,
     )
     if args.preset == "songs" and args.kit is None:
         ui.note("no --kit given, so the songs have no drums")
@@ -419,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--midi", type=Path, metavar="FILE", help="drum performance MIDI file to play (half the drum songs)")
     p.add_argument("--soundfont", type=Path, metavar="FILE.sf2", help="General MIDI soundfont (default: FluidR3_GM)")
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
+    p.add_argument("--console", choices=("v1", "v2"), default="v1",
+                   help="console the synthetic engineer mixes with (default v1; v2 adds high-pass, more EQ, drive, "
+                        "polarity and offsets, a reverb bus, and a master compressor and limiter)")
     p.set_defaults(func=cmd_corpus)
 
     p = add("evaluate", "run methods on every song of a dataset and print the paper's Table 1")

@@ -112,3 +112,28 @@ def test_split_ratios():
     small = split_names(["a", "b", "c"], seed=0)
     assert [len(small[k]) for k in ("train", "valid", "test")] == [1, 1, 1]
     assert split_names(["a"], seed=0) == {"train": ["a"], "valid": [], "test": []}
+
+
+def test_console_v2_corpus(tmp_path, drums_config):
+    """The v2 engineer: the mix is console v2's rendering of the stored settings (buses and
+    master included), the tracks are the v1 corpus's, and the engineer uses v2's means."""
+    from dataclasses import replace
+
+    from mixinvert.console.mixing import render_mix
+    from mixinvert.console.schema import CONSOLE_V2
+
+    config = replace(drums_config, songs=2, console="v2")
+    out = make_corpus(tmp_path / "c2", config, jobs=1)
+    v1 = make_corpus(tmp_path / "c1", replace(drums_config, songs=2), jobs=1)
+    assert json.loads((out / "corpus.json").read_text())["identity"]["console"] == "v2"
+    for d in list_song_dirs(out):
+        song = load_song(d)
+        assert song.params.schema is CONSOLE_V2 and song.params.shared is not None
+        np.testing.assert_allclose(render_mix(song.tracks, song.sample_rate, song.params), song.mix, atol=1e-6)
+        same = load_song(v1 / d.name)
+        assert all(np.array_equal(a, b) for a, b in zip(song.tracks, same.tracks))
+    values = np.concatenate([load_song(d).params.values for d in list_song_dirs(out)])
+    hpf = values[:, CONSOLE_V2.index("hpf_cutoff_hz")]
+    assert (hpf > CONSOLE_V2.spec("hpf_cutoff_hz").lo).mean() > 0.5  # most drum mics are high-passed
+    with pytest.raises(CorpusError, match="unknown console"):
+        make_corpus(tmp_path / "c3", replace(drums_config, console="v9"))

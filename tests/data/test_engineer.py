@@ -156,3 +156,30 @@ def test_shipped_prior_is_what_the_script_derives(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(SCRIPT), str(MIXOLOGY), "--out", str(out)],
                    check=True, capture_output=True, timeout=120)
     assert out.read_text() == SHIPPED.read_text()
+
+
+def test_v2_engineer_builds_on_the_v1_draws():
+    from mixinvert.console.schema import CONSOLE_V2
+    from mixinvert.data.engineer import master_settings, sample_settings_v2
+
+    cats = ["kick", "snare", "bass", "guitar", "vocals", "overhead", "overhead"]
+    names = ["kick", "snare", "bass", "gtr", "vox", "oh_L", "oh_R"]
+    v1 = sample_settings(np.random.default_rng(3), cats, names=names)
+    values, shared = sample_settings_v2(np.random.default_rng(3), cats, names=names, channels=[1] * 6 + [2])
+    CONSOLE_V2.validate(values)
+    CONSOLE_V2.shared.validate(shared)
+    # the v1 engineer's pan, compressor and peak carry over (same generator calls first)
+    np.testing.assert_array_equal(values[:, CONSOLE_V2.index("pan")], v1[:, CONSOLE_V1.index("pan")])
+    np.testing.assert_array_equal(values[:, CONSOLE_V2.index("comp_ratio")], v1[:, CONSOLE_V1.index("comp_ratio")])
+    # and the same level structure: fader - gain is the unity difference of the two consoles
+    diff = values[:, CONSOLE_V2.index("fader_db")] - v1[:, CONSOLE_V1.index("gain_db")]
+    np.testing.assert_allclose(diff[:6], 20 * np.log10(2.0), atol=1e-9)  # mono: +3.01 - (-3.01)
+    # the master chain is drawn against the mix: a limiter's ceiling under the mix's peak
+    pre = np.random.default_rng(0).standard_normal((2, 44100)) * 0.1
+    for seed in range(20):
+        m = dict(zip(CONSOLE_V2.shared.names, master_settings(np.random.default_rng(seed), shared, pre)))
+        if m["master_limiter_ceiling_db"] < 0:
+            assert m["master_limiter_ceiling_db"] < 20 * np.log10(np.abs(pre).max())
+            break
+    else:
+        raise AssertionError("no limiter in 20 draws")

@@ -11,7 +11,9 @@ own, as close to them as it can, with the true console settings of every mix:
   bundled scores rendered dry with fluidsynth (:mod:`mixinvert.data.melodic`), and in
   most songs (70 %) a drum kit of 3 to 8 microphones.
 
-Every song is mixed through console v1 by a synthetic engineer whose settings come from
+Every song is mixed through console v1 (``console="v2"``: console v2, with sends, a reverb
+bus and a master chain; :func:`mixinvert.data.engineer.sample_settings_v2`) by a synthetic
+engineer whose settings come from
 a prior fitted to human mixes (:mod:`mixinvert.data.engineer`). Layout::
 
     OUT_DIR/corpus.json   how it was made (preset, seed, seconds, songs, versions)
@@ -40,7 +42,7 @@ import numpy as np
 from mixinvert.audio import write_audio, write_text_atomic
 from mixinvert.console.params_io import MixParams, write_params
 from mixinvert.console.render import Console
-from mixinvert.console.schema import CONSOLE_V1
+from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 from mixinvert.data.dataset import SPLITS_FILE, split_names
 from mixinvert.data.song import load_song
 from mixinvert.errors import InputError
@@ -175,10 +177,14 @@ def make_song(config: CorpusConfig, index: int, out_dir: str | os.PathLike) -> P
         write_audio(tmp / "tracks" / name, audio, config.sample_rate, subtype="PCM_24")
     # Mix what a user will load: the 24-bit tracks as read back from disk.
     song = load_song(tmp, max_tracks=None)
-    values = sample_settings(rng, [categories[names.index(n)] for n in song.track_names], names=song.track_names)
-    console = Console(song.tracks, song.sample_rate, workers=1)
-    values, mix = _level_mix(console, values, rng)
-    params = MixParams(CONSOLE_V1, song.track_names, values, config.sample_rate)
+    song_categories = [categories[names.index(n)] for n in song.track_names]
+    if config.console == "v2":
+        params, mix = _mix_v2(song, song_categories, rng, config.sample_rate)
+    else:
+        values = sample_settings(rng, song_categories, names=song.track_names)
+        console = Console(song.tracks, song.sample_rate, workers=1)
+        values, mix = _level_mix(console.render, values, rng, CONSOLE_V1, "gain_db", song.sample_rate)
+        params = MixParams(CONSOLE_V1, song.track_names, values, config.sample_rate)
     write_audio(tmp / "mix.wav", mix, config.sample_rate)
     write_params(tmp / "params.json", params)
     meta.update(
@@ -190,7 +196,26 @@ def make_song(config: CorpusConfig, index: int, out_dir: str | os.PathLike) -> P
     return final
 
 
-def _level_mix(console: Console, values: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _mix_v2(song, categories: list[str], rng: np.random.Generator, sample_rate: int) -> tuple[MixParams, np.ndarray]:
+    """Console v2 settings of the synthetic engineer (:func:`mixinvert.data.engineer.sample_settings_v2`),
+    the faders levelled with the master chain neutral, then the master chain drawn against
+    the mix it receives (:func:`mixinvert.data.engineer.master_settings`), and the mix."""
+    from mixinvert.console.render_v2 import ConsoleV2
+    from mixinvert.console.schema import CONSOLE_V2
+    from mixinvert.data.engineer import master_settings, sample_settings_v2
+
+    values, shared = sample_settings_v2(rng, categories, names=song.track_names,
+                                        channels=[t.shape[0] for t in song.tracks])
+    console = ConsoleV2(song.tracks, song.sample_rate, workers=1)
+    values, pre_master = _level_mix(lambda v: console.render(v, shared), values, rng, CONSOLE_V2, "fader_db",
+                                    song.sample_rate)
+    shared = master_settings(rng, shared, pre_master)
+    mix = console.render(values, shared)
+    return MixParams(CONSOLE_V2, song.track_names, values, sample_rate, shared=shared), mix
+
+
+def _level_mix(render: Callable[[np.ndarray], np.ndarray], values: np.ndarray, rng: np.random.Generator,
+               schema: ParamSchema, level: str, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """Move every fader by one offset so the mix lands near a mastering-like loudness.
 
     The engineer prior gives gains relative to the song's other tracks; the absolute
@@ -200,12 +225,12 @@ def _level_mix(console: Console, values: np.ndarray, rng: np.random.Generator) -
     """
     from mixinvert.dsp.loudness import integrated_loudness
 
-    gain = CONSOLE_V1.index("gain_db")
-    lo, hi = CONSOLE_V1.specs[gain].lo, CONSOLE_V1.specs[gain].hi
+    gain = schema.index(level)
+    lo, hi = schema.specs[gain].lo, schema.specs[gain].hi
     target = MIX_TARGET_LUFS + rng.uniform(-2.0, 2.0)
-    mix = console.render(values)
+    mix = render(values)
     for _ in range(2):  # the compressors make level non-linear: one correction, then a check
-        lufs = integrated_loudness(mix, console.sample_rate)
+        lufs = integrated_loudness(mix, sample_rate)
         if not np.isfinite(lufs) or abs(lufs - target) < 0.5:
             break
         shift = np.clip(target - lufs, lo - values[:, gain].min(), hi - values[:, gain].max())
@@ -213,7 +238,7 @@ def _level_mix(console: Console, values: np.ndarray, rng: np.random.Generator) -
             break
         values = values.copy()
         values[:, gain] = np.clip(values[:, gain] + shift, lo, hi)
-        mix = console.render(values)
+        mix = render(values)
     return values, mix
 
 
@@ -254,6 +279,8 @@ def make_corpus(
 def _check_request(out_dir: Path, config: CorpusConfig) -> None:
     if config.preset not in PRESETS:
         raise CorpusError(f"unknown preset {config.preset!r} (choose from {', '.join(PRESETS)})")
+    if config.console not in ("v1", "v2"):
+        raise CorpusError(f"unknown console {config.console!r} (choose from v1, v2)")
     if config.songs < 1:
         raise CorpusError("--songs must be at least 1")
     if not 0.5 <= config.seconds <= 600:

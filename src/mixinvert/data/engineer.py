@@ -265,3 +265,151 @@ def sample_settings(
         }
         out[i] = [row[name] for name in schema.names]
     return schema.validate(np.clip(out, schema.lo, schema.hi))
+
+
+# -- console v2 ------------------------------------------------------------------------------------
+
+#: High-pass per category: (probability, median cutoff Hz). Typical starting points of mixing
+#: practice (e.g. Senior, "Mixing Secrets for the Small Studio", 2011, ch. 11; Owsinski, "The
+#: Mixing Engineer's Handbook", 2017): almost every track but the low end is high-passed a
+#: little below where it has content; MixologyDB's low "filter" shelves agree in kind (v1's
+#: prior reads them as -12 dB shelves). The cutoff is log-normal around the median (x/÷ 1.5).
+HPF_PRIOR: dict[str, tuple[float, float]] = {
+    "kick": (0.3, 30.0), "snare": (0.85, 90.0), "hihat": (0.95, 300.0), "tom": (0.7, 60.0),
+    "overhead": (0.9, 180.0), "room": (0.8, 80.0), "bass": (0.3, 35.0), "guitar": (0.9, 100.0),
+    "keys": (0.8, 80.0), "strings": (0.8, 90.0), "winds": (0.85, 120.0), "brass": (0.85, 100.0),
+    "vocals": (0.95, 100.0), "synth": (0.7, 60.0), "other": (0.85, 150.0),
+}
+#: Chance that each of v2's bells besides the first (v1's peak) is used.
+EXTRA_BELL_P = 0.4
+#: Drive: (probability, low dB, high dB) for distorted sources; other categories never.
+DRIVE_PRIOR: dict[str, tuple[float, float, float]] = {"guitar": (0.15, 6.0, 18.0), "bass": (0.05, 3.0, 9.0),
+                                                        "synth": (0.1, 3.0, 12.0)}
+#: Chance of an inverted polarity (a snare bottom, a second mic) and of a nudged track
+#: (time offset normal, 0.5 ms spread), per track.
+POLARITY_P, NUDGE_P, NUDGE_MS = 0.05, 0.1, 0.5
+#: The master chain, relative to the mix it receives: the glue compressor's threshold over
+#: the pre-master mix's RMS level (dB), ratio, attack and release ranges (an SSL-style bus
+#: compressor); the limiter's ceiling under the pre-master peak (dB), its chance of use.
+MASTER_COMP = {"p": 0.7, "threshold_over_rms_db": (0.0, 8.0), "ratio": (1.5, 4.0), "attack_ms": (3.0, 30.0),
+               "release_ms": (100.0, 600.0)}
+MASTER_LIMITER = {"p": 0.6, "under_peak_db": (0.5, 6.0), "release_ms": (20.0, 300.0)}
+
+
+def sample_settings_v2(
+    rng: np.random.Generator,
+    categories: Sequence[str],
+    *,
+    names: Sequence[str] | None = None,
+    channels: Sequence[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One song's console v2 settings ``(values (n_tracks, CONSOLE_V2.size), shared)``.
+
+    The per-track draws of :func:`sample_settings` (the same generator calls first, so the
+    v1 part is the v1 engineer's) carried over to v2: gain to the fader (+3.01 dB for the
+    pan law of a mono track, which v2 has without v1's doubled dry path), the shelves and
+    the peak to the shelves and the first bell, the compressor, the pan, the reverb send
+    (as a send level to the reverb bus). Then v2's own: a high-pass per :data:`HPF_PRIOR`,
+    the other bells with :data:`EXTRA_BELL_P` (gains from the peak's prior, frequencies
+    anywhere in their ranges), drive per :data:`DRIVE_PRIOR`, polarity and small time
+    offsets, the width of stereo tracks (``channels``), and the reverb bus (the send-
+    weighted room size and damping of the v1 draws, a low and a high cut half the time).
+    The master chain is returned neutral: its thresholds depend on the mix's level, which
+    :func:`master_settings` sets once the mix is rendered.
+    """
+    from mixinvert.console.render import UNITY_GAIN_DB
+    from mixinvert.console.render_v2 import UNITY_FADER_DB, bells_of
+    from mixinvert.console.schema import CONSOLE_V2, bell_ranges_hz
+
+    schema, shared_schema = CONSOLE_V2, CONSOLE_V2.shared
+    v1 = sample_settings(rng, categories, names=names)
+    cats = [str(c) for c in categories]
+    n = len(cats)
+    channels = list(channels) if channels is not None else [1] * n
+    if len(channels) != n:
+        raise InputError(f"{len(channels)} channel counts for {n} categories")
+    bells = bell_ranges_hz(bells_of(schema))
+    extra = len(bells) - 1
+    # fixed draws per track, whatever is used: hpf, polarity, nudge, drive (2), then per
+    # extra bell its frequency, use and sign; normals: per extra bell Q and magnitude, hpf,
+    # nudge, width
+    u, z = rng.random((n, 5 + 3 * extra)), rng.standard_normal((n, 3 + 2 * extra))
+    prior = _prior()["categories"]
+    out = np.empty((n, schema.size))
+    for i, c in enumerate(cats):
+        row1 = dict(zip(CONSOLE_V1.names, v1[i]))
+        row = schema.neutral()
+        row.update({k: row1[k] for k in ("eq_low_shelf_cutoff_hz", "eq_low_shelf_gain_db", "eq_high_shelf_cutoff_hz",
+                                         "eq_high_shelf_gain_db", "comp_threshold_db", "comp_ratio", "comp_attack_ms",
+                                         "comp_release_ms", "pan")})
+        # the same level: v1's unity gain is the pan law plus its reverb's doubled dry path
+        row["fader_db"] = row1["gain_db"] + UNITY_FADER_DB[channels[i]] - UNITY_GAIN_DB[channels[i]]
+        lo1, hi1 = bells[0]
+        row["eq_bell1_cutoff_hz"] = float(np.clip(row1["eq_peak_cutoff_hz"], lo1, hi1))
+        row["eq_bell1_gain_db"], row["eq_bell1_q"] = row1["eq_peak_gain_db"], row1["eq_peak_q"]
+        pk = prior[c]["peak"]
+        for k, (lo, hi) in enumerate(bells[1:]):
+            b, uk = k + 2, u[i, 5 + 3 * k: 8 + 3 * k]
+            row[f"eq_bell{b}_cutoff_hz"] = float(lo * (hi / lo) ** uk[0])
+            row[f"eq_bell{b}_q"] = float(np.exp(_normal(pk["log_q"], z[i, 3 + 2 * k])))
+            row[f"eq_bell{b}_gain_db"] = (_magnitude(pk["gain"], pk["boost_db"], pk["cut_db"], uk[2],
+                                                     z[i, 4 + 2 * k]) if uk[1] < EXTRA_BELL_P else 0.0)
+        wet = row1["reverb_wet"]
+        if wet > 0:  # the v1 wet fraction r / (1 + r) back to the send level r (dB)
+            row["reverb_send_db"] = 20.0 * np.log10(wet / (1.0 - wet))
+        p_hpf, hpf_hz = HPF_PRIOR[c]
+        if u[i, 0] < p_hpf:
+            row["hpf_cutoff_hz"] = float(hpf_hz * 1.5 ** z[i, 0])
+        if u[i, 1] < POLARITY_P:
+            row["polarity"] = -1.0
+        if u[i, 2] < NUDGE_P:
+            row["offset_ms"] = float(NUDGE_MS * z[i, 1])
+        if c in DRIVE_PRIOR and u[i, 3] < DRIVE_PRIOR[c][0]:
+            row["drive_db"] = float(DRIVE_PRIOR[c][1] + u[i, 4] * (DRIVE_PRIOR[c][2] - DRIVE_PRIOR[c][1]))
+        if channels[i] == 2:
+            row["width"] = float(np.clip(1.0 + 0.2 * z[i, 2], 0.5, 1.5))
+        out[i] = [float(np.clip(row[s.name], s.lo, s.hi)) for s in schema.specs]
+    # the reverb bus: one room for the song, where the v1 draws sent the most
+    wets = v1[:, CONSOLE_V1.index("reverb_wet")]
+    weight = wets / wets.sum() if wets.sum() > 0 else np.full(n, 1.0 / n)
+    su, sz = rng.random(4), rng.standard_normal(2)
+    shared = shared_schema.neutral()
+    shared["reverb_room_size"] = float(weight @ v1[:, CONSOLE_V1.index("reverb_room_size")])
+    shared["reverb_damping"] = float(weight @ v1[:, CONSOLE_V1.index("reverb_damping")])
+    shared["reverb_width"] = float(0.7 + 0.3 * su[0])
+    if su[1] < 0.5:
+        shared["reverb_hpf_hz"] = float(200.0 * 1.5 ** sz[0])
+    if su[2] < 0.5:
+        shared["reverb_lpf_hz"] = float(8000.0 * 1.5 ** sz[1])
+    shared_row = np.array([float(np.clip(shared[s.name], s.lo, s.hi)) for s in shared_schema.specs])
+    return schema.validate(out), shared_schema.validate(shared_row)
+
+
+def master_settings(rng: np.random.Generator, shared: np.ndarray, pre_master: np.ndarray) -> np.ndarray:
+    """``shared`` with the master chain drawn relative to the mix it receives
+    (``pre_master``, ``(2, samples)``): a glue compressor (:data:`MASTER_COMP`), a limiter
+    (:data:`MASTER_LIMITER`) and gentle master EQ (shelves and a bell within +-2 dB)."""
+    from mixinvert.console.schema import CONSOLE_V2
+
+    schema = CONSOLE_V2.shared
+    v = dict(zip(schema.names, (float(x) for x in shared)))
+    u = rng.random(12)
+    peak_db = 20.0 * np.log10(float(np.max(np.abs(pre_master))) + 1e-12)
+    rms_db = 20.0 * np.log10(float(np.sqrt(np.mean(np.square(pre_master, dtype=np.float64)))) + 1e-12)
+
+    def between(lo_hi: tuple[float, float], x: float, log: bool = False) -> float:
+        lo, hi = lo_hi
+        return float(lo * (hi / lo) ** x) if log else float(lo + x * (hi - lo))
+
+    for k, name in enumerate(("master_eq_low_shelf_gain_db", "master_eq_bell_gain_db", "master_eq_high_shelf_gain_db")):
+        v[name] = 4.0 * u[k] - 2.0
+    v["master_eq_bell_cutoff_hz"] = between((200.0, 5000.0), u[3], log=True)
+    if u[4] < MASTER_COMP["p"]:
+        v["master_comp_threshold_db"] = rms_db + between(MASTER_COMP["threshold_over_rms_db"], u[5])
+        v["master_comp_ratio"] = between(MASTER_COMP["ratio"], u[6], log=True)
+        v["master_comp_attack_ms"] = between(MASTER_COMP["attack_ms"], u[7], log=True)
+        v["master_comp_release_ms"] = between(MASTER_COMP["release_ms"], u[8], log=True)
+    if u[9] < MASTER_LIMITER["p"]:
+        v["master_limiter_ceiling_db"] = peak_db - between(MASTER_LIMITER["under_peak_db"], u[10])
+        v["master_limiter_release_ms"] = between(MASTER_LIMITER["release_ms"], u[11], log=True)
+    return schema.validate(np.array([float(np.clip(v[s.name], s.lo, s.hi)) for s in schema.specs]))
