@@ -55,6 +55,7 @@ ROWS = (
     ("barchiesi-reiss", "barchiesi-reiss", "v1", "console"),
     ("barchiesi-reiss v2", "barchiesi-reiss", "v2", "console"),
     ("colonel-reiss", "colonel-reiss", "v1", None),
+    ("colonel-reiss v2", "colonel-reiss", "v2", None),
     ("eami", "eami", "v1", None),
     ("eami+refine", "eami+refine", "v1", None),
 )

@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-tracks", type=int, default=default, metavar="N",
                        help=f"refuse songs with more tracks than this (default: {default or 'no limit'})")
 
-    p = add("render", "render tracks through console v1 with the settings of a params.json")
+    p = add("render", "render tracks through the console (v1 or v2) and the settings of a params.json")
     p.add_argument("tracks_dir", type=Path, metavar="TRACKS_DIR",
                    help="folder of track files (names must match params.json)")
     p.add_argument("--params", type=Path, required=True, metavar="FILE", help="params.json with the settings")
