@@ -5,7 +5,8 @@
 with ``tracks/`` and ``mix.flac`` or ``mix.wav``) side by side in one run, and saves
 ``bench/results/real.json``; ``bench/run_all.py`` turns it into the "Real mixes" section of
 BENCHMARKS.md. ``ladder`` measures what each capability of console v2 buys (:data:`LADDER`)
-and saves ``bench/results/real_ladder.json``.
+and saves ``bench/results/real_ladder.json``; ``synthetic [--corpora-dir DIR]`` scores the v2
+fits on songs the synthetic engineer mixed through console v2 (``real_synthetic_v2.json``).
 
 Per song and method: the whole mix's MRSD after -23 LUFS (as ``evaluate``), over the plain
 sum's, and the seconds. Two reference rows that are not methods:
@@ -257,6 +258,50 @@ def ladder(paths: list[Path]) -> dict:
     return res
 
 
+SYNTHETIC_NAME = "real_synthetic_v2"
+#: The synthetic v2 songs: a corpus of its own (preset, songs, seconds, seed), each song cut
+#: to its first tracks with sound (as bench_refine's comparison).
+SYNTHETIC_CORPUS = ("songs", 3, 10.0, 11)
+SYNTHETIC_MAX_TRACKS = 6
+SYNTHETIC_METHODS = (("sum", "v2", None), ("barchiesi-reiss", "v2", "console"), ("colonel-reiss", "v2", None),
+                     ("colonel-reiss", "v1", None))
+
+
+def synthetic(corpora_dir: Path) -> dict:
+    """Console v2's fits on songs the synthetic engineer mixed through console v2 (buses and
+    master chain included): MRSD / sum per song, side by side with colonel-reiss on v1."""
+    import subprocess
+
+    from mixinvert.console.mixing import render_mix
+    from mixinvert.console.params_io import MixParams
+    from mixinvert.data.dataset import list_song_dirs
+    from mixinvert.data.song import Song, load_song
+    from mixinvert.methods.run import run_method
+
+    preset, n_songs, seconds, seed = SYNTHETIC_CORPUS
+    target = corpora_dir / "synthetic_v2"
+    subprocess.run([*bench_eami.MIXINVERT, "corpus", str(target), "--preset", preset, "--songs", str(n_songs),
+                    "--seconds", str(seconds), "--seed", str(seed), "--kit", str(bench_eami.KIT), "--console", "v2"],
+                   check=True)
+    res: dict = {"machine": bench_eami._machine(), "corpus": list(SYNTHETIC_CORPUS), "songs": {}}
+    for d in list_song_dirs(target):
+        full = load_song(d, require_mix=True)
+        keep = [i for i, t in enumerate(full.tracks) if np.abs(t).max() > 1e-3][:SYNTHETIC_MAX_TRACKS]
+        names = tuple(full.track_names[i] for i in keep)
+        tracks = [full.tracks[i] for i in keep]
+        truth = MixParams(full.params.schema, names, full.params.values[keep], full.sample_rate,
+                          shared=full.params.shared)
+        song = Song(full.name, names, tracks, full.sample_rate, render_mix(tracks, full.sample_rate, truth))
+        rows = {}
+        for method, console, extra in SYNTHETIC_METHODS:
+            r = run_method(song, method, rng=np.random.default_rng(0), options={"console": console})
+            score = r.extra_scores[extra].mrsd if extra else r.scores.mrsd
+            rows[f"{method} {console}"] = {"mrsd": score, "seconds": r.seconds}
+            print(f"{song.name} {method} {console}: {score:.3f} ({r.seconds:.0f} s)", file=sys.stderr)
+        res["songs"][song.name] = {"tracks": len(names), "rows": rows}
+    return res
+
+
 def markdown() -> str:
     res = bench_eami._load(RESULT_NAME)
     if not res:
@@ -317,9 +362,31 @@ def markdown() -> str:
             v1 = [songs[n]["rows"]["colonel-reiss"]["mrsd"] / songs[n]["rows"]["sum"]["mrsd"] for n in lnames]
             parts.append("| console v1 | " + " | ".join(f"{r:.3f}" for r in v1) + f" | {np.mean(v1):.3f} | |")
         for rung in lad["rungs"]:
-            ratios = [lad["songs"][n]["rows"][rung]["mrsd"] / lad["songs"][n]["sum_mrsd"] for n in lnames]
-            secs = np.mean([lad["songs"][n]["rows"][rung]["seconds"] for n in lnames])
-            parts.append(f"| {rung} | " + " | ".join(f"{r:.3f}" for r in ratios)
+            got = [lad["songs"][n]["rows"].get(rung) for n in lnames]
+            if not any(got):
+                continue
+            ratios = [g["mrsd"] / lad["songs"][n]["sum_mrsd"] if g else None for n, g in zip(lnames, got)]
+            mean = f"**{np.mean(ratios):.3f}**" if all(got) else "-"
+            secs = np.mean([g["seconds"] for g in got if g])
+            parts.append(f"| {rung} | " + " | ".join("-" if r is None else f"{r:.3f}" for r in ratios)
+                         + f" | {mean} | {secs:.0f} |")
+        parts.append("")
+    syn = bench_eami._load(SYNTHETIC_NAME)
+    if syn:
+        snames = list(syn["songs"])
+        labels = list(syn["songs"][snames[0]]["rows"])
+        parts += [
+            "Synthetic songs mixed through console v2 by the synthetic engineer (`python bench/bench_real.py "
+            f"synthetic`: `corpus --preset {syn['corpus'][0]} --console v2`, {len(snames)} songs of "
+            f"{syn['corpus'][2]:g} s, their first tracks with sound): MRSD / sum.",
+            "",
+            "| method | " + " | ".join(snames) + " | mean | s / song |",
+            "|---|" + "---|" * len(snames) + "---|---|",
+        ]
+        for label in labels:
+            ratios = [syn["songs"][n]["rows"][label]["mrsd"] / syn["songs"][n]["rows"]["sum v2"]["mrsd"] for n in snames]
+            secs = np.mean([syn["songs"][n]["rows"][label]["seconds"] for n in snames])
+            parts.append(f"| {label} | " + " | ".join(f"{r:.3f}" for r in ratios)
                          + f" | **{np.mean(ratios):.3f}** | {secs:.0f} |")
         parts.append("")
     parts += ["Alignment (GCC-PHAT against the mix; offset in ms, positive: later in the mix; unreliable: a blunt "
@@ -337,11 +404,15 @@ def markdown() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("run", "ladder", "markdown"))
+    ap.add_argument("what", choices=("run", "ladder", "synthetic", "markdown"))
+    ap.add_argument("--corpora-dir", type=Path, default=Path(__file__).resolve().parent / ".cache" / "corpora",
+                    help="where `synthetic` makes (or finds) its corpus")
     ap.add_argument("--songs", type=Path, action="append", help="song folder or folder of songs (repeatable)")
     args = ap.parse_args()
     if args.what == "run":
         bench_eami._save(RESULT_NAME, run(args.songs or [REAL_DEV]))
+    elif args.what == "synthetic":
+        bench_eami._save(SYNTHETIC_NAME, synthetic(args.corpora_dir))
     elif args.what == "ladder":
         bench_eami._save(LADDER_NAME, ladder(args.songs or [REAL_DEV]))
     print(markdown())
