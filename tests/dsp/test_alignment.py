@@ -76,3 +76,14 @@ def test_lengths_must_match(song):
     track, others = song
     with pytest.raises(ValueError, match="differ in length"):
         estimate_alignment(track[:, :-1], others, SR)
+
+
+def test_offsets_under_a_sample_are_not_applied(song):
+    track, others = song
+    spectrum = np.fft.rfft(track[0])
+    n = track.shape[-1]
+    nudged = np.fft.irfft(spectrum * np.exp(-2j * np.pi * np.fft.rfftfreq(n) * 0.3), n)[None]
+    a = estimate_alignment(track, 0.7 * nudged + others, SR)
+    assert a.usable and abs(a.offset_samples) > 0.01 and a.applied_offset_samples() == 0.0
+    b = estimate_alignment(track, 0.7 * _shift(track, -45) + others, SR)
+    assert b.applied_offset_samples() == pytest.approx(-45, abs=0.1)

@@ -43,6 +43,10 @@ WINDOW_S = 4.0
 QUIET_WINDOW_DB = 30.0
 #: Offsets that move more than this between windows (ms) mean the mix holds no fixed copy.
 DRIFT_TOLERANCE_MS = 0.25
+#: Offsets under one sample are within what the measurement resolves on real recordings
+#: (tracks that the engineer did not move measure a few tenths of a sample against a full
+#: mix): :meth:`Alignment.applied_offset_samples` reads them as 0.
+MIN_OFFSET_SAMPLES = 1.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,18 @@ class Alignment:
 
     def offset_ms(self, sample_rate: int) -> float:
         return 1000.0 * self.offset_samples / sample_rate
+
+    @property
+    def usable(self) -> bool:
+        """Whether a fit may use the measurement: a sharp peak that does not drift."""
+        return self.reliable and not self.drifts
+
+    def applied_offset_samples(self) -> float:
+        """The offset a console is set to: the measured one when :attr:`usable` and at least
+        :data:`MIN_OFFSET_SAMPLES`, else 0."""
+        if not self.usable or abs(self.offset_samples) < MIN_OFFSET_SAMPLES:
+            return 0.0
+        return self.offset_samples
 
     def to_dict(self, sample_rate: int) -> dict[str, object]:
         """Plain data for params.json and the report (offsets also in ms)."""

@@ -449,9 +449,9 @@ def console_settings_v2(song: Song, fit: FilterFit, schema: ParamSchema = CONSOL
             rows.append(schema.from_dict(row))
             continue
         a = alignments[i] if alignments is not None else None
-        if a is not None and a.reliable and not a.drifts:
+        if a is not None and a.usable:
             limit = schema.spec("offset_ms").hi
-            row["offset_ms"] = float(np.clip(a.offset_ms(sr), -limit, limit))
+            row["offset_ms"] = float(np.clip(1000.0 * a.applied_offset_samples() / sr, -limit, limit))
             row["polarity"] = float(a.polarity)
         row["pan"] = t.pan
         row.update(fit_sections(t.target_db, t.weights, grid, sr, schema, sections, "fader_db",

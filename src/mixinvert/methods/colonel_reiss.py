@@ -71,8 +71,9 @@ def start_point_v2(song: Song, schema: ParamSchema = CONSOLE_V2, *, align: bool 
     alignments = [estimate_alignment(t, song.mix, song.sample_rate) for t in song.tracks]
     limit = schema.spec("offset_ms").hi
     for i, a in enumerate(alignments):
-        if align and a.reliable and not a.drifts:
-            values[i, schema.index("offset_ms")] = float(np.clip(a.offset_ms(song.sample_rate), -limit, limit))
+        if align and a.usable:
+            offset_ms = 1000.0 * a.applied_offset_samples() / song.sample_rate
+            values[i, schema.index("offset_ms")] = float(np.clip(offset_ms, -limit, limit))
             values[i, schema.index("polarity")] = float(a.polarity)
     shared = schema.shared
     shared_values = shared.from_dict(shared.neutral())
