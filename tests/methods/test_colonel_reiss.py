@@ -99,7 +99,7 @@ def test_fit_twin_checks_the_start_shape(song):
 
 def test_registered_method_beats_the_plain_sum(song, rng, one_torch_thread):
     entry = get_method("colonel-reiss")
-    assert set(entry.options) == {"steps", "budget", "budget_seconds"}
+    assert set(entry.options) == {"steps", "budget", "budget_seconds", "console"}
     est = entry.fn(song, rng=rng, steps=8)
     CONSOLE_V1.validate(est.params.values)
     assert est.params.track_names == song.track_names
