@@ -44,6 +44,7 @@ def main() -> None:
     sections.append(bench_corpus.markdown(bench_corpus.run(bench_corpus.DEFAULT_KIT, midi)))
     print("differentiable twin against the console ...", file=sys.stderr)
     bench_baselines._save("twin_accuracy", bench_baselines.twin_accuracy())
+    bench_baselines._save("twin_accuracy_v2", bench_baselines.twin_accuracy_v2())
     # sections rendered from bench/results (each script recomputes its own, see its doc)
     stored = [
         ("real mixes", bench_real),
