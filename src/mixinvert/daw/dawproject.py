@@ -271,20 +271,33 @@ def display_names(track_names: Sequence[str]) -> list[str]:
     return [s if stems.count(s) == 1 else n for s, n in zip(stems, track_names)]
 
 
-def build_project(params: MixParams, entries: Sequence[AudioEntry], *, application_version: str) -> ET.Element:
-    """The ``project.xml`` tree for ``params`` and the tracks' audio ``entries`` (same order)."""
-    rows = [params.schema.to_dict(r) for r in params.values]
-    ids = _Ids()
+def _skeleton(ids: _Ids, application_version: str) -> tuple[ET.Element, ET.Element, ET.Element, ET.Element]:
+    """A session's project, its transport, its (empty) structure, and the master track and
+    channel (not yet in the structure: it comes last)."""
     project = ET.Element("Project", {"version": DAWPROJECT_VERSION})
     ET.SubElement(project, "Application", {"name": "mixinvert", "version": application_version})
     transport = ET.SubElement(project, "Transport")
     _real(transport, "Tempo", ids, 120.0, "bpm", name="Tempo")
     ET.SubElement(transport, "TimeSignature", {"id": ids(), "numerator": "4", "denominator": "4"})
     structure = ET.SubElement(project, "Structure")
-
     master_track = ET.Element("Track", {"id": ids(), "name": "Master", "loaded": "true"})
     master = ET.SubElement(master_track, "Channel", {"id": ids(), "name": "Master", "role": "master",
                                                      "audioChannels": "2", "solo": "false"})
+    return project, structure, master_track, master
+
+
+def _bus_controls(channel: ET.Element, ids: _Ids, volume: float) -> None:
+    """A return's or the master's mute (off), pan (centre) and level."""
+    _bool(channel, "Mute", ids, False)
+    _real(channel, "Pan", ids, 0.5, "normalized", min="0.0", max="1.0")
+    _real(channel, "Volume", ids, volume, "linear", min="0.0")
+
+
+def build_project(params: MixParams, entries: Sequence[AudioEntry], *, application_version: str) -> ET.Element:
+    """The ``project.xml`` tree for ``params`` and the tracks' audio ``entries`` (same order)."""
+    rows = [params.schema.to_dict(r) for r in params.values]
+    ids = _Ids()
+    project, structure, master_track, master = _skeleton(ids, application_version)
     reverb = return_reverb(rows)
     if reverb is None:
         label, comment = "Reverb", "No track sends to this return (every reverb_wet is 0)."
@@ -330,9 +343,7 @@ def build_project(params: MixParams, entries: Sequence[AudioEntry], *, applicati
         ET.SubElement(audio, "File", {"path": entry.archive_path})
 
     for track, channel in ((return_track, ret), (master_track, master)):  # at 0 dB, centred
-        _bool(channel, "Mute", ids, False)
-        _real(channel, "Pan", ids, 0.5, "normalized", min="0.0", max="1.0")
-        _real(channel, "Volume", ids, 1.0, "linear", min="0.0")
+        _bus_controls(channel, ids, 1.0)
         structure.append(track)
     project.append(arrangement)
     return project
@@ -427,16 +438,7 @@ def build_project_v2(params: MixParams, entries: Sequence[AudioEntry], *, applic
     rows = [schema.to_dict(r) for r in params.values]
     sv = shared.to_dict(params.shared)
     ids = _Ids()
-    project = ET.Element("Project", {"version": DAWPROJECT_VERSION})
-    ET.SubElement(project, "Application", {"name": "mixinvert", "version": application_version})
-    transport = ET.SubElement(project, "Transport")
-    _real(transport, "Tempo", ids, 120.0, "bpm", name="Tempo")
-    ET.SubElement(transport, "TimeSignature", {"id": ids(), "numerator": "4", "denominator": "4"})
-    structure = ET.SubElement(project, "Structure")
-
-    master_track = ET.Element("Track", {"id": ids(), "name": "Master", "loaded": "true"})
-    master = ET.SubElement(master_track, "Channel", {"id": ids(), "name": "Master", "role": "master",
-                                                     "audioChannels": "2", "solo": "false"})
+    project, structure, master_track, master = _skeleton(ids, application_version)
     devices = ET.SubElement(master, "Devices")
     _eq_bands(devices, ids, "Master EQ", "mixinvert console v2 master EQ (pedalboard/JUCE RBJ biquads)", [
         ("lowShelf", sv["master_eq_low_shelf_cutoff_hz"], sv["master_eq_low_shelf_gain_db"], SHELF_Q),
@@ -502,12 +504,10 @@ def build_project_v2(params: MixParams, entries: Sequence[AudioEntry], *, applic
                                               "channels": str(entry.channels), "sampleRate": str(entry.sample_rate)})
         ET.SubElement(audio, "File", {"path": entry.archive_path})
 
-    for channel, volume in ((ret, 10.0 ** (sv["reverb_return_db"] / 20.0)), (master, 10.0 ** (sv["master_gain_db"] / 20.0))):
-        _bool(channel, "Mute", ids, False)
-        _real(channel, "Pan", ids, 0.5, "normalized", min="0.0", max="1.0")
-        _real(channel, "Volume", ids, volume, "linear", min="0.0")
-    structure.append(return_track)
-    structure.append(master_track)
+    for track, channel, level_db in ((return_track, ret, sv["reverb_return_db"]),
+                                     (master_track, master, sv["master_gain_db"])):
+        _bus_controls(channel, ids, 10.0 ** (level_db / 20.0))
+        structure.append(track)
     project.append(arrangement)
     return project
 

@@ -42,9 +42,9 @@ from scipy.optimize import least_squares
 
 from mixinvert.console.eq import eq_response_db, v2_sections
 from mixinvert.console.mixing import render_mix
-from mixinvert.console.render_v2 import for_mono_mix
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import gain_eq_processors
+from mixinvert.console.render_v2 import for_mono_mix
 from mixinvert.console.schema import CONSOLE_V1, CONSOLE_V2, NEUTRAL_V1, ParamSchema, get_schema
 from mixinvert.data.song import Song, SongError
 from mixinvert.dsp.alignment import Alignment, estimate_alignment
@@ -226,6 +226,18 @@ def eq_curve_db(values: dict[str, float], freqs_hz: np.ndarray, sample_rate: flo
     return eq_response_db(values, freqs_hz, sample_rate, with_gain=True)
 
 
+def _physical(names: Sequence[str], lo: np.ndarray, hi: np.ndarray, is_log: np.ndarray):
+    """``u`` (normalized, clipped to [-1, 1]) to ``{name: physical value}`` for a subset of a
+    schema's settings: the schema's conversion without its range checks, which the least
+    squares' finite differences would trip at the bounds."""
+    def to_values(u: np.ndarray) -> dict[str, float]:
+        u01 = (np.clip(u, -1, 1) + 1) / 2
+        vals = np.where(is_log, lo * (hi / np.where(is_log, lo, 1)) ** u01, lo + u01 * (hi - lo))
+        return dict(zip(names, vals.tolist()))
+
+    return to_values
+
+
 def fit_gain_eq(
     target_db: np.ndarray, weights: np.ndarray, freqs_hz: np.ndarray, sample_rate: float
 ) -> dict[str, float]:
@@ -237,11 +249,7 @@ def fit_gain_eq(
     idx = [schema.index(n) for n in _EQ_NAMES]
     lo, hi, is_log = schema.lo[idx], schema.hi[idx], schema.is_log[idx]
     sw = np.sqrt(weights / (weights.sum() + 1e-30))
-
-    def to_values(u: np.ndarray) -> dict[str, float]:
-        u01 = (np.clip(u, -1, 1) + 1) / 2
-        vals = np.where(is_log, lo * (hi / np.where(is_log, lo, 1)) ** u01, lo + u01 * (hi - lo))
-        return dict(zip(_EQ_NAMES, vals.tolist()))
+    to_values = _physical(_EQ_NAMES, lo, hi, is_log)
 
     def residual(u: np.ndarray) -> np.ndarray:
         return sw * (eq_curve_db(to_values(u), freqs_hz, sample_rate) - target_db)
@@ -408,11 +416,7 @@ def fit_sections(target_db: np.ndarray, weights: np.ndarray, freqs_hz: np.ndarra
     idx = [schema.index(n) for n in names]
     lo, hi, is_log = schema.lo[idx], schema.hi[idx], schema.is_log[idx]
     sw = np.sqrt(weights / (weights.sum() + 1e-30))
-
-    def to_values(u: np.ndarray) -> dict[str, float]:
-        u01 = (np.clip(u, -1, 1) + 1) / 2
-        vals = np.where(is_log, lo * (hi / np.where(is_log, lo, 1)) ** u01, lo + u01 * (hi - lo))
-        return dict(zip(names, vals.tolist()))
+    to_values = _physical(names, lo, hi, is_log)
 
     def residual(u: np.ndarray) -> np.ndarray:
         curve = eq_response_db(to_values(u), freqs_hz, sample_rate, with_gain=True, sections=sections,

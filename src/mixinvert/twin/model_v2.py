@@ -165,8 +165,7 @@ class PreparedTracksV2:
         if bool(drive_on.any()):
             g = torch.pow(10.0, v["drive_db"] / 20.0).to(torch.float32)[:, None, None]
             spectra = torch.fft.rfft(torch.where(drive_on[:, None, None], torch.tanh(pre * g), pre), self.eq_fft)
-        response = filters
-        y = torch.fft.irfft(spectra * response[:, None, :], self.eq_fft)[..., :n]  # (tracks, 2, n)
+        y = torch.fft.irfft(spectra * filters[:, None, :], self.eq_fft)[..., :n]  # (tracks, 2, n)
         thresholds = torch.pow(10.0, v["comp_threshold_db"] / 20.0)
         exponents = 1.0 / v["comp_ratio"] - 1.0
         attacks, releases = time_constant(v["comp_attack_ms"], sr), time_constant(v["comp_release_ms"], sr)
