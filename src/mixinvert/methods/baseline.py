@@ -22,8 +22,8 @@ import time
 import numpy as np
 
 from mixinvert.console.mixing import render_mix, sum_values
-from mixinvert.console.render_v2 import for_mono_mix
 from mixinvert.console.params_io import MixParams
+from mixinvert.console.render_v2 import for_mono_mix
 from mixinvert.console.schema import get_schema
 from mixinvert.data.song import Song
 from mixinvert.methods.base import Estimate, register
