@@ -15,8 +15,16 @@ sum's, and the seconds. Two reference rows that are not methods:
   squares over the whole song; ``barchiesi_reiss.fit_filters`` without gain envelopes),
   rendered directly: what any static, linear per-track processing reaches. A console
   whose fit stops well above it cannot express what the engineer did.
+- **engineer's stems, summed** (songs whose ``stems_reference/`` covers every track): what
+  every track's own processing, exactly, reaches without the master stage.
 - **alignment**: each track's offset and polarity in the mix (``dsp.alignment``), with
   the drift check.
+
+Fader rides (:func:`rides`): whether time-varying gain (automation) could add to a static
+console, measured on the engineer's material rather than through a fit: each stem against
+the best time-invariant per-bin filter of its raw track, then with a gain per
+:data:`RIDE_SECONDS` on top (residual energy in dB; the gap is all that per-track fader
+automation could explain); and the same from the summed stems to the mix (the master stage).
 
 Per stem, for songs with ``stems_reference/`` (``*_STEM_NN`` is what the tracks
 ``*_RAW_NN_*`` became in the mix): each track rendered alone through the recovered
@@ -59,8 +67,14 @@ ROWS = (
     ("colonel-reiss v2", "colonel-reiss", "v2", None),
     ("eami", "eami", "v1", None),
     ("eami+refine", "eami+refine", "v1", None),
+    ("eami+refine v2", "eami+refine", "v2", None),
 )
 BOUND = "linear bound (per-bin filters)"
+#: A second reference row, for songs whose stems hold every track: the engineer's own
+#: processed stems summed (every track's processing exactly, no master stage).
+STEMS = "engineer's stems, summed"
+#: The window of the fader-ride analysis (:func:`rides`): a gain per this many seconds.
+RIDE_SECONDS = 0.5
 
 
 def song_dirs(paths: list[Path]) -> list[Path]:
@@ -144,9 +158,11 @@ def stem_scores(song, stems: dict, scored: Scored) -> dict[str, float]:
 def _run_method(song, method: str, console: str, extra: str | None) -> Scored:
     from mixinvert.console.mixing import solos
     from mixinvert.methods.barchiesi_reiss import fit_filters, render_direct
+    from mixinvert.methods.registry import get_method
     from mixinvert.methods.run import run_method
 
-    options = {"console": console} if console == "v2" else {}
+    # the console is always named: without one, a method that has both would run v2
+    options = {"console": console} if "console" in get_method(method).options else {}
     r = run_method(song, method, rng=np.random.default_rng(0), options=options)
     if extra is not None:
         mix, score = r.estimate.extra_mixes[extra], r.extra_scores[extra].mrsd
@@ -179,11 +195,83 @@ def _linear_bound(song) -> Scored:
     return Scored(compare_mixes(mix, song.mix, song.sample_rate).mrsd, seconds, contributions, mix)
 
 
+def _lti(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x`` through the best per-bin linear filter towards ``y`` (STFT 2048, least squares over
+    the song; mono, same length)."""
+    from scipy.signal import istft, stft
+
+    n = x.shape[-1]
+    _, _, X = stft(x, nperseg=2048, noverlap=1536)
+    _, _, Y = stft(y, nperseg=2048, noverlap=1536)
+    h = (np.conj(X) * Y).sum(axis=1) / ((np.abs(X) ** 2).sum(axis=1) + 1e-12)
+    _, out = istft(h[:, None] * X, nperseg=2048, noverlap=1536)
+    return np.pad(out[:n], (0, max(0, n - out.shape[-1])))
+
+
+def _ridden(y: np.ndarray, filtered: np.ndarray, window: int) -> np.ndarray:
+    """``filtered`` times the least-squares gain (at least 0) towards ``y`` per ``window`` samples."""
+    out = np.empty_like(filtered)
+    for a in range(0, y.shape[-1], window):
+        seg, ref = y[a:a + window], filtered[a:a + window]
+        out[a:a + window] = max(0.0, float(np.dot(seg, ref) / (np.dot(ref, ref) + 1e-12))) * ref
+    return out
+
+
+def rides(song, stems: dict) -> dict:
+    """What fader automation could add, measured on the engineer's material: per stem holding
+    one track, the residual (dB) of the stem after the best static per-bin filter of its raw
+    track, per channel, then with a gain per :data:`RIDE_SECONDS` on top; and, when the
+    stems hold every track, the MRSD / sum of those filtered tracks summed, static and
+    ridden (the best any per-track static filter or automation of it could reach), and the
+    same residuals from the summed stems to the mix (the master stage)."""
+    from mixinvert.methods.baseline import plain_sum
+    from mixinvert.metrics.audio import compare_mixes
+
+    window, n = int(RIDE_SECONDS * song.sample_rate), song.num_samples
+
+    def db(part: float, whole: float) -> float:
+        return float(10 * np.log10(part / whole))
+
+    out: dict = {"stems": {}}
+    static_mix, ridden_mix = np.zeros((2, n)), np.zeros((2, n))
+    for name, (members, stem) in stems.items():
+        if len(members) != 1:
+            continue
+        x, y = song.tracks[members[0]].mean(axis=0).astype(np.float64), _fit_length(stem, n).astype(np.float64)
+        filtered = np.stack([_lti(x, y[c]) for c in range(2)])
+        ridden = np.stack([_ridden(y[c], filtered[c], window) for c in range(2)])
+        energy = float(np.sum(y * y))
+        out["stems"][name] = [db(float(np.sum((y - filtered) ** 2)), energy), db(float(np.sum((y - ridden) ** 2)), energy)]
+        static_mix += filtered
+        ridden_mix += ridden
+    if sorted(i for m, _ in stems.values() for i in m) == list(range(song.num_tracks)) and out["stems"]:
+        base = compare_mixes(plain_sum(song), song.mix, song.sample_rate).mrsd
+        out["mrsd_static"], out["mrsd_ridden"] = (
+            compare_mixes(m.astype(np.float32), song.mix, song.sample_rate).mrsd / base for m in (static_mix, ridden_mix))
+        summed = sum(_fit_length(stem, n) for _, stem in stems.values()).astype(np.float64)
+        mix = song.mix.astype(np.float64)
+        master = np.stack([_lti(summed[c], mix[c]) for c in range(2)])
+        master_ridden = np.stack([_ridden(mix[c], master[c], window) for c in range(2)])
+        energy = float(np.sum(mix * mix))
+        out["master"] = [db(float(np.sum((mix - master) ** 2)), energy), db(float(np.sum((mix - master_ridden) ** 2)), energy)]
+    return out
+
+
+def _stems_summed(song, stems: dict) -> Scored | None:
+    """The engineer's stems summed, scored against the mix, when they hold every track."""
+    from mixinvert.metrics.audio import compare_mixes
+
+    if sorted(i for m, _ in stems.values() for i in m) != list(range(song.num_tracks)):
+        return None
+    mix = sum(_fit_length(stem, song.num_samples) for _, stem in stems.values()).astype(np.float32)
+    return Scored(compare_mixes(mix, song.mix, song.sample_rate).mrsd, 0.0, None, mix)
+
+
 def run(paths: list[Path], rows: tuple = ROWS) -> dict:
     from mixinvert.dsp.alignment import estimate_alignment
 
     res: dict = {"machine": bench_eami._machine(), "eami_model": bench_eami.model_digest(),
-                 "rows": [label for label, *_ in rows] + [BOUND], "songs": {}}
+                 "rows": [label for label, *_ in rows] + [BOUND, STEMS], "songs": {}}
     for song_dir in song_dirs(paths):
         song = load_real_song(song_dir)
         stems = reference_stems(song_dir, song.track_names)
@@ -192,13 +280,15 @@ def run(paths: list[Path], rows: tuple = ROWS) -> dict:
                        "stems": {k: [song.track_names[i] for i in v[0]] for k, v in stems.items()},
                        "alignment": [estimate_alignment(t, song.mix, song.sample_rate).to_dict(song.sample_rate)
                                      for t in song.tracks],
-                       "rows": {}}
+                       "rides": rides(song, stems), "rows": {}}
         runs: list[tuple[str, str, Callable[[], Scored]]] = [
             (label, console, lambda m=method, c=console, e=extra: _run_method(song, m, c, e))
             for label, method, console, extra in rows
-        ] + [(BOUND, "-", lambda: _linear_bound(song))]
+        ] + [(BOUND, "-", lambda: _linear_bound(song)), (STEMS, "-", lambda: _stems_summed(song, stems))]
         for label, console, fn in runs:
             scored = fn()
+            if scored is None:
+                continue
             entry["rows"][label] = {"console": console, "mrsd": scored.mrsd, "seconds": scored.seconds,
                                     "stems": stem_scores(song, stems, scored)}
             print(f"  {label}: MRSD {scored.mrsd:.3f} ({scored.seconds:.1f} s)", file=sys.stderr)
@@ -264,7 +354,7 @@ SYNTHETIC_NAME = "real_synthetic_v2"
 SYNTHETIC_CORPUS = ("songs", 3, 10.0, 11)
 SYNTHETIC_MAX_TRACKS = 6
 SYNTHETIC_METHODS = (("sum", "v2", None), ("barchiesi-reiss", "v2", "console"), ("colonel-reiss", "v2", None),
-                     ("colonel-reiss", "v1", None))
+                     ("eami+refine", "v2", None), ("colonel-reiss", "v1", None))
 
 
 def synthetic(corpora_dir: Path) -> dict:
@@ -321,12 +411,35 @@ def markdown() -> str:
         "|---|---|" + "---|" * len(names) + "---|---|",
     ]
     for label in res["rows"]:
-        ratios = [songs[n]["rows"][label]["mrsd"] / songs[n]["rows"]["sum"]["mrsd"] for n in names]
-        seconds = np.mean([songs[n]["rows"][label]["seconds"] for n in names])
-        console = songs[names[0]]["rows"][label]["console"]
-        parts.append(f"| {label} | {console} | " + " | ".join(f"{r:.3f}" for r in ratios)
-                     + f" | **{np.mean(ratios):.3f}** | {seconds:.1f} |")
+        have = [n for n in names if label in songs[n]["rows"]]
+        if not have:
+            continue
+        ratios = {n: songs[n]["rows"][label]["mrsd"] / songs[n]["rows"]["sum"]["mrsd"] for n in have}
+        seconds = np.mean([songs[n]["rows"][label]["seconds"] for n in have])
+        console = songs[have[0]]["rows"][label]["console"]
+        mean = f"**{np.mean(list(ratios.values())):.3f}**" if len(have) == len(names) else "-"
+        parts.append(f"| {label} | {console} | " + " | ".join(f"{ratios[n]:.3f}" if n in ratios else "-"
+                                                              for n in names) + f" | {mean} | {seconds:.1f} |")
     parts.append("")
+    if any(songs[n].get("rides") for n in names):
+        parts += [
+            f"Fader rides, measured on the engineer's material (`rides`): each stem's residual after the best static "
+            f"per-bin filter of its raw track, then with a gain per {RIDE_SECONDS:g} s on top (dB of the stem's "
+            "energy; the gap is all that per-track fader automation could explain), and the same from the summed "
+            "stems to the mix (*master*). *MRSD / sum*: those filtered tracks summed into a mix, static and ridden.",
+            "",
+            "| song | stem | static filter (dB) | + gain rides (dB) |",
+            "|---|---|---|---|",
+        ]
+        for n in names:
+            r = songs[n].get("rides", {})
+            for stem, (static_db, ride_db) in r.get("stems", {}).items():
+                parts.append(f"| {n} | {stem.rsplit('_', 1)[-1]} | {static_db:.1f} | {ride_db:.1f} |")
+            if "master" in r:
+                parts.append(f"| {n} | master | {r['master'][0]:.1f} | {r['master'][1]:.1f} |")
+                parts.append(f"| {n} | MRSD / sum of the filtered tracks summed | {r['mrsd_static']:.3f} | "
+                             f"{r['mrsd_ridden']:.3f} |")
+        parts.append("")
     stemmed = [n for n in names if songs[n]["stems"]]
     if stemmed:
         parts += [

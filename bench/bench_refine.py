@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_baselines  # noqa: E402
 import bench_eami  # noqa: E402
+import bench_real  # noqa: E402
 
 from mixinvert.console.schema import CONSOLE_V1  # noqa: E402
 
@@ -199,7 +200,7 @@ def prices(corpora_dir: Path) -> dict:
     from mixinvert.models.checkpoint import load_model
     from mixinvert.models.predict import predict_song
     from mixinvert.twin.fit import fit_twin
-    from mixinvert.work import PRICES, span_seconds
+    from mixinvert.work import PRICES, PRICES_V2, span_seconds
 
     song = bench_baselines._built_song(corpora_dir, 8, 30.0, 1)
     sr, n, seconds = song.sample_rate, song.num_tracks, song.num_samples / song.sample_rate
@@ -245,17 +246,75 @@ def prices(corpora_dir: Path) -> dict:
     measured["network"] = fastest(lambda: predict_song(net, song.tracks, song.mix, sr), 2) / (n * seconds)
     measured["match"] = fastest(lambda: match_gain_wet(song.tracks, sr, values, song.mix), 2) / (n * seconds)
     measured["rules"] = fastest(lambda: undetermined_settings(song.tracks, sr, values), 2) / (n * seconds)
+    # console v2 is timed on the real songs (what it is for), the mean over them; on the
+    # synthetic song where they are missing
+    v2_songs = [bench_real.load_real_song(d) for d in bench_real.song_dirs([REAL_DEV])] if REAL_DEV.is_dir() else []
+    v2_measured = [_measure_v2(s, config, fastest) for s in v2_songs or [song]]
+    measured_v2 = {k: float(np.mean([m[k] for m in v2_measured])) for k in v2_measured[0]}
     res: dict = {"machine": bench_eami._machine(), "song": "30 s, 8 tracks", "measured": measured,
-                 "prices": asdict(PRICES), "runs": []}
+                 "prices": asdict(PRICES), "measured_v2": measured_v2, "prices_v2": asdict(PRICES_V2),
+                 "v2_songs": [s.name for s in v2_songs] or ["30 s, 8 tracks"], "runs": []}
     for name, value in measured.items():
         print(f"{name}: measured {value:.5f} s per track-second, price {getattr(PRICES, name):.5f}", file=sys.stderr)
-    for method in ("eami+refine", "colonel-reiss"):
+    for name, value in measured_v2.items():
+        print(f"{name} (v2): measured {value:.5f} s per track-second, price {getattr(PRICES_V2, name):.5f}",
+              file=sys.stderr)
+    for method, console in (("eami+refine", "v1"), ("colonel-reiss", "v1"), ("eami+refine", "v2"),
+                            ("colonel-reiss", "v2")):
         start = time.perf_counter()
-        est = get_method(method).fn(song, rng=np.random.default_rng(0))
+        options = {"console": console} if console != "v1" else {}
+        est = get_method(method).fn(song, rng=np.random.default_rng(0), **options)
         wall = time.perf_counter() - start
-        res["runs"].append({"method": method, "wall_s": wall, "work_used": est.info["budget"]["work_used"]})
-        print(f"{method}: {est.info['budget']['work_used']:.1f} units in {wall:.1f} s", file=sys.stderr)
+        label = method if console == "v1" else f"{method}, console v2"
+        res["runs"].append({"method": label, "wall_s": wall, "work_used": est.info["budget"]["work_used"]})
+        print(f"{label}: {est.info['budget']['work_used']:.1f} units in {wall:.1f} s", file=sys.stderr)
     return res
+
+
+def _measure_v2(song, config, fastest) -> dict[str, float]:
+    """The kinds of work whose price differs on console v2 (a render, a candidate, a twin
+    step and evaluation), timed on ``song`` as :func:`prices` times them on v1, at
+    colonel-reiss's v2 start (compressors and sends barely on)."""
+    from dataclasses import replace
+
+    from mixinvert.console.render_v2 import ConsoleV2
+    from mixinvert.console.schema import CONSOLE_V2
+    from mixinvert.dsp.excerpts import choose_excerpts_covering
+    from mixinvert.methods.colonel_reiss import free_masks_v2, start_point_v2
+    from mixinvert.methods.refine.objective import ExcerptObjective
+    from mixinvert.twin.fit import fit_twin
+    from mixinvert.work import span_seconds
+
+    sr, n, seconds = song.sample_rate, song.num_tracks, song.num_samples / song.sample_rate
+    excerpts, twin_excerpts = (
+        choose_excerpts_covering(song.mix, song.tracks, sr, count=count, seconds=length,
+                                 preroll_seconds=config.preroll_seconds)
+        for count, length in ((config.search_excerpts, config.search_excerpt_seconds),
+                              (config.twin_excerpts, config.twin_excerpt_seconds)))
+    p0, ps0, _ = start_point_v2(song, CONSOLE_V2, align=False)
+    values, shared = CONSOLE_V2.denormalize(p0), CONSOLE_V2.shared.denormalize(ps0)
+    out: dict[str, float] = {}
+    console = ConsoleV2(song.tracks, sr)
+    out["render"] = fastest(lambda: console.render(values, shared), 2) / (n * seconds)
+    objective = ExcerptObjective(song.tracks, song.mix, sr, excerpts, values, schema=CONSOLE_V2, shared=shared)
+    batch = [values[0]] * (2 * objective.workers)
+    objective.track_losses(0, batch)  # warm-up
+    out["evaluation"] = fastest(lambda: objective.track_losses(0, batch)) / len(batch) / sum(span_seconds(excerpts, sr))
+    free, free_shared = free_masks_v2(song, CONSOLE_V2)
+    twin_span = sum(s + config.twin.tail_seconds for s in span_seconds(twin_excerpts, sr))
+    k = 2 * len(twin_excerpts)
+
+    def fit(steps: int, eval_every: int) -> None:
+        fit_twin(song.tracks, song.mix, sr, p0, replace(config.twin, steps=steps, eval_every=eval_every,
+                                                        patience=10**6), excerpts=twin_excerpts, schema=CONSOLE_V2,
+                 free=free[None, :], shared_start=ps0, free_shared=free_shared)
+
+    t_setup = fastest(lambda: fit(0, 10**6), 2)
+    t_steps = fastest(lambda: fit(k, 10**6), 2)
+    t_evals = fastest(lambda: fit(k, 1), 2)
+    out["twin_step"] = (t_steps - t_setup) / k / (n * twin_span / len(twin_excerpts))
+    out["twin_eval"] = (t_evals - t_steps) / k / (n * twin_span)
+    return out
 
 
 
@@ -339,7 +398,8 @@ def compare(corpora_dir: Path) -> dict:
             for method in ("eami+refine", "colonel-reiss"):
                 # eami+refine's default is a budget of 60 units; colonel-reiss's is none (its steps)
                 for budget in (*COMPARE_BUDGETS, *((None,) if method == "colonel-reiss" else ())):
-                    options = {} if budget is None else {"budget": budget}
+                    # console v1 named: this comparison is v1's (a song without settings would default to v2)
+                    options = {"console": "v1", **({} if budget is None else {"budget": budget})}
                     scored = run_method(song, method, rng=np.random.default_rng(0), options=options)
                     est, wall, mrsd = scored.estimate, scored.seconds, scored.scores.mrsd
                     res["rows"].append({"set": set_name, "song": song.name, "tracks": song.num_tracks,
@@ -479,6 +539,13 @@ def _prices_markdown() -> list[str]:
         price = pr["prices"].get(name)
         ratio = f"{value / price:.2f}" if price else "-"
         out.append(f"| {name} | {value:.5f} | {price if price is not None else '-'} | {ratio} |")
+    if "measured_v2" in pr:
+        out += ["", "Console v2 (`mixinvert.work.PRICES_V2`; the kinds of work whose price differs from v1's), timed "
+                f"on {', '.join(pr['v2_songs'])} (the mean):", "",
+                "| work, console v2 | measured (s) | price (units) | measured / price |", "|---|---|---|---|"]
+        for name, value in pr["measured_v2"].items():
+            price = pr["prices_v2"][name]
+            out.append(f"| {name} | {value:.5f} | {price} | {value / price:.2f} |")
     out += ["", "| method (default budget) | work used (units) | wall (s) | seconds per unit |", "|---|---|---|---|"]
     for r in pr["runs"]:
         out.append(f"| {r['method']} | {r['work_used']:.1f} | {r['wall_s']:.1f} | {r['wall_s'] / r['work_used']:.2f} |")

@@ -80,7 +80,7 @@ def test_clear_errors(corpus, tmp_path, capsys):
 
     x, sr = read_audio(song / "mix.wav")
     sf.write(mono, x[0], sr)
-    assert main(["invert", str(song / "tracks"), str(mono), "--out", str(tmp_path / "o")]) == 2
+    assert main(["invert", str(song / "tracks"), str(mono), "--console", "v1", "--out", str(tmp_path / "o")]) == 2
     assert "a mono mix needs console v2 (--console v2)" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
     params = json.loads((song / "params.json").read_text())

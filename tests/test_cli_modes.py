@@ -41,7 +41,8 @@ def test_quiet_prints_nothing_before_or_after_the_command(song_dir, tmp_path, ca
 
 def test_json_lines_progress_and_result(song_dir, tmp_path, capsys):
     out = tmp_path / "j"
-    assert main(["--json", *_invert_args(song_dir, out, "--method", "colonel-reiss", "--steps", "4")]) == 0
+    assert main(["--json", *_invert_args(song_dir, out, "--method", "colonel-reiss", "--steps", "4", "--console",
+                                         "v1")]) == 0
     captured = capsys.readouterr()
     events = [json.loads(line) for line in captured.out.splitlines()]  # every line is JSON
     kinds = [e["event"] for e in events]

@@ -10,6 +10,7 @@ import pytest
 from mixinvert import api
 from mixinvert.audio import read_audio
 from mixinvert.cli import main
+from mixinvert.console.mixing import render_mix
 from mixinvert.console.params_io import read_params
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1, NEUTRAL_V1
@@ -59,7 +60,7 @@ def test_invert_writes_the_console_mix_too(song_dir, tmp_path):
     # mix.wav is the direct rendering, mix_console.wav the console rendering of params.json
     np.testing.assert_allclose(mix, result.estimate.mix, atol=1e-7)
     tracks = [read_audio(song_dir / "tracks" / n)[0] for n in params.track_names]
-    np.testing.assert_allclose(console_mix, Console(tracks, SR).render(params.values), atol=1e-5)
+    np.testing.assert_allclose(console_mix, render_mix(tracks, SR, params), atol=1e-5)
     # the scores in params.json are those of the files beside it
     scores = compare_mixes(console_mix, reference, SR)
     assert other["mix_console.wav"]["mrsd"] == pytest.approx(scores.mrsd, rel=1e-4)
@@ -86,7 +87,8 @@ def test_methods_without_extra_mixes_write_none(song_dir, tmp_path):
     _invert(song_dir, out, method="sum")
     assert sorted(p.name for p in out.iterdir()) == ["mix.wav", "params.json"]
     params = read_params(out / "params.json")
-    assert params.extra["mix_wav"] == "console v1" and "other_mixes" not in params.extra
+    # no settings known for these tracks: the default console, v2
+    assert params.extra["mix_wav"] == "console v2" and "other_mixes" not in params.extra
 
 
 def test_evaluate_limit_and_console_rows(corpus):
@@ -141,7 +143,7 @@ def test_cli_invert_with_steps(song_dir, tmp_path, capsys, one_torch_thread):
     assert main(argv) == 0
     assert "method colonel-reiss" in capsys.readouterr().out
     params = read_params(out / "params.json")
-    assert params.extra["method"] == "colonel-reiss" and params.extra["mix_wav"] == "console v1"
+    assert params.extra["method"] == "colonel-reiss" and params.extra["mix_wav"] == "console v2"
     assert 1 <= params.extra["method_info"]["steps"] <= 4
     assert not (out / "mix_console.wav").exists()
     # a method that takes no --steps: one line, exit 2, nothing written

@@ -195,7 +195,6 @@ def invert(
     name = best_method(options=tuple(options)) if method == "auto" else method
     entry = get_method(name)
     entry.check_options(options)
-    console = str(options.get("console", "v1"))
     files = _track_files(tracks)
     if out_dir is not None:  # fail before the work, not after
         _guard_outputs(output_paths(out_dir, report=report, dawproject=dawproject), files + [Path(mix)], overwrite)
@@ -210,7 +209,7 @@ def invert(
         "seed": seed,
         "seconds": round(run.seconds, 3),
         "scores": {"mae": scores.mae, "mrsd": scores.mrsd},
-        "mix_wav": info.get("mix_source", f"console {console}"),
+        "mix_wav": info.get("mix_source", f"console {est.params.schema.version}"),
         "notes": song.notes,
         # where the inputs were, so that `mixinvert report` / `export` can find them again
         "inputs": {"tracks_dir": str(files[0].resolve().parent), "tracks": [str(f.resolve()) for f in files],
@@ -338,12 +337,16 @@ def demo(
     inv_dir = out_dir / "inverted"
     if inv_dir.exists() and not marker.exists():
         raise OutputExistsError(f"{inv_dir} exists and was not made by the demo; refusing to overwrite it")
-    result = invert(song_dir / "tracks", song_dir / "mix.wav", inv_dir, method=method, seed=seed, overwrite=True,
-                    report=report)
+    truth = read_params(song_dir / "params.json")
+    # inverted on the console that made the song, so that the settings can be scored
+    name = best_method() if method == "auto" else method
+    options = {"console": truth.schema.version} if "console" in get_method(name).options else {}
+    result = invert(song_dir / "tracks", song_dir / "mix.wav", inv_dir, method=name, seed=seed, overwrite=True,
+                    report=report, options=options)
     write_text_atomic(marker, "made by mixinvert demo\n", overwrite=True)
     baseline = None
     if result.method != "sum":
-        baseline = run_method(result.song, "sum", rng=np.random.default_rng(seed)).scores
-    truth = read_params(song_dir / "params.json").reordered(result.song.track_names)
+        baseline = run_method(result.song, "sum", rng=np.random.default_rng(seed), options=options).scores
+    truth = truth.reordered(result.song.track_names)
     errors = param_errors(result.estimate.params.values, truth.values)
     return DemoResult(song_dir, result, baseline, errors)

@@ -256,9 +256,11 @@ def _method_options(args: argparse.Namespace) -> dict:
 
 def _add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--console", choices=("v1", "v2"), default=None,
-                   help="console to express the mix with (default v1; v2 adds polarity, time offset, drive, "
-                        "high-pass, more EQ, a reverb bus and a master chain; so far sum, random and "
-                        "barchiesi-reiss fit it)")
+                   help="console to express the mix with: v1, or v2 (polarity, time offset, drive, high-pass, "
+                        "more EQ, a reverb bus and a master chain). Default: v2 for every method that has it "
+                        "(all but eami, which has v1 only), except with --model (the model's console) and on songs "
+                        "whose true settings are known on v1 (a v1 corpus), which stay on v1 so that settings can be "
+                        "scored")
     p.add_argument("--model", type=Path, default=None, metavar="MODEL.pt",
                    help="EAMI model file for eami and eami+refine (default: the shipped model)")
     p.add_argument("--no-match", action="store_true",

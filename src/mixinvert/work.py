@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from mixinvert.dsp.excerpts import Excerpt
@@ -65,6 +65,18 @@ class Prices:
 #: "Work budgets: prices").
 PRICES = Prices(render=0.0029, score=0.0290, evaluation=0.0088, twin_step=0.0102, twin_eval=0.0037,
                 network=0.0037, match=0.0028, rules=0.0026)
+
+
+#: Console v2's prices where they differ from v1's, measured the same way on the real songs
+#: of ``../shared/data/real-dev`` (what v2 is for: the twin's compressors, on from the start,
+#: work on nearly every sample of real tracks, which costs about twice a v1 step;
+#: BENCHMARKS.md, "Work budgets: prices").
+PRICES_V2 = replace(PRICES, render=0.0026, evaluation=0.0101, twin_step=0.0203, twin_eval=0.0068)
+
+
+def prices_for(console: str) -> Prices:
+    """The prices of work on console ``console`` (``"v1"`` or ``"v2"``)."""
+    return PRICES_V2 if console == "v2" else PRICES
 
 
 #: The torch threads every fit runs with, whatever the machine's cores: torch splits a

@@ -1,5 +1,5 @@
-"""Methods on console v2: sum, random and barchiesi-reiss take ``console="v2"``; the others
-refuse it with a message that names the methods that take it."""
+"""Methods on console v2: sum, random, barchiesi-reiss, colonel-reiss and eami+refine take
+``console="v2"``; the others refuse it with a message that names the methods that take it."""
 
 import numpy as np
 import pytest
@@ -77,19 +77,88 @@ def test_colonel_reiss_on_v2_fits_the_twin(song_v2):
 
 def test_methods_without_v2_say_which_have_it(song_v2):
     song, _ = song_v2
-    with pytest.raises(InputError, match="console v1 only.*barchiesi-reiss, colonel-reiss, random, sum"):
+    with pytest.raises(InputError, match="console v1 only.*barchiesi-reiss, colonel-reiss, eami\\+refine, random, sum"):
         run_method(song, "eami", rng=np.random.default_rng(0), options={"console": "v2"})
 
 
 def test_a_mono_mix_is_fitted_on_v2_with_pan_and_width_left_out(song_v2):
     song, _ = song_v2
     mono = Song("mono", song.track_names, song.tracks, SR, np.vstack([song.mix.mean(axis=0)] * 2), mono_mix=True)
-    with pytest.raises(InputError, match="mono mix needs console v2"):
-        run_method(mono, "sum", rng=np.random.default_rng(0))
-    for method, options in (("colonel-reiss", {"steps": 20}), ("barchiesi-reiss", {}), ("random", {})):
+    with pytest.raises(InputError, match=r"mono mix needs console v2 \(--console v2\)"):
+        run_method(mono, "sum", rng=np.random.default_rng(0), options={"console": "v1"})
+    with pytest.raises(InputError, match="mono mix needs console v2 .eami has console v1 only"):
+        run_method(mono, "eami", rng=np.random.default_rng(0))
+    # named no console, a method that has v2 takes it
+    assert run_method(mono, "sum", rng=np.random.default_rng(0)).estimate.params.schema is CONSOLE_V2
+    for method, options in (("colonel-reiss", {"steps": 20}), ("barchiesi-reiss", {}), ("random", {}),
+                            ("eami+refine", {"budget": 8.0})):
         r = run_method(mono, method, rng=np.random.default_rng(0), options={"console": "v2", **options})
         params = r.estimate.params
         assert (params.values[:, CONSOLE_V2.index("pan")] == 0.0).all()
         assert (params.values[:, CONSOLE_V2.index("width")] == 0.0).all()
         mix = render_mix(song.tracks, SR, params)
         np.testing.assert_array_equal(mix[0], mix[1])  # the console's output is mono, like the mix
+
+
+def test_cma_search_on_v2_searches_the_shared_settings_after_the_tracks(song_v2):
+    from mixinvert.dsp.excerpts import Excerpt
+    from mixinvert.methods.refine.cma_search import CmaConfig, cma_search
+    from mixinvert.methods.refine.objective import ExcerptObjective
+
+    song, truth = song_v2
+    shared = SHARED.from_dict({**SHARED.neutral(), "master_gain_db": -6.0})  # the mix was made at 0 dB
+    free_shared = np.isin(SHARED.names, ["master_gain_db"])
+    obj = ExcerptObjective(song.tracks, song.mix, SR, [Excerpt(0, 4410, 40000)], truth, schema=CONSOLE_V2,
+                           shared=shared, workers=1)
+    ps = SHARED.normalize(shared)
+    result = cma_search(obj, CONSOLE_V2.normalize(truth), np.zeros(CONSOLE_V2.size, dtype=bool),
+                        CmaConfig(rounds=1, generations=8, sigma=0.2), shared_start=ps, free_shared=free_shared)
+    assert [b[1] for b in result.blocks] == [-1]  # no track setting free: the shared block alone
+    assert result.loss < 0.5 * result.start_loss
+    assert result.shared_p[~free_shared].tolist() == ps[~free_shared].tolist()
+    assert SHARED.denormalize(result.shared_p)[SHARED.index("master_gain_db")] > -3.0
+    assert obj.loss() == pytest.approx(result.loss)
+
+
+def test_eami_refine_on_v2_starts_from_the_sum_and_barchiesi_reiss(song_v2, one_torch_thread):
+    song, truth = song_v2
+    r = run_method(song, "eami+refine", rng=np.random.default_rng(0),
+                   options={"console": "v2", "budget": 25.0})
+    params, info = r.estimate.params, r.estimate.info
+    ix = CONSOLE_V2.index
+    assert params.schema is CONSOLE_V2 and params.shared is not None
+    assert {"start_loss_sum", "start_loss_barchiesi-reiss"} <= set(info) and info["twin_from"] == "sum"
+    assert info["budget"]["work_used"] <= 25.0
+    # polarity and offset from the audio, kept; every candidate scored and the best chosen
+    assert params.values[0, ix("polarity")] == -1.0
+    assert params.values[0, ix("offset_ms")] == pytest.approx(2.0, abs=0.02)
+    assert info[f"mrsd_{info['chosen']}"] == min(v for k, v in info.items() if k.startswith("mrsd_"))
+    assert mrsd(r.estimate.mix, song.mix) < 0.5 * mrsd(plain_sum(song), song.mix)
+    np.testing.assert_allclose(r.estimate.mix, render_mix(song.tracks, SR, params), atol=1e-6)
+    details = r.estimate.track_details
+    assert details[0]["alignment"]["reliable"] is True
+    if info["uncertainty"] == "measured":
+        assert "fader_db" in details[0]["uncertainty"]
+    # no v2 network: a model is refused with the reason
+    with pytest.raises(InputError, match="no network"):
+        run_method(song, "eami+refine", rng=np.random.default_rng(0), options={"console": "v2", "model": "x.pt"})
+
+
+def test_the_default_console_is_v2_unless_the_truth_or_the_method_says_otherwise(song_v2):
+    from mixinvert.console.schema import CONSOLE_V1
+    from mixinvert.methods.registry import get_method
+    from mixinvert.methods.run import DEFAULT_CONSOLE, default_console
+
+    song, _ = song_v2
+    unknown = Song("real", song.track_names, song.tracks, SR, song.mix)  # no known settings: a real song
+    assert DEFAULT_CONSOLE == "v2" and default_console(get_method("sum"), unknown) == "v2"
+    assert default_console(get_method("eami"), unknown) is None  # the network has console v1 only
+    assert default_console(get_method("colonel-reiss"), song) == "v2"  # the truth's console
+    # a model file is a network for one console: the shipped one predicts v1's settings
+    from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
+
+    assert default_console(get_method("eami+refine"), unknown, {"model": DEFAULT_MODEL_PATH}) == "v1"
+    truth_v1 = MixParams(CONSOLE_V1, song.track_names, sum_values(CONSOLE_V1, song.tracks), SR)
+    on_v1 = Song("corpus", song.track_names, song.tracks, SR, song.mix, truth_v1)
+    assert run_method(on_v1, "sum", rng=np.random.default_rng(0)).estimate.params.schema is CONSOLE_V1
+    assert run_method(unknown, "sum", rng=np.random.default_rng(0)).estimate.params.schema is CONSOLE_V2

@@ -83,3 +83,39 @@ def test_objective_refuses_bad_shapes(setup):
         ExcerptObjective(tracks, mix, SR, [], truth)
     with pytest.raises(ValueError, match="values must be"):
         ExcerptObjective(tracks, mix, SR, excerpts, truth[:2])
+
+
+def test_on_console_v2_the_objective_runs_the_bus_and_master_over_the_summed_strips():
+    from mixinvert.console.mixing import sum_values
+    from mixinvert.console.render_v2 import ConsoleV2
+    from mixinvert.console.schema import CONSOLE_V2
+
+    rng = np.random.default_rng(5)
+    tracks = [noise_track(rng, 1, 2.0), noise_track(rng, 2, 2.0)]
+    ix, shared_schema = CONSOLE_V2.index, CONSOLE_V2.shared
+    values = sum_values(CONSOLE_V2, tracks)
+    values[0, ix("reverb_send_db")], values[1, ix("eq_bell1_gain_db")] = -12.0, 5.0
+    shared = shared_schema.from_dict({**shared_schema.neutral(), "master_comp_threshold_db": -20.0,
+                                      "master_comp_ratio": 3.0})
+    console = ConsoleV2(tracks, SR)
+    mix = console.render(values, shared)
+    excerpts = [Excerpt(0, 4410, 30000), Excerpt(40000, 50000, 80000)]
+    with pytest.raises(ValueError, match="shared"):
+        ExcerptObjective(tracks, mix, SR, excerpts, values, schema=CONSOLE_V2)
+    obj = ExcerptObjective(tracks, mix, SR, excerpts, values, schema=CONSOLE_V2, shared=shared, workers=1)
+    assert obj.loss_on([0]) == pytest.approx(0.0, abs=1e-4)  # from the song's start: the same render
+    # a candidate for one track, and shared settings, scored as a whole render of that excerpt scores
+    other, other_shared = values.copy(), shared.copy()
+    other[1, ix("fader_db")] = -6.0
+    other_shared[shared_schema.index("master_gain_db")] = 4.0
+    e = excerpts[1]
+    for score, (v, s) in ((lambda: obj.track_loss(1, other[1], [1]), (other, shared)),
+                          (lambda: obj.shared_loss(other_shared, [1]), (values, other_shared))):
+        whole = ConsoleV2([t[:, e.render_start:e.stop] for t in tracks], SR).render(v, s)[:, e.preroll:]
+        assert score() == pytest.approx(mrsd(whole, mix[:, e.start:e.stop]), rel=1e-4)
+    assert obj.shared_losses([other_shared, shared]) == [obj.shared_loss(other_shared), obj.shared_loss(shared)]
+    obj.set_shared(other_shared)
+    assert obj.loss() == pytest.approx(obj.shared_loss(other_shared), rel=1e-9)
+    with pytest.raises(ValueError, match="no shared settings"):
+        ExcerptObjective(tracks, mix, SR, excerpts, np.zeros((2, CONSOLE_V1.size)) + _values([{}])[0],
+                         workers=1).shared_loss(shared)

@@ -60,6 +60,12 @@ def settings_of(song_dir: Path, out_dir: Path, method: str, options: dict) -> di
 
     from mixinvert.api import invert
 
+    from mixinvert.methods.registry import get_method
+
+    # the stored settings are console v1's: named, since a song without known settings
+    # would otherwise run on the default console (v2) where the method has it
+    if "console" in get_method(method).options:
+        options = {"console": "v1", **options}
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

@@ -40,7 +40,7 @@ from mixinvert.twin.fit import (
     check_fittable,
     fit_twin,
 )
-from mixinvert.work import WorkMeter, whole_song_units
+from mixinvert.work import WorkMeter, prices_for, whole_song_units
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +97,24 @@ def effect_mask(schema: ParamSchema, effects: tuple[str, ...]) -> np.ndarray:
     return np.array([spec.effect in effects for spec in schema.specs])
 
 
+def free_masks_v2(song: Song, schema: ParamSchema = CONSOLE_V2, track_effects: tuple[str, ...] = V2_TRACK_EFFECTS,
+                  shared_effects: tuple[str, ...] = V2_SHARED_EFFECTS) -> tuple[np.ndarray, np.ndarray]:
+    """The settings a v2 fit of ``song`` frees: a row over the tracks' settings and one over
+    the shared ones (``track_effects`` and ``shared_effects``, less what a mono mix fixes)."""
+    free, free_shared = effect_mask(schema, track_effects), effect_mask(schema.shared, shared_effects)
+    if song.mono_mix:  # pan and width stay where for_mono_mix put them
+        free &= ~np.isin(schema.names, list(MONO_FIXED))
+        free_shared &= ~np.isin(schema.shared.names, list(MONO_FIXED_SHARED))
+    return free, free_shared
+
+
 def fit_v2(song: Song, config: TwinFitConfig, meter: WorkMeter, *, schema: ParamSchema = CONSOLE_V2,
            track_effects: tuple[str, ...] = V2_TRACK_EFFECTS, shared_effects: tuple[str, ...] = V2_SHARED_EFFECTS,
            align: bool = True, progress=None) -> tuple[MixParams, dict]:
     """Console v2's twin fitted to ``song`` from :func:`start_point_v2`, freeing ``track_effects``
     and ``shared_effects``; the settings and what the fit reports."""
     p, ps, alignments = start_point_v2(song, schema, align=align)
-    free, free_shared = effect_mask(schema, track_effects), effect_mask(schema.shared, shared_effects)
-    if song.mono_mix:  # pan and width stay where for_mono_mix put them
-        free &= ~np.isin(schema.names, list(MONO_FIXED))
-        free_shared &= ~np.isin(schema.shared.names, list(MONO_FIXED_SHARED))
+    free, free_shared = free_masks_v2(song, schema, track_effects, shared_effects)
     fit = fit_twin(song.tracks, song.mix, song.sample_rate, p, config, progress=progress, meter=meter, schema=schema,
                    free=free[None, :], shared_start=ps, free_shared=free_shared)
     details = [{"alignment": a.to_dict(song.sample_rate)} for a in alignments]
@@ -138,7 +146,8 @@ def estimate_colonel_reiss(
         config = replace(config, steps=int(steps))
     meter = WorkMeter(budget, budget_seconds)
     # the result's render over the whole song is kept back from the fit
-    final_render = whole_song_units(song.num_samples / song.sample_rate, song.num_tracks)
+    final_render = whole_song_units(song.num_samples / song.sample_rate, song.num_tracks,
+                                    prices=prices_for(schema.version))
     fit_meter = meter.share(meter.left() - final_render) if budget is not None else meter
     from mixinvert.progress import progress_bar
 

@@ -22,7 +22,7 @@ class UnknownMethodError(MixinvertError, ValueError):
 
 def _load_builtin() -> None:
     from mixinvert.methods import barchiesi_reiss, baseline, colonel_reiss, eami  # noqa: F401
-    from mixinvert.methods.refine import pipeline  # noqa: F401
+    from mixinvert.methods.refine import method  # noqa: F401
 
 
 def available_methods() -> dict[str, MethodEntry]:

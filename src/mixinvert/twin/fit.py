@@ -37,7 +37,7 @@ from mixinvert.dsp.excerpts import Excerpt, choose_excerpts
 from mixinvert.errors import InputError
 from mixinvert.executors import torch_threads
 from mixinvert.twin import model as twin
-from mixinvert.work import FIT_THREADS, PRICES, WorkMeter, span_seconds
+from mixinvert.work import FIT_THREADS, PRICES, Prices, WorkMeter, prices_for, span_seconds
 
 log = logging.getLogger(__name__)
 
@@ -309,8 +309,9 @@ def _fit_twin(tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, p
         with torch.no_grad():
             return float(np.mean([excerpt_loss(i, ps).item() for i in range(len(excerpts))]))
 
-    step_units = [twin_step_units(len(tracks), [e], sample_rate, config.tail_seconds) for e in excerpts]
-    eval_units = twin_evaluation_units(len(tracks), excerpts, sample_rate, config.tail_seconds)
+    prices = prices_for(schema.version)
+    step_units = [twin_step_units(len(tracks), [e], sample_rate, config.tail_seconds, prices) for e in excerpts]
+    eval_units = twin_evaluation_units(len(tracks), excerpts, sample_rate, config.tail_seconds, prices)
     meter = meter if meter is not None else WorkMeter()
 
     def affordable(step: int) -> bool:  # step ``step`` and the evaluation that may close the fit
@@ -368,14 +369,16 @@ def _twin_track_seconds(tracks: int, excerpts: Sequence[Excerpt], sample_rate: i
     return tracks * sum(s + tail_seconds for s in span_seconds(excerpts, sample_rate))
 
 
-def twin_step_units(tracks: int, excerpts: Sequence[Excerpt], sample_rate: int, tail_seconds: float) -> float:
+def twin_step_units(tracks: int, excerpts: Sequence[Excerpt], sample_rate: int, tail_seconds: float,
+                    prices: Prices = PRICES) -> float:
     """Work units of twin steps on ``excerpts`` (one step each) for ``tracks`` tracks."""
-    return PRICES.twin_step * _twin_track_seconds(tracks, excerpts, sample_rate, tail_seconds)
+    return prices.twin_step * _twin_track_seconds(tracks, excerpts, sample_rate, tail_seconds)
 
 
-def twin_evaluation_units(tracks: int, excerpts: Sequence[Excerpt], sample_rate: int, tail_seconds: float) -> float:
+def twin_evaluation_units(tracks: int, excerpts: Sequence[Excerpt], sample_rate: int, tail_seconds: float,
+                          prices: Prices = PRICES) -> float:
     """Work units of one evaluation of the twin's loss over ``excerpts``."""
-    return PRICES.twin_eval * _twin_track_seconds(tracks, excerpts, sample_rate, tail_seconds)
+    return prices.twin_eval * _twin_track_seconds(tracks, excerpts, sample_rate, tail_seconds)
 
 
 def check_fittable(song: Song, method: str) -> None:

@@ -59,30 +59,27 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
-from mixinvert.console.params_io import MixParams
-from mixinvert.console.render import Console
-from mixinvert.console.schema import CONSOLE_V1
+from mixinvert.console.mixing import make_console
+from mixinvert.console.schema import CONSOLE_V1, ParamSchema, get_schema
 from mixinvert.data.song import Song
 from mixinvert.dsp.excerpts import Excerpt, choose_excerpts_covering
 from mixinvert.errors import InputError
 from mixinvert.executors import torch_threads
-from mixinvert.methods.base import Estimate, register
+from mixinvert.methods.colonel_reiss import free_masks_v2
 from mixinvert.methods.refine.cma_search import CmaConfig, CmaResult, cma_search
 from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.methods.refine.uncertainty import (
     Intervals,
     measure_uncertainty,
     uncertainty_evaluations,
-    uncertainty_rows,
     undetermined_settings,
 )
 from mixinvert.metrics.reference import LoudnessNormalizedReference
-from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
 from mixinvert.twin.fit import (
     P_LIMIT,
     START_THRESHOLD_P,
@@ -96,8 +93,10 @@ from mixinvert.twin.fit import (
 from mixinvert.work import (
     FIT_THREADS,
     PRICES,
+    Prices,
     WorkMeter,
     excerpt_evaluation_units,
+    prices_for,
     whole_song_units,
 )
 
@@ -145,6 +144,10 @@ class RefineConfig:
     #: search, and the result carries the rules' flags alone.
     uncertainty_max_share: float = 0.1
     effects: tuple[str, ...] = ALL_EFFECTS
+    #: The console: ``"v1"``, or ``"v2"`` (:mod:`mixinvert.methods.refine.pipeline_v2`: no v2
+    #: network yet, so the starts are the plain sum and Barchiesi & Reiss's settings, and
+    #: ``effects``, ``use_network``, ``use_least_squares`` and ``network_effects`` do not apply).
+    console: str = "v1"
     use_network: bool = True
     #: Also start from the network's estimate with every track's level and reverb wet fitted
     #: to the mix by least squares (``eami+match``, :func:`mixinvert.console.match.match_gain_wet`;
@@ -171,6 +174,8 @@ class RefineConfig:
             raise InputError(f"budget must be a positive number of work units, got {self.budget}")
         if self.budget_seconds is not None and not self.budget_seconds > 0:
             raise InputError(f"budget_seconds must be positive, got {self.budget_seconds}")
+        if self.console not in ("v1", "v2"):
+            raise InputError(f"console must be v1 or v2, got {self.console!r}")
         if not 0.0 <= self.twin_share <= 1.0:
             raise InputError("twin_share must be between 0 and 1")
         if not 0.0 <= self.uncertainty_max_share <= 1.0:
@@ -238,18 +243,43 @@ def _alive(p: np.ndarray, free: np.ndarray, song: Song) -> np.ndarray:
     return np.where(free, np.clip(p, -P_LIMIT, P_LIMIT), p)
 
 
+#: A candidate's normalized settings: the tracks' ``(n_tracks, schema.size)``, or on a
+#: console with shared settings (v2) the pair of the tracks' and the shared ones.
+Settings = np.ndarray | tuple[np.ndarray, np.ndarray]
+
+
+def _pair(settings: Settings) -> tuple[np.ndarray, np.ndarray | None]:
+    return settings if isinstance(settings, tuple) else (settings, None)
+
+
+def same_settings(a: Settings, b: Settings) -> bool:
+    """Whether two candidates are the same settings."""
+    (pa, sa), (pb, sb) = _pair(a), _pair(b)
+    return np.array_equal(pa, pb) and (sa is None) == (sb is None) and (sa is None or np.array_equal(sa, sb))
+
+
+def render_settings(tracks: Sequence[np.ndarray], sample_rate: int, schema: ParamSchema, settings: Settings
+                    ) -> np.ndarray:
+    """The mix ``(2, samples)`` of normalized ``settings`` on console ``schema``."""
+    p, ps = _pair(settings)
+    console = make_console(tracks, sample_rate, schema)
+    if ps is None:
+        return console.render(schema.denormalize(p))
+    return console.render(schema.denormalize(p), schema.shared.denormalize(ps))
+
+
 class WholeSongCheck:
     """Whole-song renderings of normalized settings scored by the paper's MRSD against the
     reference (:class:`~mixinvert.metrics.reference.LoudnessNormalizedReference`: its
     spectra take about 0.6 GB per minute of audio, so :func:`refine` gives it at most
     ``long_song_seconds``)."""
 
-    def __init__(self, song: Song) -> None:
+    def __init__(self, song: Song, schema: ParamSchema = CONSOLE_V1) -> None:
         self.reference = LoudnessNormalizedReference(song.mix, song.sample_rate)
-        self.console = Console(song.tracks, song.sample_rate)
+        self.song, self.schema = song, schema
 
-    def render(self, p: np.ndarray) -> np.ndarray:
-        return self.console.render(CONSOLE_V1.denormalize(p))
+    def render(self, settings: Settings) -> np.ndarray:
+        return render_settings(self.song.tracks, self.song.sample_rate, self.schema, settings)
 
     def mrsd_of(self, mix: np.ndarray) -> float:
         return self.reference.mrsd(mix)
@@ -263,10 +293,10 @@ def _joined_excerpts(song: Song, excerpts: Sequence[Excerpt]) -> Song:
     return Song(song.name, song.track_names, tracks, song.sample_rate, mix)
 
 
-def _single_excerpt_units(excerpts: Sequence[Excerpt], sample_rate: int) -> float:
+def _single_excerpt_units(excerpts: Sequence[Excerpt], sample_rate: int, prices: Prices = PRICES) -> float:
     """One candidate on one of ``excerpts`` (their mean): the uncertainty measures each
     track on the excerpt where it is loudest."""
-    return excerpt_evaluation_units(excerpts, sample_rate) / len(excerpts)
+    return excerpt_evaluation_units(excerpts, sample_rate, prices=prices) / len(excerpts)
 
 
 def _uncertainty_units(song: Song, p: np.ndarray, free: np.ndarray, excerpts: Sequence[Excerpt], step: float,
@@ -280,18 +310,18 @@ def _uncertainty_units(song: Song, p: np.ndarray, free: np.ndarray, excerpts: Se
 
 
 def _reserve_units(song: Song, heard: Song, excerpts: Sequence[Excerpt], uncertainty_units: float, *,
-                   search_setup: bool = False) -> float:
+                   search_setup: bool = False, prices: Prices = PRICES) -> float:
     """Work units kept back for the stages after the search: the final check (three
     candidates rendered and scored on what the check hears, plus the result over a long
     song), the objective rebuilt for the uncertainty, its rules, and ``uncertainty_units``
     for its measurement; with ``search_setup`` (kept back from the twin), also the
     search's set-up: the rules on the twin's settings and the search's objective built."""
     sr, n = song.sample_rate, song.num_tracks
-    check = whole_song_units(heard.num_samples / sr, n, renders=3, scores=3)
+    check = whole_song_units(heard.num_samples / sr, n, renders=3, scores=3, prices=prices)
     if heard is not song:
-        check += whole_song_units(song.num_samples / sr, n)
-    built = excerpt_evaluation_units(excerpts, sr, tracks=n)
-    rules = PRICES.rules * n * song.num_samples / sr
+        check += whole_song_units(song.num_samples / sr, n, prices=prices)
+    built = excerpt_evaluation_units(excerpts, sr, tracks=n, prices=prices)
+    rules = prices.rules * n * song.num_samples / sr
     setup = rules + built if search_setup else 0.0
     return check + built + rules + setup + uncertainty_units
 
@@ -344,6 +374,10 @@ class RefineResult:
     seconds: dict[str, float]
     #: :meth:`~mixinvert.work.WorkMeter.record`.
     budget: dict
+    #: The chosen shared settings (console v2's buses and master), normalized; None for v1.
+    shared_p: np.ndarray | None = None
+    #: Console v2: each track's measured alignment (:class:`~mixinvert.dsp.alignment.Alignment`).
+    alignments: list | None = None
 
     @property
     def info(self) -> dict:
@@ -374,6 +408,8 @@ def refine(
 ) -> RefineResult:
     """Refine console settings for ``song`` (see the module doc). ``progress(stage, distance)``
     is called as the stages go (stage: ``"start"``, ``"twin"``, ``"search"``, ``"check"``)."""
+    if config.console != "v1":
+        raise ValueError("refine() runs console v1; console v2 is pipeline_v2.refine_v2's")
     check_fittable(song, "eami+refine")
     with torch_threads(FIT_THREADS):
         run = _Run.begin(song, config, seed, model, progress)
@@ -407,6 +443,7 @@ class _Run:
     heard: Song
     heard_label: str
     seconds: dict[str, float] = field(default_factory=dict)
+    schema: ParamSchema = CONSOLE_V1
 
     @classmethod
     def begin(cls, song: Song, config: RefineConfig, seed: int, model: str | os.PathLike | None,
@@ -425,8 +462,10 @@ class _Run:
             heard = _joined_excerpts(song, checked)
             label = f"{len(checked)} excerpts, {heard.num_samples / sr:.0f} s"
         search_excerpts = excerpts(config.search_excerpts, config.search_excerpt_seconds)
+        schema = get_schema(config.console)
+        free = free_mask(config.effects) if schema.version == "v1" else free_masks_v2(song, schema)[0]
         return cls(song, config, seed, model, progress or (lambda stage, distance: None), meter,
-                   free_mask(config.effects), twin_excerpts, search_excerpts, heard, label)
+                   free, twin_excerpts, search_excerpts, heard, label, schema=schema)
 
     @property
     def track_seconds(self) -> tuple[int, float, float]:
@@ -541,27 +580,27 @@ def _search(run: _Run, p_twin: np.ndarray, measure: bool) -> tuple[CmaResult, Ex
     return search, objective, reserve
 
 
-def _check(run: _Run, candidates: dict[str, np.ndarray]) -> Check:
+def _check(run: _Run, candidates: dict[str, Settings]) -> Check:
     """Stage 4: the candidates over the whole song (or a long song's check excerpts), scored
     by the paper's MRSD; the best is chosen, ties going to the later stage (listed last),
     which fitted more. A stage the budget skipped is its start, scored once."""
     t0 = time.perf_counter()
     song, meter = run.song, run.meter
     n_tracks, song_seconds, heard_seconds = run.track_seconds
-    check = WholeSongCheck(run.heard)
+    check = WholeSongCheck(run.heard, run.schema)
     mixes: dict[str, np.ndarray] = {}
     scores: dict[str, float] = {}
     for name, p in candidates.items():  # at most long_song_seconds each
-        same = next((k for k in mixes if np.array_equal(candidates[k], p)), None)
+        same = next((k for k in mixes if same_settings(candidates[k], p)), None)
         mixes[name] = check.render(p) if same is None else mixes[same]
         scores[name] = check.mrsd_of(mixes[name]) if same is None else scores[same]
         if same is None:
-            meter.charge(whole_song_units(heard_seconds, n_tracks, scores=1))
+            meter.charge(whole_song_units(heard_seconds, n_tracks, scores=1, prices=prices_for(run.schema.version)))
     chosen = min(reversed(list(scores)), key=scores.get)
     mix = mixes[chosen]
     if run.heard is not song:  # the result over the whole song (a long song was checked on its excerpts)
-        mix = Console(song.tracks, song.sample_rate).render(CONSOLE_V1.denormalize(candidates[chosen]))
-        meter.charge(whole_song_units(song_seconds, n_tracks))
+        mix = render_settings(song.tracks, song.sample_rate, run.schema, candidates[chosen])
+        meter.charge(whole_song_units(song_seconds, n_tracks, prices=prices_for(run.schema.version)))
     run.report("check", scores[chosen])
     run.timed("check", t0)
     return Check(scores, chosen, mix)
@@ -619,50 +658,3 @@ def _uncertainty(run: _Run, p_final: np.ndarray, objective: ExcerptObjective | N
         log.warning("%s: %s", song.name, status)
     run.timed("uncertainty", t0)
     return intervals, flags, status
-
-
-@register(
-    "eami+refine",
-    "EAMI's estimate refined per song: the differentiable twin, then CMA-ES on the real console, with uncertainty",
-    options=("model", "budget", "budget_seconds", "steps"),
-    available=DEFAULT_MODEL_PATH.is_file,
-)
-def estimate_eami_refine(
-    song: Song,
-    *,
-    rng: np.random.Generator,
-    model: str | os.PathLike | None = None,
-    budget: float | None = None,
-    budget_seconds: float | None = None,
-    steps: int | None = None,
-) -> Estimate:
-    """``budget``: work units (default 60); ``budget_seconds``: an optional wall-clock cap;
-    ``steps``: most twin steps (default 400)."""
-    start = time.perf_counter()
-    config = RefineConfig()
-    if budget is not None:
-        config = replace(config, budget=float(budget))
-    if budget_seconds is not None:
-        config = replace(config, budget_seconds=float(budget_seconds))
-    if steps is not None:
-        config = replace(config, twin=replace(config.twin, steps=int(steps)))
-    seed = int(rng.integers(0, 2**31 - 1))
-    from mixinvert.progress import progress_bar
-
-    # a progress bar on a terminal (none when piped or in tests), showing the current distance
-    with progress_bar(None, f"eami+refine {song.name}", "stage", bar_format="{desc}: {postfix} [{elapsed}]") as bar:
-
-        def progress(stage: str, distance: float) -> None:
-            bar.set_postfix_str(f"{stage}, distance {distance:.3f}")
-
-        result = refine(song, config, seed=seed, model=model, progress=progress)
-    schema = CONSOLE_V1
-    values = schema.denormalize(result.p)
-    params = MixParams(schema, song.track_names, values, song.sample_rate)
-    mix = result.mix
-    log.info("%s: eami+refine chose %s (%s)", song.name, result.chosen,
-             ", ".join(f"{k} {v:.3f}" for k, v in result.candidates.items()))
-    info = {"seconds": time.perf_counter() - start, "mix_source": "console v1", "seed": seed,
-            "model": str(model) if model is not None else "shipped default", **result.info}
-    rows = uncertainty_rows(values, result.intervals, result.undetermined, schema=schema)
-    return Estimate(params, mix, info, track_details=rows)
