@@ -161,8 +161,9 @@ def _run_method(song, method: str, console: str, extra: str | None) -> Scored:
     from mixinvert.methods.registry import get_method
     from mixinvert.methods.run import run_method
 
-    # the console is always named: without one, a method that has both would run v2
-    options = {"console": console} if "console" in get_method(method).options else {}
+    # the console is always named: without one, a method that has both would run v2 (a
+    # rendering of no console, "-", is barchiesi-reiss's own, whatever console it maps to)
+    options = {"console": console if console != "-" else "v1"} if "console" in get_method(method).options else {}
     r = run_method(song, method, rng=np.random.default_rng(0), options=options)
     if extra is not None:
         mix, score = r.estimate.extra_mixes[extra], r.extra_scores[extra].mrsd

@@ -273,12 +273,14 @@ def prices(corpora_dir: Path) -> dict:
 
 def _measure_v2(song, config, fastest) -> dict[str, float]:
     """The kinds of work whose price differs on console v2 (a render, a candidate, a twin
-    step and evaluation), timed on ``song`` as :func:`prices` times them on v1, at
-    colonel-reiss's v2 start (compressors and sends barely on)."""
+    step and evaluation) and the alignment v2 starts with, timed on ``song`` as
+    :func:`prices` times them on v1, at colonel-reiss's v2 start (compressors and sends
+    barely on)."""
     from dataclasses import replace
 
     from mixinvert.console.render_v2 import ConsoleV2
     from mixinvert.console.schema import CONSOLE_V2
+    from mixinvert.dsp.alignment import estimate_alignment
     from mixinvert.dsp.excerpts import choose_excerpts_covering
     from mixinvert.methods.colonel_reiss import free_masks_v2, start_point_v2
     from mixinvert.methods.refine.objective import ExcerptObjective
@@ -296,6 +298,7 @@ def _measure_v2(song, config, fastest) -> dict[str, float]:
     out: dict[str, float] = {}
     console = ConsoleV2(song.tracks, sr)
     out["render"] = fastest(lambda: console.render(values, shared), 2) / (n * seconds)
+    out["alignment"] = fastest(lambda: [estimate_alignment(t, song.mix, sr) for t in song.tracks], 2) / (n * seconds)
     objective = ExcerptObjective(song.tracks, song.mix, sr, excerpts, values, schema=CONSOLE_V2, shared=shared)
     batch = [values[0]] * (2 * objective.workers)
     objective.track_losses(0, batch)  # warm-up

@@ -191,6 +191,7 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
         "seed": args.seed,
         "max_tracks": args.max_tracks,
         "prior_samples": args.prior_samples,
+        "console": args.console,
     }
     config = TrainConfig(**{**defaults.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
     device = resolve_device(args.device, int(os.environ.get("LOCAL_RANK", "0")))  # a clear error before any work
@@ -456,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", choices=("small", "paper"), default=None,
                    help="network size: small (2-core CPU, default) or paper (the paper's sizes)")
     p.add_argument("--iterations", type=int, metavar="T", help="sampling/training iterations T (default 30)")
+    p.add_argument("--console", choices=("v1", "v2"), default=None,
+                   help="the console the network learns to set (default v1): v2's network also answers each "
+                        "song's reverb bus and master chain")
     p.add_argument("--sampling", choices=("exp", "fixed", "none", "random"),
                    help="exp: sigma_init*gamma^t (default); fixed: sigma_init; none: no noise; "
                         "random: uniform settings (paper Table 2)")

@@ -59,6 +59,9 @@ class Prices:
     match: float
     #: The uncertainty's rules (each track's gain and EQ rendered, its level measured).
     rules: float
+    #: Each track's time offset and polarity measured against the mix (GCC-PHAT over the
+    #: song and its windows; :mod:`mixinvert.dsp.alignment`), console v2's first step.
+    alignment: float = 0.028
 
 
 #: Measured by ``bench/bench_refine.py prices`` on a quiet 2-core machine (BENCHMARKS.md,

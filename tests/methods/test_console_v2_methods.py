@@ -86,7 +86,7 @@ def test_a_mono_mix_is_fitted_on_v2_with_pan_and_width_left_out(song_v2):
     mono = Song("mono", song.track_names, song.tracks, SR, np.vstack([song.mix.mean(axis=0)] * 2), mono_mix=True)
     with pytest.raises(InputError, match=r"mono mix needs console v2 \(--console v2\)"):
         run_method(mono, "sum", rng=np.random.default_rng(0), options={"console": "v1"})
-    with pytest.raises(InputError, match="mono mix needs console v2 .eami has console v1 only"):
+    with pytest.raises(InputError, match="mono mix needs console v2 .a model for console v2"):
         run_method(mono, "eami", rng=np.random.default_rng(0))
     # named no console, a method that has v2 takes it
     assert run_method(mono, "sum", rng=np.random.default_rng(0)).estimate.params.schema is CONSOLE_V2
@@ -139,9 +139,12 @@ def test_eami_refine_on_v2_starts_from_the_sum_and_barchiesi_reiss(song_v2, one_
     assert details[0]["alignment"]["reliable"] is True
     if info["uncertainty"] == "measured":
         assert "fader_db" in details[0]["uncertainty"]
-    # no v2 network: a model is refused with the reason
-    with pytest.raises(InputError, match="no network"):
-        run_method(song, "eami+refine", rng=np.random.default_rng(0), options={"console": "v2", "model": "x.pt"})
+    # the shipped network is console v1's: refused on v2, with the reason
+    from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
+
+    with pytest.raises(InputError, match="network for console v1, not v2"):
+        run_method(song, "eami+refine", rng=np.random.default_rng(0),
+                   options={"console": "v2", "model": DEFAULT_MODEL_PATH})
 
 
 def test_the_default_console_is_v2_unless_the_truth_or_the_method_says_otherwise(song_v2):

@@ -1,4 +1,4 @@
-"""``eami``: the EAMI inference network's one-pass estimate, rendered through console v1.
+"""``eami``: the EAMI inference network's one-pass estimate, rendered through its console.
 
 Features of every track and of the reference mix go through the network
 (:mod:`mixinvert.models.inverter`) once; its normalized settings are mapped to physical
@@ -8,6 +8,11 @@ linear least squares on the console's own renders, which console v1 makes exact)
 result is rendered. The model is the shipped default
 (:data:`mixinvert.models.checkpoint.DEFAULT_MODEL_PATH`) unless ``model=`` names a model
 file or training checkpoint (``mixinvert train`` writes ``RUN_DIR/model.pt``).
+
+The model's console decides the settings: a network trained on console v2 (``train
+--console v2``) answers every track's v2 settings and the song's reverb bus and master
+chain, rendered through console v2 (the closed-form match is console v1's, so it does
+not run there; a mono mix gets :func:`~mixinvert.console.render_v2.for_mono_mix`).
 """
 
 from __future__ import annotations
@@ -40,10 +45,12 @@ def estimate_eami(
         raise SongError(f"{song.name}: eami needs the reference mix")
     start = time.perf_counter()
     net, schema, meta = load_model(model)
+    if schema.shared is not None:
+        return _estimate_with_shared(song, net, schema, model, start)
     p = predict_song(net, song.tracks, song.mix, song.sample_rate)
     values = schema.denormalize(p)
     info = {
-        "mix_source": "console v1",
+        "mix_source": f"console {schema.version}",
         "model": str(model) if model is not None else "shipped default",
         "model_config": net.config.name,
     }
@@ -60,3 +67,19 @@ def estimate_eami(
     params = MixParams(schema, song.track_names, values, song.sample_rate)
     info["seconds"] = time.perf_counter() - start
     return Estimate(params, mix, info)
+
+
+def _estimate_with_shared(song: Song, net, schema, model, start: float) -> Estimate:
+    """A network for a console with shared settings (v2): its answer as it is, rendered."""
+    from mixinvert.console.mixing import render_mix
+    from mixinvert.console.render_v2 import for_mono_mix
+
+    p, ps = predict_song(net, song.tracks, song.mix, song.sample_rate, with_shared=True)
+    values, shared = schema.denormalize(p), schema.shared.denormalize(ps)
+    if song.mono_mix:
+        values, shared = for_mono_mix(values, shared, schema)
+    params = MixParams(schema, song.track_names, values, song.sample_rate, shared=shared)
+    info = {"mix_source": f"console {schema.version}", "model": str(model) if model is not None else "shipped default",
+            "model_config": net.config.name, "match": f"not on console {schema.version} (console v1's closed form)",
+            "seconds": time.perf_counter() - start}
+    return Estimate(params, render_mix(song.tracks, song.sample_rate, params), info)

@@ -56,6 +56,18 @@ def default_console(entry: MethodEntry, song: Song, options: dict[str, Any] | No
     return DEFAULT_CONSOLE
 
 
+def _console_of(entry: MethodEntry, options: dict[str, Any]) -> str:
+    """The console a run will use: the option, else for a method without one (``eami``) its
+    model's, else v1."""
+    if "console" in options:
+        return str(options["console"])
+    if "model" in entry.options:
+        from mixinvert.models.checkpoint import load_model
+
+        return load_model(options.get("model"))[1].version
+    return "v1"
+
+
 def run_method(song: Song, name: str, *, rng: np.random.Generator, options: dict[str, Any] | None = None
                ) -> ScoredEstimate:
     """Method ``name`` on ``song`` (which needs its reference mix) with ``options``, scored by
@@ -69,8 +81,8 @@ def run_method(song: Song, name: str, *, rng: np.random.Generator, options: dict
         options["console"] = console
     if song.mix is None:
         raise InputError(f"{song.name}: scoring {name!r} needs the song's reference mix")
-    if song.mono_mix and options.get("console", "v1") != "v2":
-        how = "--console v2" if "console" in entry.options else f"{name} has console v1 only"
+    if song.mono_mix and _console_of(entry, options) != "v2":
+        how = "--console v2" if "console" in entry.options else "a model for console v2"
         raise InputError(f"{song.name}: a mono mix needs console v2 ({how}), which leaves pan and width out")
     start = time.perf_counter()
     est = entry.fn(song, rng=rng, **options)

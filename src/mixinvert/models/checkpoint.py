@@ -90,8 +90,10 @@ def build_model(obj: dict, *, where: str = "checkpoint") -> tuple[Inverter, Para
         raise CheckpointError(f"{where}: bad model config or schema ({exc})") from exc
     if list(obj["schema"].get("names", [])) != list(schema.names):
         raise CheckpointError(f"{where}: its parameter names do not match console {schema.version}")
-    if config.n_params != schema.size:
-        raise CheckpointError(f"{where}: the model predicts {config.n_params} values, the console has {schema.size}")
+    if config.n_params != schema.size or config.n_shared != schema.shared_size:
+        raise CheckpointError(f"{where}: the model predicts {config.n_params} values per track and "
+                              f"{config.n_shared} shared, console {schema.version} has {schema.size} and "
+                              f"{schema.shared_size}")
     model = Inverter(config)
     try:
         model.load_state_dict(obj["state_dict"])

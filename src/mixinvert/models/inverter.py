@@ -66,6 +66,10 @@ class ModelConfig:
     lstm_layers: int = 2
     lstm_hidden: int = 128
     n_params: int = 16
+    #: Settings of the whole console (a schema's ``shared``: console v2's buses and master),
+    #: one set per song, read from the mean over the song's tracks of their pooled vectors
+    #: (each holds the mix's features too); 0: none (console v1). :func:`for_schema` sets both.
+    n_shared: int = 0
     dropout: float = 0.1
     #: Beyond the paper: also give each spectrogram its difference to the mix (mix - own,
     #: per channel; zero for the mix itself), where gain, pan and EQ read off directly.
@@ -151,6 +155,14 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
         transfer_compressor=True,
     ),
 }
+
+
+def for_schema(config: ModelConfig, schema) -> ModelConfig:
+    """``config`` with its outputs sized for console ``schema`` (its settings per track and
+    its shared settings)."""
+    from dataclasses import replace
+
+    return replace(config, n_params=schema.size, n_shared=schema.shared_size)
 
 
 def get_model_config(name: str) -> ModelConfig:
@@ -326,6 +338,7 @@ class Inverter(nn.Module):
             )
             head_in += c.transfer_hidden
         self.fc = nn.Linear(head_in, c.n_params)
+        self.fc_shared = nn.Linear(head_in, c.n_shared) if c.n_shared else None
         self.attention = nn.Linear(2 * c.lstm_hidden, 1) if c.pool == "attention" else None
 
     @property
@@ -346,8 +359,10 @@ class Inverter(nn.Module):
         return {"reverb": c.transfer_branch and c.transfer_reverb,
                 "compressor": c.transfer_branch and c.transfer_compressor}
 
-    def start_at(self, p: torch.Tensor | Sequence[float], *, limit: float = 0.8) -> "Inverter":
-        """Make the untrained network answer about ``p`` (normalized settings, one row).
+    def start_at(self, p: torch.Tensor | Sequence[float], shared: torch.Tensor | Sequence[float] | None = None, *,
+                 limit: float = 0.8) -> "Inverter":
+        """Make the untrained network answer about ``p`` (normalized settings, one row) and,
+        for a network with shared settings, about ``shared``.
 
         Sets the output layer's bias to ``atanh(p)`` (``p`` clipped to +-``limit`` so the
         tanh keeps a usable slope) and shrinks its weights, so the first sampling step of
@@ -355,10 +370,13 @@ class Inverter(nn.Module):
         a plain sum) instead of around the middle of every range (half-wet reverb, 4.5:1
         compression on every track).
         """
-        p = torch.as_tensor(p, dtype=torch.float32).clamp(-limit, limit)
+        layers = [(self.fc, p)] + ([(self.fc_shared, shared)] if self.fc_shared is not None else [])
         with torch.no_grad():
-            self.fc.bias.copy_(torch.atanh(p))
-            self.fc.weight.mul_(0.1)
+            for layer, target in layers:
+                if target is None:
+                    raise ValueError("this network has shared settings: give where they start too")
+                layer.bias.copy_(torch.atanh(torch.as_tensor(target, dtype=torch.float32).clamp(-limit, limit)))
+                layer.weight.mul_(0.1)
         return self
 
     def encode(self, feats: torch.Tensor, contrast: torch.Tensor | None = None) -> torch.Tensor:
@@ -385,8 +403,9 @@ class Inverter(nn.Module):
         mix_feats: torch.Tensor,
         song_index: torch.Tensor | None = None,
         transfer: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Normalized settings for every track.
+        with_shared: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Normalized settings for every track (and, ``with_shared``, each song's shared ones).
 
         Parameters
         ----------
@@ -397,9 +416,11 @@ class Inverter(nn.Module):
             (:func:`mixinvert.dsp.transfer.transfer_features`); needed by models with
             ``transfer_branch`` (:attr:`needs_transfer`), ignored by others
 
+        with_shared : also return each song's shared settings (a network with ``n_shared``)
+
         Returns
         -------
-        (n_tracks, 16) in [-1, 1]
+        (n_tracks, n_params) in [-1, 1]; ``with_shared``: that and (n_songs, n_shared)
         """
         if track_feats.ndim != 4 or mix_feats.ndim != 4:
             raise ValueError("expected track_feats (tracks, 2, frames, mels) and mix_feats (songs, 2, frames, mels)")
@@ -435,7 +456,16 @@ class Inverter(nn.Module):
             pooled = torch.cat([pooled, self.stats_mlp(stats)], dim=-1)
         if self.transfer_mlp is not None:
             pooled = torch.cat([pooled, self.transfer_mlp(scale_transfer(transfer, **self.transfer_options))], dim=-1)
-        return torch.tanh(self.fc(pooled))
+        p = torch.tanh(self.fc(pooled))
+        if not with_shared:
+            return p
+        if self.fc_shared is None:
+            raise ValueError("this network has no shared settings (its console has none)")
+        n_songs = mix_feats.shape[0]
+        summed = torch.zeros(n_songs, pooled.shape[-1], dtype=pooled.dtype, device=pooled.device)
+        summed = summed.index_add(0, song_index, pooled)
+        counts = torch.bincount(song_index, minlength=n_songs).clamp(min=1).to(pooled.dtype)
+        return p, torch.tanh(self.fc_shared(summed / counts[:, None]))
 
 
 #: A band of a track "sounds" in a frame when it is this far (natural log) above the floor.

@@ -59,8 +59,11 @@ def predict_features(
     *,
     transfer: torch.Tensor | None = None,
     max_frames: int = MAX_FRAMES,
-) -> np.ndarray:
-    """Normalized settings ``(n_tracks, 16)`` for one song's features (chunked if long).
+    with_shared: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Normalized settings ``(n_tracks, n_params)`` for one song's features (chunked if long);
+    ``with_shared``, also the song's shared settings ``(n_shared,)`` (a network for a console
+    with shared settings).
 
     ``transfer``: the song's :func:`song_transfer`, for models that need it (the whole
     song's, given with every chunk).
@@ -71,25 +74,36 @@ def predict_features(
         n = track_feats.shape[-2]
         n_chunks = max(1, -(-n // max_frames))
         bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
-        outs = []
+        outs, shared = [], []
         weights = []
         device = next(model.parameters()).device  # the features are CPU tensors; the model may be on a GPU
         tr = transfer.to(device) if transfer is not None else None  # the whole song's, for every chunk
         for a, b in zip(bounds[:-1], bounds[1:]):
-            outs.append(model(track_feats[:, :, a:b].to(device), mix_feats[:, :, a:b].to(device), transfer=tr).cpu())
+            out = model(track_feats[:, :, a:b].to(device), mix_feats[:, :, a:b].to(device), transfer=tr,
+                        with_shared=with_shared)
+            if with_shared:
+                out, ps = out
+                shared.append(ps[0].cpu())
+            outs.append(out.cpu())
             weights.append(b - a)
         w = torch.tensor(weights, dtype=torch.float32)
-        p = (torch.stack(outs) * (w / w.sum())[:, None, None]).sum(0)
+        w = w / w.sum()
+        p = (torch.stack(outs) * w[:, None, None]).sum(0)
     finally:
         model.train(was_training)
+    if with_shared:
+        return p.numpy().astype(np.float64), (torch.stack(shared) * w[:, None]).sum(0).numpy().astype(np.float64)
     return p.numpy().astype(np.float64)
 
 
 def predict_song(
-    model: Inverter, tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, *, max_frames: int = MAX_FRAMES
-) -> np.ndarray:
-    """Normalized settings ``(n_tracks, 16)`` in [-1, 1] for raw ``tracks`` and their ``mix``."""
+    model: Inverter, tracks: Sequence[np.ndarray], mix: np.ndarray, sample_rate: int, *, max_frames: int = MAX_FRAMES,
+    with_shared: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Normalized settings ``(n_tracks, n_params)`` in [-1, 1] for raw ``tracks`` and their
+    ``mix`` (``with_shared``: and the shared ones, :func:`predict_features`)."""
     tracks, mix, sample_rate = _feature_audio(tracks, mix, sample_rate)
     track_feats, mix_feats = song_features(tracks, mix, sample_rate)
     transfer = song_transfer(tracks, mix, sample_rate, **model.transfer_options) if model.needs_transfer else None
-    return predict_features(model, track_feats, mix_feats, transfer=transfer, max_frames=max_frames)
+    return predict_features(model, track_feats, mix_feats, transfer=transfer, max_frames=max_frames,
+                            with_shared=with_shared)

@@ -7,8 +7,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from mixinvert.console.render import UNITY_GAIN_DB
-from mixinvert.console.schema import CONSOLE_V1
+from mixinvert.console.schema import CONSOLE_V1, ParamSchema, get_schema
 from mixinvert.data.song import DEFAULT_MAX_TRACKS
 from mixinvert.errors import InputError
 from mixinvert.models.inverter import get_model_config
@@ -35,15 +34,19 @@ LOG_FIELDS = (
 )
 
 
-def _start_p() -> np.ndarray:
-    """Where the untrained network starts: the plain sum (neutral console, mono unity gain)."""
-    row = CONSOLE_V1.neutral()
-    row["gain_db"] = UNITY_GAIN_DB[1]
-    return CONSOLE_V1.normalize(CONSOLE_V1.from_dict(row)[None])[0]
+def start_settings(schema: ParamSchema) -> tuple[np.ndarray, np.ndarray | None]:
+    """Where the untrained network starts on console ``schema``: the plain sum (a neutral
+    strip at mono unity level) and, where the console has them, neutral shared settings;
+    normalized."""
+    from mixinvert.console.mixing import sum_values
+
+    p = schema.normalize(sum_values(schema, [np.zeros((1, 1), dtype=np.float32)]))[0]
+    shared = schema.shared
+    return p, (shared.normalize(shared.from_dict(shared.neutral())) if shared is not None else None)
 
 
-#: Normalized settings the untrained network answers (see :meth:`Inverter.start_at`).
-START_P = _start_p()
+#: Normalized settings the untrained network answers on console v1 (see :meth:`Inverter.start_at`).
+START_P = start_settings(CONSOLE_V1)[0]
 
 
 class TrainError(InputError):
@@ -75,9 +78,14 @@ class TrainConfig:
     max_tracks: int = DEFAULT_MAX_TRACKS
     seed: int = 0
     prior_samples: int = 0
+    #: The console the network learns to set (``"v1"`` or ``"v2"``): the renders of the
+    #: sampling step, the prior pairs and the network's outputs follow its schema.
+    console: str = "v1"
 
     def __post_init__(self) -> None:
         get_model_config(self.model)
+        if self.console not in ("v1", "v2"):
+            raise TrainError(f"unknown console {self.console!r}; choose v1 or v2")
         if self.sampling not in SAMPLING_MODES:
             raise TrainError(f"unknown sampling mode {self.sampling!r}; choose from {', '.join(SAMPLING_MODES)}")
         checks = [
@@ -97,6 +105,11 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise TrainError(message)
+
+    @property
+    def schema(self) -> ParamSchema:
+        """The console's parameter schema."""
+        return get_schema(self.console)
 
     def sigma(self, t: int) -> float:
         """The noise level of iteration ``t`` (NaN for ``random``: no network involved)."""

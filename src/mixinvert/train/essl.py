@@ -72,7 +72,6 @@ from typing import Callable, Sequence
 import torch
 
 from mixinvert.audio import write_text_atomic
-from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.executors import Executor, LocalExecutor
 from mixinvert.models.checkpoint import (
     CheckpointError,
@@ -81,16 +80,16 @@ from mixinvert.models.checkpoint import (
     read_checkpoint,
     save_atomic,
 )
-from mixinvert.models.inverter import Inverter, get_model_config
+from mixinvert.models.inverter import Inverter, for_schema, get_model_config
 from mixinvert.train.config import (
     CHECKPOINT_FILE,
     MODEL_FILE,
     MODELS_DIR,
     PLOT_FILE,
     RUN_FILE,
-    START_P,
     TrainConfig,
     TrainError,
+    start_settings,
 )
 from mixinvert.train.distributed import Dist, resolve_device
 from mixinvert.train.distributed import current as current_dist
@@ -117,9 +116,9 @@ def _run_settings(config: TrainConfig, corpus_dirs: Sequence[str | os.PathLike],
     settings = {
         "format": "mixinvert-train-run",
         "config": config.to_dict(),
-        "model_config": get_model_config(config.model).to_dict(),
+        "model_config": for_schema(get_model_config(config.model), config.schema).to_dict(),
         "corpora": corpus_identity(corpus_dirs),
-        "schema": CONSOLE_V1.version,
+        "schema": config.console,
     }
     if init is not None:
         settings["init"] = init
@@ -131,6 +130,7 @@ def _comparable(settings: dict) -> dict:
     run was started compare at their defaults; of ``init`` only the file's digest)."""
     s = json.loads(json.dumps(settings))
     s["config"] = {**TrainConfig().to_dict(), **s.get("config", {})}
+    s["model_config"] = {"n_shared": 0, **s.get("model_config", {})}  # runs from before shared outputs
     s["config"].pop("iterations", None)
     if "init" in s:
         s["init"] = {"sha256": s["init"].get("sha256")}
@@ -257,8 +257,8 @@ def train(
             model = start_model
             log(f"starting from {init_info['path']} (sha256 {init_info['sha256'][:12]})")
         else:
-            model = Inverter(get_model_config(config.model))  # initial weights from the seed
-            model.start_at(START_P)
+            model = Inverter(for_schema(get_model_config(config.model), config.schema))  # weights from the seed
+            model.start_at(*start_settings(config.schema))
         model.to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
         if main:
@@ -269,10 +269,11 @@ def train(
     if done:
         return TrainResult(run_dir, run_dir / MODEL_FILE, history, start_t)
 
-    train_songs = load_split(corpus_dirs, "train", max_tracks=config.max_tracks)
+    train_songs = load_split(corpus_dirs, "train", max_tracks=config.max_tracks, schema=config.schema)
     if not train_songs:
         raise TrainError(f"no training songs in {', '.join(map(str, corpus_dirs))} (is there a splits.json?)")
-    valid_songs = load_split(corpus_dirs, "valid", limit=config.valid_songs, max_tracks=config.max_tracks)
+    valid_songs = load_split(corpus_dirs, "valid", limit=config.valid_songs, max_tracks=config.max_tracks,
+                             schema=config.schema)
     if config.valid_songs == 0:
         valid_songs = []
     if valid_songs and start_t == 0:
@@ -308,7 +309,7 @@ def _iterate(model: Inverter, optimizer: torch.optim.Optimizer, config: TrainCon
         n_pairs = len(data) if d is None else int(d.sum(len(data))[0])
         if d is not None and not d.is_main:
             continue  # validation, checkpoints and the log are rank 0's
-        scores = validate(model, valid_songs, progress=progress, executor=executor)
+        scores = validate(model, valid_songs, schema=config.schema, progress=progress, executor=executor)
         t3 = time.perf_counter()
         row = {
             "iteration": t + 1,
@@ -332,11 +333,11 @@ def _iterate(model: Inverter, optimizer: torch.optim.Optimizer, config: TrainCon
         }
         if not valid_songs or scores["valid_mrsd"] < best:
             best = scores["valid_mrsd"] if valid_songs else best
-            save_atomic(model_payload(model, CONSOLE_V1, meta), run_dir / MODEL_FILE)
+            save_atomic(model_payload(model, config.schema, meta), run_dir / MODEL_FILE)
         if keep_models:
             (run_dir / MODELS_DIR).mkdir(exist_ok=True)
-            save_atomic(model_payload(model, CONSOLE_V1, meta), run_dir / MODELS_DIR / f"iteration_{t + 1:03d}.pt")
-        ckpt_obj = model_payload(model, CONSOLE_V1, meta)
+            save_atomic(model_payload(model, config.schema, meta), run_dir / MODELS_DIR / f"iteration_{t + 1:03d}.pt")
+        ckpt_obj = model_payload(model, config.schema, meta)
         ckpt_obj.update(
             kind="training",
             optimizer=optimizer.state_dict(),

@@ -36,7 +36,9 @@ def training_step(
     progress: bool = False,
     ddp: torch.nn.Module | None = None,
 ) -> float:
-    """``config.epochs`` epochs of MSE on the pairs; returns the mean loss of the last epoch.
+    """``config.epochs`` epochs of MSE on the pairs (every track's settings and, on a console
+    with shared settings, each pair's shared ones, each value counting once); returns the
+    mean loss of the last epoch.
 
     ``ddp``: ``model`` wrapped in DistributedDataParallel (a distributed run): the pairs
     are this rank's, the gradients are averaged over the ranks, and the loss returned is
@@ -75,10 +77,16 @@ def _epoch(net: torch.nn.Module, optimizer: torch.optim.Optimizer, data: PairedD
         si = torch.cat([torch.full((data.pair_p[i].shape[0],), k, dtype=torch.long) for k, i in enumerate(idx)])
         target = torch.cat([data.pair_p[i] for i in idx])
         tr = torch.cat([data.pair_transfer[i] for i in idx]) if data.pair_transfer else None
+        shared = torch.stack([data.pair_shared[i] for i in idx]) if data.pair_shared else None
         if device.type != "cpu":
             tf, mf, si, target = (x.to(device, non_blocking=True) for x in (tf, mf, si, target))
             tr = tr.to(device, non_blocking=True) if tr is not None else None
-        loss = torch.nn.functional.mse_loss(net(tf, mf, si, transfer=tr), target)
+            shared = shared.to(device, non_blocking=True) if shared is not None else None
+        if shared is None:
+            loss = torch.nn.functional.mse_loss(net(tf, mf, si, transfer=tr), target)
+        else:
+            out, out_shared = net(tf, mf, si, transfer=tr, with_shared=True)
+            loss = torch.cat([(out - target).flatten(), (out_shared - shared).flatten()]).square().mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"iteration {t + 1}: the training loss is {loss.item()}")
         optimizer.zero_grad(set_to_none=True)
@@ -100,17 +108,22 @@ def validate(
     progress: bool = False,
     executor: Executor | None = None,
 ) -> dict[str, float]:
-    """Mean MAE/MRSD of rendered predictions against the reference mixes (whole songs)."""
+    """Mean MAE/MRSD of rendered predictions against the reference mixes (whole songs); the
+    parameter error over the tracks' settings of songs whose truth is known."""
     if not songs:
         return {"valid_mae": float("nan"), "valid_mrsd": float("nan"), "valid_param_mae": float("nan")}
-    preds = [predict_features(model, *s.features,
-                              transfer=s.transfer(**model.transfer_options) if model.needs_transfer else None)
-             for s in songs]
+    with_shared = schema.shared is not None
+    outs = [predict_features(model, *s.features,
+                             transfer=s.transfer(**model.transfer_options) if model.needs_transfer else None,
+                             with_shared=with_shared)
+            for s in songs]
+    preds = [o[0] if with_shared else o for o in outs]
+    shared = [o[1] if with_shared else None for o in outs]
     own = executor is None
     executor = executor or LocalExecutor(workers)
     try:
-        jobs = ((executor.put(SongAudio(list(s.tracks), s.sample_rate, s.mix)), p, schema.version)
-                for s, p in zip(songs, preds))
+        jobs = ((executor.put(SongAudio(list(s.tracks), s.sample_rate, s.mix)), p, schema.version, ps)
+                for s, p, ps in zip(songs, preds, shared))
         scores = list(progress_iter(executor.map(render_scores, jobs), len(songs), "validation", "song",
                                     enabled=progress))
     finally:

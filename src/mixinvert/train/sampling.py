@@ -1,4 +1,8 @@
-"""The sampling step (EAMI paper 3.2): the network's settings perturbed by a decaying sigma, rendered through the real console, kept as training pairs."""
+"""The sampling step (EAMI paper 3.2): the network's settings perturbed by a decaying sigma, rendered through the real console, kept as training pairs.
+
+On a console with shared settings (v2: the reverb bus and the master chain), the network
+answers those too, one set per song; they are perturbed and rendered with the tracks'
+and are part of each pair."""
 
 from __future__ import annotations
 
@@ -32,10 +36,12 @@ class PairedData:
     track_feats: list[torch.Tensor]  # per song (n_tracks, 2, F, 80)
     pair_song: list[int]
     pair_mix: list[torch.Tensor]  # (2, F, 80)
-    pair_p: list[torch.Tensor]  # (n_tracks, 16)
+    pair_p: list[torch.Tensor]  # (n_tracks, n_params)
     #: per pair the tracks' transfer spectra into the rendered mix (n_tracks, 3, 80);
     #: empty unless the network has a transfer branch
     pair_transfer: list[torch.Tensor] = field(default_factory=list)
+    #: per pair the shared settings (n_shared,); empty on a console without them
+    pair_shared: list[torch.Tensor] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.pair_song)
@@ -51,6 +57,19 @@ def prior_settings(rng: np.random.Generator, n_tracks: int, schema: ParamSchema 
 
     cats = [CATEGORIES[i] for i in rng.integers(0, len(CATEGORIES), size=n_tracks)]
     return schema.normalize(sample_settings(rng, cats, schema=schema))
+
+
+def prior_settings_v2(rng: np.random.Generator, channels: Sequence[int], schema: ParamSchema
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Normalized console v2 settings of one song from the engineer prior
+    (:func:`~mixinvert.data.engineer.sample_settings_v2`, categories drawn as in
+    :func:`prior_settings`): the tracks' and the shared ones. The master chain stays neutral:
+    the engineer draws it against the mix it receives, which a prior pair has not yet."""
+    from mixinvert.data.engineer import CATEGORIES, sample_settings_v2
+
+    cats = [CATEGORIES[i] for i in rng.integers(0, len(CATEGORIES), size=len(channels))]
+    values, shared = sample_settings_v2(rng, cats, channels=list(channels))
+    return schema.normalize(values), schema.shared.normalize(shared)
 
 
 def _excerpt(song: TrainSong, length: int, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
@@ -71,7 +90,7 @@ def sampling_step(
     config: TrainConfig,
     t: int,
     *,
-    schema: ParamSchema = CONSOLE_V1,
+    schema: ParamSchema | None = None,
     workers: int | None = None,
     progress: bool = False,
     executor: Executor | None = None,
@@ -83,7 +102,10 @@ def sampling_step(
     song's excerpt is put there once, and each task sends back features, never audio.
     With ``shard`` (a rank of a distributed run) every draw is made as usual but only the
     rank's songs are worked on: the ranks' pairs together are this step's pairs.
+    ``schema``: the console (default: ``config``'s).
     """
+    schema = schema if schema is not None else config.schema
+    shared_size = schema.shared_size
     rng = np.random.default_rng([config.seed, t, 0])
     if config.songs_per_iteration is not None and config.songs_per_iteration < len(songs):
         chosen = np.sort(rng.choice(len(songs), config.songs_per_iteration, replace=False))
@@ -93,20 +115,29 @@ def sampling_step(
     # every random draw first, here and in a fixed order (the excerpt, then its K draws,
     # song by song): the tasks below only compute, so any executor gives the same pairs
     excerpts: list[SongAudio] = []
-    draws: list[list[np.ndarray]] = []
-    prior_draws: list[list[np.ndarray]] = []
+    # a draw is the tracks' settings (or noise on them) and, on a console with shared
+    # settings, the shared ones (None without)
+    draws: list[list[tuple[np.ndarray, np.ndarray | None]]] = []
+    prior_draws: list[list[tuple[np.ndarray, np.ndarray | None]]] = []
+
+    def noise(shape: tuple[int, ...]) -> np.ndarray:
+        if config.sampling == "random":
+            return rng.uniform(-1.0, 1.0, size=shape)
+        return rng.normal(0.0, sigma, size=shape) if sigma > 0 else np.zeros(shape)
+
     for i in chosen:
         song = songs[i]
         length = int(round(config.excerpt_seconds * song.sample_rate))
         tracks, mix = _excerpt(song, length, rng)
         excerpts.append(SongAudio(list(tracks), song.sample_rate, mix))
         shape = (len(tracks), schema.size)
-        if config.sampling == "random":
-            draws.append([rng.uniform(-1.0, 1.0, size=shape) for _ in range(config.samples_per_song)])
+        draws.append([(noise(shape), noise((shared_size,)) if shared_size else None)
+                      for _ in range(config.samples_per_song)])
+        if shared_size:
+            prior_draws.append([prior_settings_v2(rng, [t.shape[0] for t in tracks], schema)
+                                for _ in range(config.prior_samples)])
         else:
-            draws.append([rng.normal(0.0, sigma, size=shape) if sigma > 0 else np.zeros(shape)
-                          for _ in range(config.samples_per_song)])
-        prior_draws.append([prior_settings(rng, len(tracks), schema) for _ in range(config.prior_samples)])
+            prior_draws.append([(prior_settings(rng, len(tracks), schema), None) for _ in range(config.prior_samples)])
 
     mine = [j for j in range(len(excerpts)) if shard is None or shard.owns(j)]
     draws = [draws[j] for j in mine]
@@ -119,27 +150,31 @@ def sampling_step(
     try:
         handles = [executor.put(excerpts[j]) for j in mine]  # each song's audio goes out once
         track_feats: list[torch.Tensor] = []
-        samples: list[tuple[int, np.ndarray]] = []
+        samples: list[tuple[int, np.ndarray, np.ndarray | None]] = []
         if config.sampling == "random":  # the network plays no part
-            first = executor.map(excerpt_features, ((h,) for h in handles))
+            first = ((tf, None, None) for tf, _ in executor.map(excerpt_features, ((h,) for h in handles)))
         else:  # features and the forward pass where the tasks run; the weights go out once
-            net = executor.put(network_payload(model, f"{uuid.uuid4().hex}-{t}"))
+            net = executor.put(network_payload(model, f"{uuid.uuid4().hex}-{t}", schema))
             first = executor.map(predict_excerpt, ((h, net) for h in handles))
-        for j, (tf, out) in enumerate(first):
+        for j, (tf, out, out_shared) in enumerate(first):
             track_feats.append(_tensor(tf))
             if config.sampling == "random":
-                samples += [(j, p) for p in draws[j]]
+                samples += [(j, p, ps) for p, ps in draws[j]]
             else:
-                samples += [(j, np.clip(out + noise, -1.0, 1.0)) for noise in draws[j]]
-            samples += [(j, p) for p in prior_draws[j]]
+                samples += [(j, np.clip(out + d, -1.0, 1.0), None if ds is None else np.clip(out_shared + ds, -1.0, 1.0))
+                            for d, ds in draws[j]]
+            samples += [(j, p, ps) for p, ps in prior_draws[j]]
             bar.update(1)
         data = PairedData(track_feats, [], [], [])
         with_transfer, opts = model.needs_transfer, model.transfer_options
-        jobs = ((handles[j], p, schema.version, with_transfer, opts["reverb"], opts["compressor"]) for j, p in samples)
-        for (j, p), (feats, transfer) in zip(samples, executor.map(render_pair_features, jobs)):
+        jobs = ((handles[j], p, schema.version, with_transfer, opts["reverb"], opts["compressor"], ps)
+                for j, p, ps in samples)
+        for (j, p, ps), (feats, transfer) in zip(samples, executor.map(render_pair_features, jobs)):
             data.pair_song.append(j)
             data.pair_mix.append(_tensor(feats))
             data.pair_p.append(torch.as_tensor(p, dtype=torch.float32))
+            if ps is not None:
+                data.pair_shared.append(torch.as_tensor(ps, dtype=torch.float32))
             if transfer is not None:
                 data.pair_transfer.append(_tensor(transfer))
             bar.update(1)

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from mixinvert.console.schema import CONSOLE_V1
+from mixinvert.console.schema import CONSOLE_V1, ParamSchema
 from mixinvert.data.dataset import list_song_dirs
 from mixinvert.data.song import DEFAULT_MAX_TRACKS, Song, SongError, load_song
 from mixinvert.dsp.features import MIN_SAMPLE_RATE
@@ -33,14 +33,16 @@ class TrainSong:
     _transfer: dict[tuple[bool, bool], torch.Tensor] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_song(cls, song: Song, corpus: str) -> "TrainSong":
+    def from_song(cls, song: Song, corpus: str, schema: ParamSchema = CONSOLE_V1) -> "TrainSong":
+        """``song`` held for training on console ``schema`` (its true settings kept where they
+        are that console's)."""
         if song.mix is None:
             raise TrainError(f"{song.path or song.name}: a training song needs its reference mix")
         if song.sample_rate < MIN_SAMPLE_RATE:
             raise TrainError(f"{song.path or song.name}: sample rate {song.sample_rate} Hz is below {MIN_SAMPLE_RATE} Hz")
         truth = None
-        if song.params is not None and song.params.schema.version == CONSOLE_V1.version:
-            truth = CONSOLE_V1.normalize(song.params.values)
+        if song.params is not None and song.params.schema.version == schema.version:
+            truth = schema.normalize(song.params.values)
         return cls(
             f"{corpus}/{song.name}",
             [np.ascontiguousarray(t, dtype=np.float32) for t in song.tracks],
@@ -69,9 +71,11 @@ class TrainSong:
 
 
 def load_split(
-    corpus_dirs: Sequence[str | os.PathLike], split: str, *, limit: int | None = None, max_tracks: int = DEFAULT_MAX_TRACKS
+    corpus_dirs: Sequence[str | os.PathLike], split: str, *, limit: int | None = None, max_tracks: int = DEFAULT_MAX_TRACKS,
+    schema: ParamSchema = CONSOLE_V1,
 ) -> list[TrainSong]:
-    """Songs of ``split`` from every corpus, in a fixed order (corpus, then song name)."""
+    """Songs of ``split`` from every corpus, in a fixed order (corpus, then song name), held
+    for training on console ``schema``."""
     songs: list[TrainSong] = []
     for corpus in corpus_dirs:
         try:
@@ -81,7 +85,7 @@ def load_split(
                 raise
             dirs = []  # a small corpus may have no validation songs
         for d in dirs:
-            songs.append(TrainSong.from_song(load_song(d, max_tracks=max_tracks), Path(corpus).name))
+            songs.append(TrainSong.from_song(load_song(d, max_tracks=max_tracks), Path(corpus).name, schema))
     if limit is not None and len(songs) > limit:
         # An even spread over the corpora rather than the first ``limit`` songs of the first one.
         pick = np.linspace(0, len(songs) - 1, limit).round().astype(int)

@@ -9,12 +9,11 @@ from typing import Sequence
 
 import torch
 
-from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.models.checkpoint import (
     build_model,
     read_checkpoint,
 )
-from mixinvert.models.inverter import Inverter, ModelConfig, get_model_config
+from mixinvert.models.inverter import Inverter, ModelConfig, for_schema, get_model_config
 from mixinvert.train.config import TrainConfig, TrainError
 
 
@@ -65,9 +64,10 @@ def init_model(path: str | os.PathLike, config: TrainConfig) -> tuple[Inverter, 
     path = Path(path)
     obj = read_checkpoint(path)
     model, schema = build_model(obj, where=str(path))
-    if schema.version != CONSOLE_V1.version:
-        raise TrainError(f"{path}: a model for console {schema.version}, training runs console {CONSOLE_V1.version}")
-    wanted = get_model_config(config.model)
+    if schema.version != config.console:
+        raise TrainError(f"{path}: a model for console {schema.version}, this run trains console {config.console} "
+                         f"(--console {schema.version} to continue it)")
+    wanted = for_schema(get_model_config(config.model), config.schema)
     if _widens(model.config, wanted):
         model = widen_transfer(model, wanted)
     if model.config != wanted:

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from mixinvert.console.render import Console
-from mixinvert.console.schema import CONSOLE_V1, get_schema
+from mixinvert.console.mixing import make_console
+from mixinvert.console.schema import CONSOLE_V1, ParamSchema, get_schema
 from mixinvert.dsp.features import log_mel
 from mixinvert.metrics.audio import compare_mixes
 from mixinvert.models.checkpoint import build_model, model_payload
@@ -36,11 +36,18 @@ class SongAudio:
     mix: np.ndarray | None = None
 
 
-def _render(song: SongAudio, p_normalized: np.ndarray, schema_version: str) -> np.ndarray:
-    """The song's mix through the console for normalized settings, on this worker's thread."""
+def _render(song: SongAudio, p_normalized: np.ndarray, schema_version: str,
+            shared_normalized: np.ndarray | None = None) -> np.ndarray:
+    """The song's mix through the console for normalized settings (and, on a console with
+    shared settings, normalized shared ones), on this worker's thread."""
 
     schema = get_schema(schema_version)
-    return Console(song.tracks, song.sample_rate, schema=schema, workers=1).render(schema.denormalize(p_normalized))
+    console = make_console(song.tracks, song.sample_rate, schema, workers=1)
+    if schema.shared is None:
+        return console.render(schema.denormalize(p_normalized))
+    if shared_normalized is None:
+        raise ValueError(f"console {schema.version} needs its shared settings")
+    return console.render(schema.denormalize(p_normalized), schema.shared.denormalize(shared_normalized))
 
 
 def render_log_mel(song: SongAudio, p_normalized: np.ndarray, schema_version: str = "v1") -> np.ndarray:
@@ -54,14 +61,15 @@ def render_log_mel(song: SongAudio, p_normalized: np.ndarray, schema_version: st
 
 def render_pair_features(
     song: SongAudio, p_normalized: np.ndarray, schema_version: str = "v1", with_transfer: bool = False,
-    reverb: bool = False, compressor: bool = False,
+    reverb: bool = False, compressor: bool = False, shared_normalized: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The sampling step's render task: the rendered mix's log-mel features
     ``(2, frames, 80)`` float32 and, ``with_transfer`` (a network with a transfer branch),
     the tracks' transfer spectra into it ``(n_tracks, 3, 80)``, ``(n_tracks, 6, 80)`` with
-    the ``reverb`` channels, 2 more with the ``compressor`` ones (else ``None``)."""
+    the ``reverb`` channels, 2 more with the ``compressor`` ones (else ``None``).
+    ``shared_normalized``: the shared settings, for a console that has them."""
 
-    mix = _render(song, p_normalized, schema_version)
+    mix = _render(song, p_normalized, schema_version, shared_normalized)
     with torch.no_grad():
         feats = log_mel(mix, song.sample_rate).numpy().astype(np.float32, copy=False)
         transfer = (song_transfer(song.tracks, mix, song.sample_rate, reverb=reverb, compressor=compressor).numpy()
@@ -87,10 +95,10 @@ _NETWORKS: dict[str, Any] = {}
 _NETWORKS_LOCK = threading.Lock()
 
 
-def network_payload(model: Any, key: str) -> dict:
+def network_payload(model: Any, key: str, schema: ParamSchema = CONSOLE_V1) -> dict:
     """What :func:`predict_excerpt` needs of a network: its checkpoint payload (config,
     schema, float32 weights) under a ``key`` that names this version of the weights."""
-    return {"key": key, "payload": model_payload(model, CONSOLE_V1)}
+    return {"key": key, "payload": model_payload(model, schema)}
 
 
 def _network(net: dict) -> Any:
@@ -103,9 +111,10 @@ def _network(net: dict) -> Any:
         return model
 
 
-def predict_excerpt(song: SongAudio, net: dict) -> tuple[np.ndarray, np.ndarray]:
+def predict_excerpt(song: SongAudio, net: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The sampling step's first task: the network's input features for one song and its
-    prediction, ``(track features (n_tracks, 2, N, 80) float32, p_hat (n_tracks, 16))``.
+    prediction, ``(track features (n_tracks, 2, N, 80) float32, p_hat (n_tracks, n_params),
+    shared_hat (n_shared,) or None for a console without shared settings)``.
 
     ``net`` is a :func:`network_payload`, put once per step: the forward pass runs where
     the task runs, so the driver does no per-song work of its own.
@@ -116,14 +125,18 @@ def predict_excerpt(song: SongAudio, net: dict) -> tuple[np.ndarray, np.ndarray]
     with torch.no_grad():
         transfer = (song_transfer(song.tracks, song.mix, song.sample_rate, **model.transfer_options)
                     if model.needs_transfer else None)
-        p_hat = predict_features(model, torch.from_numpy(tf), torch.from_numpy(mf), transfer=transfer)
-    return tf, p_hat
+        out = predict_features(model, torch.from_numpy(tf), torch.from_numpy(mf), transfer=transfer,
+                               with_shared=model.fc_shared is not None)
+    p_hat, shared_hat = out if isinstance(out, tuple) else (out, None)
+    return tf, p_hat, shared_hat
 
 
-def render_scores(song: SongAudio, p_normalized: np.ndarray, schema_version: str = "v1") -> tuple[float, float]:
-    """Render normalized settings and score the mix against ``song.mix``: ``(MAE, MRSD)``."""
+def render_scores(song: SongAudio, p_normalized: np.ndarray, schema_version: str = "v1",
+                  shared_normalized: np.ndarray | None = None) -> tuple[float, float]:
+    """Render normalized settings (and shared ones, for a console that has them) and score
+    the mix against ``song.mix``: ``(MAE, MRSD)``."""
 
     if song.mix is None:
         raise ValueError("render_scores needs the song's reference mix")
-    scores = compare_mixes(_render(song, p_normalized, schema_version), song.mix, song.sample_rate)
+    scores = compare_mixes(_render(song, p_normalized, schema_version, shared_normalized), song.mix, song.sample_rate)
     return scores.mae, scores.mrsd

@@ -22,6 +22,11 @@ from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
 
 log = logging.getLogger(__name__)
 
+#: The default work budget per console: v2's leaves a 20 s song within a minute on a quiet
+#: 2-core machine (its stages cost more than their prices by about a tenth: set-up, the
+#: thread pool; BENCHMARKS.md, "Work budgets: prices").
+DEFAULT_BUDGET = {"v1": RefineConfig().budget, "v2": 50.0}
+
 
 @register(
     "eami+refine",
@@ -39,16 +44,21 @@ def estimate_eami_refine(
     steps: int | None = None,
     console: str = "v1",
 ) -> Estimate:
-    """``budget``: work units (default 60); ``budget_seconds``: an optional wall-clock cap;
-    ``steps``: most twin steps (default 400); ``console``: ``"v1"`` or ``"v2"`` (no network
-    for v2 yet: it starts from the plain sum and Barchiesi & Reiss's settings, and refuses
-    ``model``)."""
+    """``budget``: work units (default 60 on console v1, 50 on v2: :data:`DEFAULT_BUDGET`);
+    ``budget_seconds``: an optional wall-clock cap;
+    ``steps``: most twin steps (default 400); ``console``: ``"v1"`` or ``"v2"`` (no v2
+    network is shipped: on v2 it starts from the plain sum and Barchiesi & Reiss's settings,
+    and from ``model``'s answer when that is a network for console v2)."""
     start = time.perf_counter()
     schema = get_schema(console)
-    if schema.version != "v1" and model is not None:
-        raise InputError(f"eami+refine on console {schema.version} has no network to load (it starts from the plain "
-                         "sum and barchiesi-reiss's settings): leave out model")
-    config = RefineConfig(console=schema.version)
+    if model is not None:
+        from mixinvert.models.checkpoint import load_model
+
+        model_console = load_model(model)[1].version
+        if model_console != schema.version:
+            raise InputError(f"{model} is a network for console {model_console}, not {schema.version} "
+                             f"(train one with `mixinvert train --console {schema.version}`)")
+    config = RefineConfig(console=schema.version, budget=DEFAULT_BUDGET[schema.version])
     if budget is not None:
         config = replace(config, budget=float(budget))
     if budget_seconds is not None:
@@ -67,12 +77,12 @@ def estimate_eami_refine(
         if schema.version == "v1":
             result = refine(song, config, seed=seed, model=model, progress=progress)
         else:
-            result = refine_v2(song, config, seed=seed, progress=progress)
+            result = refine_v2(song, config, seed=seed, model=model, progress=progress)
     values = schema.denormalize(result.p)
     rows = uncertainty_rows(values, result.intervals, result.undetermined, schema=schema)
     info = {"seconds": time.perf_counter() - start, "mix_source": f"console {schema.version}", "seed": seed,
-            "model": "none (console v2)" if schema.version != "v1" else
-            str(model) if model is not None else "shipped default", **result.info}
+            "model": str(model) if model is not None else "shipped default" if schema.version == "v1" else "none",
+            **result.info}
     if result.alignments is not None:  # drifting tracks are flagged, as colonel-reiss does
         rows = [{**row, "alignment": a.to_dict(song.sample_rate)} for row, a in zip(rows, result.alignments)]
         info["drifting_tracks"] = ", ".join(n for n, a in zip(song.track_names, result.alignments) if a.drifts)

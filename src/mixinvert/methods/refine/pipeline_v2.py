@@ -1,13 +1,14 @@
 """``eami+refine`` on console v2: the same stages as on v1 (:mod:`.pipeline`), with the
 shared settings (reverb bus, master) fitted beside the tracks'.
 
-1. **Start.** There is no v2 network yet, so the candidates are the plain sum and
-   Barchiesi & Reiss's closed-form settings mapped to v2
-   (:func:`~mixinvert.methods.barchiesi_reiss.console_settings_v2`, fitted on the twin's
-   excerpts joined end to end), both with each track's polarity and time offset measured
-   from the audio (:mod:`mixinvert.dsp.alignment`) and kept from then on, and with every
-   fitted setting where the twin has a gradient (compressors and sends barely on, as
-   colonel-reiss's v2 start). The real console scores both on the search's excerpts.
+1. **Start.** The candidates are the plain sum, Barchiesi & Reiss's closed-form settings
+   mapped to v2 (:func:`~mixinvert.methods.barchiesi_reiss.console_settings_v2`, fitted on
+   the twin's excerpts joined end to end) and, given a model for console v2 (``train
+   --console v2``; none is shipped yet), the network's answer; all with each track's
+   polarity and time offset measured from the audio (:mod:`mixinvert.dsp.alignment`) and
+   kept from then on, and with every fitted setting where the twin has a gradient
+   (compressors and sends barely on, as colonel-reiss's v2 start). The real console scores
+   them on the search's excerpts.
 2. **Twin.** console v2's twin (:mod:`mixinvert.twin.model_v2`) fitted from the plain
    sum, freeing what colonel-reiss's v2 fit frees
    (:func:`~mixinvert.methods.colonel_reiss.free_masks_v2`).
@@ -55,16 +56,16 @@ from mixinvert.work import PRICES_V2, excerpt_evaluation_units
 Pair = tuple[np.ndarray, np.ndarray]
 
 
-def refine_v2(song: Song, config: RefineConfig, *, seed: int = 0, progress=None) -> RefineResult:
+def refine_v2(song: Song, config: RefineConfig, *, seed: int = 0, model=None, progress=None) -> RefineResult:
     """:func:`~mixinvert.methods.refine.pipeline.refine` on console v2 (``config.console`` is
-    ``"v2"``; see the module doc)."""
+    ``"v2"``; see the module doc); ``model``: a network for console v2, a start more."""
     from mixinvert.executors import torch_threads
     from mixinvert.twin.fit import check_fittable
     from mixinvert.work import FIT_THREADS
 
     check_fittable(song, "eami+refine")
     with torch_threads(FIT_THREADS):
-        run = _Run.begin(song, config, seed, None, progress)
+        run = _Run.begin(song, config, seed, model, progress)
         starts, alignments = _start(run)
         fit, twin_pair, measure = _twin(run, starts)
         search, objective, reserve = _search(run, twin_pair, measure)
@@ -106,12 +107,15 @@ def _start(run: _Run) -> tuple[Starts, list]:
     t0 = time.perf_counter()
     song, schema = run.song, run.schema
     p_sum, ps, alignments = start_point_v2(song, schema)
+    run.meter.charge(PRICES_V2.alignment * song.num_tracks * song.num_samples / song.sample_rate)
     part = _joined_excerpts(song, run.twin_excerpts)
     values = console_settings_v2(part, fit_filters(part.tracks, part.mix), schema, alignments=alignments)
     if song.mono_mix:
         values, _ = for_mono_mix(values, None, schema)
     run.meter.charge(PRICES_V2.match * song.num_tracks * part.num_samples / song.sample_rate)
     settings = {"sum": (p_sum, ps), "barchiesi-reiss": (_alive(schema.normalize(values), run.free, run), ps)}
+    if run.model is not None:
+        settings["eami"] = _network_start(run, p_sum)
     losses = {name: _objective(run, pair).loss() for name, pair in settings.items()}
     best = min(losses, key=losses.get)
     run.report("start", losses[best])
@@ -119,6 +123,24 @@ def _start(run: _Run) -> tuple[Starts, list]:
     # the twin starts from the plain sum, as on v1: from Barchiesi & Reiss's settings, a
     # better start, it ended worse (their gains and EQ trade off; BENCHMARKS.md, "Real mixes")
     return Starts(settings, losses, best, "sum"), alignments
+
+
+def _network_start(run: _Run, p_sum: np.ndarray) -> Pair:
+    """The v2 network's answer on what the check hears, with the measured offsets and
+    polarity, made fit for the twin as the other starts are (charged)."""
+    from mixinvert.models.checkpoint import load_model
+    from mixinvert.models.predict import predict_song
+
+    song, schema, heard = run.song, run.schema, run.heard
+    net, _, _ = load_model(run.model)
+    p, ps = predict_song(net, heard.tracks, heard.mix, song.sample_rate, with_shared=True)
+    if song.mono_mix:
+        values, shared = for_mono_mix(schema.denormalize(p), schema.shared.denormalize(ps), schema)
+        p, ps = schema.normalize(values), schema.shared.normalize(shared)
+    kept = [schema.index("offset_ms"), schema.index("polarity")]
+    p[:, kept] = p_sum[:, kept]
+    run.meter.charge(PRICES_V2.network * song.num_tracks * heard.num_samples / song.sample_rate)
+    return _alive(p, run.free, run), np.clip(ps, -P_LIMIT, P_LIMIT)
 
 
 def _uncertainty_units(run: _Run, p: np.ndarray) -> float:
