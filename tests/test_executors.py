@@ -105,8 +105,9 @@ def test_each_song_is_put_once_and_renders_return_features(songs):
     # per song, one task for the network's input features and its prediction, then K renders
     inputs, mixes = ex.returned[:len(songs)], ex.returned[len(songs):]
     assert len(mixes) == len(data) == 3 * len(songs)
-    for (tf, p_hat), song in zip(inputs, songs):
+    for (tf, p_hat, shared_hat), song in zip(inputs, songs):
         assert tf.shape[:2] == (len(song.tracks), 2) and p_hat.shape == (len(song.tracks), 16)
+        assert shared_hat is None  # console v1 has no shared settings
     for (feats, transfer), song_index in zip(mixes, data.pair_song):  # features, not audio
         assert feats.dtype == np.float32 and feats.ndim == 3 and feats.shape[0] == 2 and feats.shape[2] == 80
         assert transfer.dtype == np.float32 and transfer.shape == (len(songs[song_index].tracks), 8, 80)

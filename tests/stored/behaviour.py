@@ -59,7 +59,6 @@ def settings_of(song_dir: Path, out_dir: Path, method: str, options: dict) -> di
     import torch
 
     from mixinvert.api import invert
-
     from mixinvert.methods.registry import get_method
 
     # the stored settings are console v1's: named, since a song without known settings

@@ -17,9 +17,9 @@ from mixinvert.data.dataset import SPLITS_FILE, split_names
 from mixinvert.data.song import load_song
 from mixinvert.dsp.features import log_mel
 from mixinvert.errors import InputError
+from mixinvert.methods.run import run_method
 from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH, load_model
 from mixinvert.models.inverter import Inverter, for_schema, get_model_config
-from mixinvert.methods.run import run_method
 from mixinvert.train.config import TrainConfig, TrainError, start_settings
 from mixinvert.train.essl import train
 from mixinvert.train.sampling import sampling_step

@@ -161,8 +161,8 @@ def sampling_step(
             if config.sampling == "random":
                 samples += [(j, p, ps) for p, ps in draws[j]]
             else:
-                samples += [(j, np.clip(out + d, -1.0, 1.0), None if ds is None else np.clip(out_shared + ds, -1.0, 1.0))
-                            for d, ds in draws[j]]
+                samples += [(j, np.clip(out + d, -1.0, 1.0),
+                             None if ds is None else np.clip(out_shared + ds, -1.0, 1.0)) for d, ds in draws[j]]
             samples += [(j, p, ps) for p, ps in prior_draws[j]]
             bar.update(1)
         data = PairedData(track_feats, [], [], [])

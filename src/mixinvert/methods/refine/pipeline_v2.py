@@ -69,7 +69,8 @@ def refine_v2(song: Song, config: RefineConfig, *, seed: int = 0, model=None, pr
         starts, alignments = _start(run)
         fit, twin_pair, measure = _twin(run, starts)
         search, objective, reserve = _search(run, twin_pair, measure)
-        candidates = {starts.best: starts.settings[starts.best], "twin": twin_pair, "search": (search.p, search.shared_p)}
+        candidates = {starts.best: starts.settings[starts.best], "twin": twin_pair,
+                      "search": (search.p, search.shared_p)}
         check = _check(run, candidates)
         p_final, ps_final = candidates[check.chosen]
         intervals, status = _uncertainty(run, (p_final, ps_final), objective if check.chosen == "search" else None,
@@ -175,8 +176,8 @@ def _search(run: _Run, start: Pair, measure: bool) -> tuple[CmaResult, ExcerptOb
     """Stage 3: CMA-ES on the real console v2 with what is left before the reserve."""
     t0 = time.perf_counter()
     song, meter = run.song, run.meter
-    reserve = _reserve_units(song, run.heard, run.search_excerpts, _uncertainty_units(run, start[0]) if measure else 0.0,
-                             prices=PRICES_V2)
+    uncertainty = _uncertainty_units(run, start[0]) if measure else 0.0
+    reserve = _reserve_units(song, run.heard, run.search_excerpts, uncertainty, prices=PRICES_V2)
     objective = _objective(run, start)
     search_meter = meter.share(meter.left() - reserve if meter.units is not None else None)
     free, free_shared = free_masks_v2(song, run.schema)
