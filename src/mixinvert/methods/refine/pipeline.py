@@ -144,9 +144,10 @@ class RefineConfig:
     #: search, and the result carries the rules' flags alone.
     uncertainty_max_share: float = 0.1
     effects: tuple[str, ...] = ALL_EFFECTS
-    #: The console: ``"v1"``, or ``"v2"`` (:mod:`mixinvert.methods.refine.pipeline_v2`: no v2
-    #: network yet, so the starts are the plain sum and Barchiesi & Reiss's settings, and
-    #: ``effects``, ``use_network``, ``use_least_squares`` and ``network_effects`` do not apply).
+    #: The console: ``"v1"``, or ``"v2"`` (:mod:`mixinvert.methods.refine.pipeline_v2`: the
+    #: starts are the plain sum, Barchiesi & Reiss's settings and a v2 model's answer when one
+    #: is given; ``effects``, ``use_network``, ``use_least_squares`` and ``network_effects``
+    #: do not apply).
     console: str = "v1"
     use_network: bool = True
     #: Also start from the network's estimate with every track's level and reverb wet fitted
@@ -444,6 +445,8 @@ class _Run:
     heard_label: str
     seconds: dict[str, float] = field(default_factory=dict)
     schema: ParamSchema = CONSOLE_V1
+    #: The shared settings fitted (console v2's buses and master), or None for v1.
+    free_shared: np.ndarray | None = None
 
     @classmethod
     def begin(cls, song: Song, config: RefineConfig, seed: int, model: str | os.PathLike | None,
@@ -463,9 +466,9 @@ class _Run:
             label = f"{len(checked)} excerpts, {heard.num_samples / sr:.0f} s"
         search_excerpts = excerpts(config.search_excerpts, config.search_excerpt_seconds)
         schema = get_schema(config.console)
-        free = free_mask(config.effects) if schema.version == "v1" else free_masks_v2(song, schema)[0]
+        free, free_shared = (free_mask(config.effects), None) if schema.version == "v1" else free_masks_v2(song, schema)
         return cls(song, config, seed, model, progress or (lambda stage, distance: None), meter,
-                   free, twin_excerpts, search_excerpts, heard, label, schema=schema)
+                   free, twin_excerpts, search_excerpts, heard, label, schema=schema, free_shared=free_shared)
 
     @property
     def track_seconds(self) -> tuple[int, float, float]:
@@ -585,7 +588,7 @@ def _check(run: _Run, candidates: dict[str, Settings]) -> Check:
     by the paper's MRSD; the best is chosen, ties going to the later stage (listed last),
     which fitted more. A stage the budget skipped is its start, scored once."""
     t0 = time.perf_counter()
-    song, meter = run.song, run.meter
+    song, meter, prices = run.song, run.meter, prices_for(run.schema.version)
     n_tracks, song_seconds, heard_seconds = run.track_seconds
     check = WholeSongCheck(run.heard, run.schema)
     mixes: dict[str, np.ndarray] = {}
@@ -595,12 +598,12 @@ def _check(run: _Run, candidates: dict[str, Settings]) -> Check:
         mixes[name] = check.render(p) if same is None else mixes[same]
         scores[name] = check.mrsd_of(mixes[name]) if same is None else scores[same]
         if same is None:
-            meter.charge(whole_song_units(heard_seconds, n_tracks, scores=1, prices=prices_for(run.schema.version)))
+            meter.charge(whole_song_units(heard_seconds, n_tracks, scores=1, prices=prices))
     chosen = min(reversed(list(scores)), key=scores.get)
     mix = mixes[chosen]
     if run.heard is not song:  # the result over the whole song (a long song was checked on its excerpts)
         mix = render_settings(song.tracks, song.sample_rate, run.schema, candidates[chosen])
-        meter.charge(whole_song_units(song_seconds, n_tracks, prices=prices_for(run.schema.version)))
+        meter.charge(whole_song_units(song_seconds, n_tracks, prices=prices))
     run.report("check", scores[chosen])
     run.timed("check", t0)
     return Check(scores, chosen, mix)

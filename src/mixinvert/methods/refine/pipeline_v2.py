@@ -30,8 +30,9 @@ import numpy as np
 
 from mixinvert.console.render_v2 import for_mono_mix
 from mixinvert.data.song import Song
+from mixinvert.executors import torch_threads
 from mixinvert.methods.barchiesi_reiss import console_settings_v2, fit_filters
-from mixinvert.methods.colonel_reiss import free_masks_v2, start_point_v2
+from mixinvert.methods.colonel_reiss import start_point_v2
 from mixinvert.methods.refine.cma_search import CmaResult, cma_search
 from mixinvert.methods.refine.objective import ExcerptObjective
 from mixinvert.methods.refine.pipeline import (
@@ -50,8 +51,16 @@ from mixinvert.methods.refine.uncertainty import (
     sensitivity_evaluations,
     sensitivity_intervals,
 )
-from mixinvert.twin.fit import P_LIMIT, START_THRESHOLD_P, TwinFit, fit_twin, twin_evaluation_units, twin_step_units
-from mixinvert.work import PRICES_V2, excerpt_evaluation_units
+from mixinvert.twin.fit import (
+    P_LIMIT,
+    START_THRESHOLD_P,
+    TwinFit,
+    check_fittable,
+    fit_twin,
+    twin_evaluation_units,
+    twin_step_units,
+)
+from mixinvert.work import FIT_THREADS, PRICES_V2, excerpt_evaluation_units
 
 Pair = tuple[np.ndarray, np.ndarray]
 
@@ -59,10 +68,6 @@ Pair = tuple[np.ndarray, np.ndarray]
 def refine_v2(song: Song, config: RefineConfig, *, seed: int = 0, model=None, progress=None) -> RefineResult:
     """:func:`~mixinvert.methods.refine.pipeline.refine` on console v2 (``config.console`` is
     ``"v2"``; see the module doc); ``model``: a network for console v2, a start more."""
-    from mixinvert.executors import torch_threads
-    from mixinvert.twin.fit import check_fittable
-    from mixinvert.work import FIT_THREADS
-
     check_fittable(song, "eami+refine")
     with torch_threads(FIT_THREADS):
         run = _Run.begin(song, config, seed, model, progress)
@@ -104,7 +109,8 @@ def _alive(p: np.ndarray, free: np.ndarray, run: _Run) -> np.ndarray:
 
 
 def _start(run: _Run) -> tuple[Starts, list]:
-    """Stage 1: the plain sum and Barchiesi & Reiss's settings, scored on the real console."""
+    """Stage 1: the plain sum, Barchiesi & Reiss's settings and the network's answer (given a
+    model), scored on the real console."""
     t0 = time.perf_counter()
     song, schema = run.song, run.schema
     p_sum, ps, alignments = start_point_v2(song, schema)
@@ -164,9 +170,8 @@ def _twin(run: _Run, starts: Starts) -> tuple[TwinFit | None, Pair, bool]:
                   + 2 * twin_evaluation_units(n_tracks, run.twin_excerpts, sr, config.twin.tail_seconds, PRICES_V2))
     fit = None
     if config.twin.steps > 0 and twin_meter.can_afford(least_twin) and not meter.time_is_up("twin"):
-        free, free_shared = free_masks_v2(song, schema)
-        fit = fit_twin(song.tracks, song.mix, sr, p, config.twin, free=free[None, :], excerpts=run.twin_excerpts,
-                       meter=twin_meter, schema=schema, shared_start=ps, free_shared=free_shared,
+        fit = fit_twin(song.tracks, song.mix, sr, p, config.twin, free=run.free[None, :], excerpts=run.twin_excerpts,
+                       meter=twin_meter, schema=schema, shared_start=ps, free_shared=run.free_shared,
                        progress=lambda step, loss: run.report("twin", loss))
     run.timed("twin", t0)
     return fit, ((fit.p, fit.shared_p) if fit is not None else starts.settings[starts.best]), measure
@@ -180,10 +185,9 @@ def _search(run: _Run, start: Pair, measure: bool) -> tuple[CmaResult, ExcerptOb
     reserve = _reserve_units(song, run.heard, run.search_excerpts, uncertainty, prices=PRICES_V2)
     objective = _objective(run, start)
     search_meter = meter.share(meter.left() - reserve if meter.units is not None else None)
-    free, free_shared = free_masks_v2(song, run.schema)
-    search = cma_search(objective, start[0], np.broadcast_to(free, start[0].shape), run.config.search, seed=run.seed,
-                        meter=search_meter, progress=lambda loss: run.report("search", loss), shared_start=start[1],
-                        free_shared=free_shared)
+    search = cma_search(objective, start[0], np.broadcast_to(run.free, start[0].shape), run.config.search,
+                        seed=run.seed, meter=search_meter, progress=lambda loss: run.report("search", loss),
+                        shared_start=start[1], free_shared=run.free_shared)
     run.timed("search", t0)
     return search, objective, reserve
 
