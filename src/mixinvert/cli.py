@@ -26,6 +26,7 @@ EXAMPLES = """\
 examples:
   mixinvert demo --kit ../shared/data/muldjordkit
   mixinvert corpus corpus/ --preset songs --songs 20 --seconds 10 --seed 0 --kit KIT_DIR
+  mixinvert corpus real/ --preset real --sources ../shared/data/medleydb-raw --console v2 --songs 200
   mixinvert evaluate corpus/ --methods sum,random --split test --out results.md
   mixinvert evaluate corpus/ --methods sum,barchiesi-reiss,colonel-reiss,eami --split test --limit 10
   mixinvert invert SONG/tracks SONG/mix.wav --out inverted/
@@ -109,6 +110,7 @@ def cmd_corpus(args: argparse.Namespace, ui: Ui) -> int:
         preset=args.preset, songs=args.songs, seconds=args.seconds, seed=args.seed,
         kit_dir=str(args.kit) if args.kit else None, midi_path=str(args.midi) if args.midi else None,
         soundfont=str(args.soundfont) if args.soundfont else None, console=args.console,
+        sources_dir=str(args.sources) if args.sources else None,
     )
     if args.preset == "songs" and args.kit is None:
         ui.note("no --kit given, so the songs have no drums")
@@ -212,7 +214,7 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
     try:
         result = train(args.corpus_dirs, args.out, config, workers=args.workers, progress=ui.mode != "quiet",
                        log=ui.say if ui.mode != "json" else ui.note, executor=executor, device=str(device),
-                       init=args.init, keep_models=args.keep_models)
+                       init=args.init, keep_models=args.keep_models, init_encoder=args.init_encoder)
     except KeyboardInterrupt:
         if ranks is None or ranks.is_main:
             print(f"mixinvert: interrupted; {args.out} keeps every finished iteration: run the same command "
@@ -227,6 +229,40 @@ def cmd_train(args: argparse.Namespace, ui: Ui) -> int:
     ui.say(f"model: {result.model_path} (best validation MRSD); log: {result.run_dir / 'log.csv'}")
     ui.result("train", model=str(result.model_path), log=str(result.run_dir / "log.csv"),
               history=result.history)
+    return 0
+
+
+#: ``mixinvert adapt``'s schedule: a few iterations, small noise around a trained network's
+#: answers, many excerpts of each of a few songs.
+ADAPT_DEFAULTS = {"iterations": 6, "samples_per_song": 8, "sigma_init": 0.15, "gamma": 0.8, "epochs": 4,
+                  "lr": 2e-4, "prior_samples": 0, "valid_songs": None}
+
+
+def cmd_adapt(args: argparse.Namespace, ui: Ui) -> int:
+    from mixinvert.models.checkpoint import DEFAULT_MODEL_PATHS, load_model
+    from mixinvert.train.config import TrainConfig
+    from mixinvert.train.essl import train
+
+    model_path = args.model or DEFAULT_MODEL_PATHS["v2"]
+    net, schema, _ = load_model(model_path)
+    overrides = {"iterations": args.iterations, "samples_per_song": args.samples, "sigma_init": args.sigma_init,
+                 "excerpt_seconds": args.excerpt_seconds, "seed": args.seed, "max_tracks": args.max_tracks}
+    config = TrainConfig(**{**TrainConfig().to_dict(), **ADAPT_DEFAULTS, "model": net.config.name,
+                            "console": schema.version, "adapt": True,
+                            **{k: v for k, v in overrides.items() if v is not None}})
+    try:
+        result = train(args.song_dirs, args.out, config, workers=args.workers, progress=ui.mode != "quiet",
+                       log=ui.say if ui.mode != "json" else ui.note, device=args.device, init=model_path)
+    except KeyboardInterrupt:
+        print(f"mixinvert: interrupted; {args.out} keeps every finished iteration: run the same command to resume",
+              file=sys.stderr)
+        return 130
+    first = result.history[0]["valid_mrsd"] if result.history else float("nan")
+    if result.history:
+        ui.say(f"adapted for {result.history[-1]['iteration']} iterations; MRSD on the songs' own mixes "
+               f"{first:.3f} after the first, {result.history[-1]['valid_mrsd']:.3f} after the last")
+    ui.say(f"model: {result.model_path} (use it with --model); log: {result.run_dir / 'log.csv'}")
+    ui.result("adapt", model=str(result.model_path), log=str(result.run_dir / "log.csv"), history=result.history)
     return 0
 
 
@@ -413,8 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("corpus", "make a synthetic multitrack corpus with known mixing settings")
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR",
                    help="folder to create (an unfinished corpus there is resumed)")
-    p.add_argument("--preset", choices=("drums", "songs"), default="songs",
-                   help="drums: ENST-Drums-like kit mics; songs: MedleyDB-like songs (default)")
+    p.add_argument("--preset", choices=("drums", "songs", "real"), default="songs",
+                   help="drums: ENST-Drums-like kit mics; songs: MedleyDB-like songs (default); real: excerpts of "
+                        "real raw multitracks (--sources), split by source song")
+    p.add_argument("--sources", type=Path, metavar="DIR",
+                   help="the real preset's folder of MedleyDB raw multitracks (<Song>/<Song>_METADATA.yaml, "
+                        "<Song>_RAW/), e.g. ../shared/data/medleydb-raw")
     p.add_argument("--songs", type=int, default=10, metavar="N", help="number of songs (default 10)")
     p.add_argument("--seconds", type=float, default=10.0, metavar="S", help="length of each song (default 10)")
     p.add_argument("--seed", type=int, default=0, metavar="K", help="random seed (default 0)")
@@ -472,6 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", type=Path, metavar="MODEL.pt", default=None,
                    help="start from this model's weights instead of an untrained network (fine-tuning; "
                         "its network must be --config's)")
+    p.add_argument("--init-encoder", type=Path, metavar="MODEL.pt", default=None,
+                   help="start from this model's encoder, of any console, with fresh output heads (e.g. a v2 "
+                        "network from the shipped v1 one)")
     p.add_argument("--epochs", type=int, metavar="E", help="epochs E per training step (default 8; paper 10)")
     p.add_argument("--batch-size", type=int, metavar="N", help="batch size in songs (default 4)")
     p.add_argument("--lr", type=float, metavar="LR", help="Adam learning rate (default 5e-4)")
@@ -491,6 +534,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-models", action="store_true",
                    help="also keep every iteration's network as RUN_DIR/models/iteration_NNN.pt (for average-models)")
     p.set_defaults(func=cmd_train)
+
+    p = add("adapt", "specialize a trained network to your own songs by embodied self-supervision "
+                     "(tracks and mixes, no settings needed)")
+    p.add_argument("song_dirs", type=Path, nargs="+", metavar="SONGS_DIR",
+                   help="song folders (tracks/ and mix) or folders of them; every song trains")
+    p.add_argument("--out", type=Path, required=True, metavar="RUN_DIR",
+                   help="run folder (an existing run with the same settings is resumed)")
+    p.add_argument("--model", type=Path, default=None, metavar="MODEL.pt",
+                   help="the network to adapt (default: the shipped console v2 network)")
+    p.add_argument("--iterations", type=int, metavar="T", help=f"iterations (default {ADAPT_DEFAULTS['iterations']})")
+    p.add_argument("--samples", type=int, metavar="K",
+                   help=f"excerpts per song and iteration (default {ADAPT_DEFAULTS['samples_per_song']})")
+    p.add_argument("--sigma-init", type=float, metavar="SIGMA",
+                   help=f"initial noise around the network's answers (default {ADAPT_DEFAULTS['sigma_init']})")
+    p.add_argument("--excerpt-seconds", type=float, metavar="S", help="seconds of each excerpt (default 3)")
+    p.add_argument("--seed", type=int, metavar="K", help="random seed (default 0)")
+    p.add_argument("--workers", type=int, metavar="N", default=None, help="render threads (default: all cores)")
+    p.add_argument("--device", default="auto", metavar="DEVICE", help="where the training step runs (default auto)")
+    p.add_argument("--max-tracks", type=int, default=None, metavar="N", help="refuse songs with more tracks (default 16)")
+    p.set_defaults(func=cmd_adapt)
 
     p = add("average-models", "average the weights of model files of one network (e.g. a run's last iterations)")
     p.add_argument("models", type=Path, nargs="+", metavar="MODEL.pt",

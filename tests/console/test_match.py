@@ -154,3 +154,55 @@ def test_bad_input_is_refused(song):
         match_gain_wet(tracks, SR, truth, mix, ridge=-1.0)
     with pytest.raises(ValueError, match="shape"):
         match_gain_wet(tracks, SR, truth[:2], mix)
+
+
+# ------------------------------------------------------------------------- console v2
+
+
+def _v2_song(rng):
+    from mixinvert.console.mixing import sum_values
+    from mixinvert.console.render_v2 import ConsoleV2
+    from mixinvert.console.schema import CONSOLE_V2
+
+    s = CONSOLE_V2
+    tracks = [noise_track(rng, 1, 1.0), noise_track(rng, 2, 1.0), noise_track(rng, 1, 1.0)]
+    truth = sum_values(s, tracks)
+    for name, column in {"fader_db": [-3.0, 2.0, -8.0], "reverb_send_db": [-12.0, -60.0, -6.0],
+                         "pan": [-0.5, 0.3, 0.0], "comp_threshold_db": [-24.0, 0.0, -30.0],
+                         "comp_ratio": [4.0, 1.0, 8.0], "eq_bell2_gain_db": [0.0, 6.0, -4.0]}.items():
+        truth[:, s.index(name)] = column
+    shared = s.shared.from_dict({**s.shared.neutral(), "reverb_room_size": 0.7, "reverb_return_db": -3.0,
+                                 "master_eq_bell_gain_db": 3.0, "master_gain_db": -2.0})
+    return tracks, truth, shared, ConsoleV2(tracks, SR).render(truth, shared), s
+
+
+def test_v2_match_recovers_faders_and_sends_exactly_when_the_rest_is_right(rng):
+    from mixinvert.console.match import match_fader_send_v2
+
+    tracks, truth, shared, mix, s = _v2_song(rng)
+    fi, si = s.index("fader_db"), s.index("reverb_send_db")
+    start = truth.copy()
+    start[:, fi] += [4.0, -5.0, 3.0]
+    start[[0, 2], si] += [-6.0, 5.0]
+    matched, residual = match_fader_send_v2(tracks, SR, start, shared, mix, ridge=0.0)
+    np.testing.assert_allclose(matched[:, fi], truth[:, fi], atol=1e-3)
+    np.testing.assert_allclose(matched[[0, 2], si], truth[[0, 2], si], atol=1e-3)
+    assert matched[1, si] == s.lo[si]  # a closed send stays closed
+    others = np.ones(s.size, dtype=bool)
+    others[[fi, si]] = False
+    np.testing.assert_array_equal(matched[:, others], start[:, others])
+    assert residual["after"] < -80.0 < residual["before"]
+
+
+def test_v2_match_never_raises_the_residual_and_handles_silence(rng):
+    from mixinvert.console.match import match_fader_send_v2
+
+    tracks, truth, shared, mix, s = _v2_song(rng)
+    wrong = truth.copy()
+    wrong[:, s.index("eq_bell2_gain_db")] = [8.0, -6.0, 5.0]  # what the match does not set is off
+    _, residual = match_fader_send_v2(tracks, SR, wrong, shared, mix)
+    assert residual["after"] <= residual["before"] + 1e-9
+    same, residual = match_fader_send_v2(tracks, SR, wrong, shared, np.zeros_like(mix))
+    assert residual == {} and np.array_equal(same, s.validate(wrong))
+    with pytest.raises(ValueError, match="reference mix must be"):
+        match_fader_send_v2(tracks, SR, wrong, shared, mix[:, :100])

@@ -273,3 +273,62 @@ def test_entry_is_a_dataclass_with_the_whole_metadata(tmp_path: Path) -> None:
     assert entry.metadata["origin"] == "Test"
     assert entry.raw_dir.name == "Fake_Song_RAW"
     assert entry.stem_dir.name == "Fake_Song_STEMS"
+
+
+# ----------------------------------------------------------------- raw tracks only (no mixes)
+
+
+def _raw_only(root: Path, name: str, stems: dict, *, flac: bool = True, seed: int = 0) -> None:
+    """A song as ``../shared/data/medleydb-raw`` ships it: ``root/<name>/``, raw files only,
+    stored as FLAC where the metadata names WAV files."""
+    make_song(root, name, stems, seed=seed)
+    src = root / "Audio" / name
+    dst = root / name
+    src.rename(dst)
+    (dst / f"{name}_MIX.wav").unlink()
+    if flac:
+        for wav in (dst / f"{name}_RAW").glob("*.wav"):
+            x, sr = sf.read(str(wav))
+            sf.write(str(wav.with_suffix(".flac")), x, sr, subtype="PCM_16")
+            wav.unlink()
+    if not any((root / "Audio").iterdir()):
+        (root / "Audio").rmdir()
+
+
+def test_raw_songs_read_without_a_mix_and_with_flac_files(tmp_path: Path) -> None:
+    from mixinvert.data.medleydb import list_raw_songs, read_medleydb_entry
+
+    _raw_only(tmp_path, "Fake_B", TWO_STEMS)
+    _raw_only(tmp_path, "Fake_A", {"S01": [("01", "drum set")]}, flac=False)
+    entries = list_raw_songs(tmp_path)
+    assert [e.name for e in entries] == ["Fake_A", "Fake_B"]
+    assert entries[1].track_names == ("Fake_B_RAW_01_01.flac", "Fake_B_RAW_01_02.flac", "Fake_B_RAW_02_01.flac")
+    assert all(t.path.is_file() for e in entries for t in e.raw_tracks)
+    assert entries[0].track_names == ("Fake_A_RAW_01_01.wav",)
+    with pytest.raises(MedleyDBError, match="mix file"):  # a song with its mix still needs it
+        read_medleydb_entry(tmp_path / "Fake_B")
+
+
+def test_raw_songs_missing_file_and_empty_folder_are_named(tmp_path: Path) -> None:
+    from mixinvert.data.medleydb import list_raw_songs
+
+    with pytest.raises(MedleyDBError, match="no MedleyDB song folders"):
+        list_raw_songs(tmp_path)
+    _raw_only(tmp_path, "Fake_B", TWO_STEMS)
+    (tmp_path / "Fake_B" / "Fake_B_RAW" / "Fake_B_RAW_02_01.flac").unlink()
+    with pytest.raises(MedleyDBError, match=r"Fake_B_RAW_02_01\.wav: raw file named"):
+        list_raw_songs(tmp_path)
+
+
+@pytest.mark.parametrize("label, category", [
+    ("drum set", "snare"), ("bass drum", "kick"), ("kick drum", "kick"), ("electric bass", "bass"),
+    ("double bass", "bass"), ("bassoon", "winds"), ("male singer", "vocals"), ("female singer", "vocals"),
+    ("distorted electric guitar", "guitar"), ("acoustic guitar", "guitar"), ("piano", "keys"),
+    ("violin section", "strings"), ("trumpet", "brass"), ("synthesizer", "synth"), ("theremin", "other"),
+])
+def test_instrument_labels_map_to_engineer_categories(label: str, category: str) -> None:
+    from mixinvert.data.engineer import CATEGORIES
+    from mixinvert.data.medleydb import instrument_category
+
+    assert instrument_category(label) == category
+    assert category in CATEGORIES

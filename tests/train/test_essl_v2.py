@@ -124,3 +124,62 @@ def test_train_on_v2_writes_a_v2_model_that_eami_and_eami_refine_use(corpus_v2, 
         run_method(song, "eami+refine", rng=np.random.default_rng(0),
                    options={"model": run / "model.pt", "console": "v1"})
     assert load_model(DEFAULT_MODEL_PATH)[1] is CONSOLE_V1
+
+
+def test_train_refuses_a_yardstick_song_wherever_its_name_shows(corpus_v2, tmp_path):
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(corpus_v2, corpus)
+    first = sorted(json.loads((corpus / SPLITS_FILE).read_text())["train"])[0]
+    track = next((corpus / first / "tracks").iterdir())
+    track.rename(track.with_name("MusicDelta_Zeppelin_RAW_01_01.wav"))
+    with pytest.raises(TrainError, match="yardstick song MusicDelta_Zeppelin .*never trained on"):
+        train(corpus, tmp_path / "run", TrainConfig(**TINY_V2), progress=False, log=lambda s: None)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_adapt_trains_on_songs_without_settings_and_records_them(corpus_v2, tmp_path):
+    import shutil
+
+    from mixinvert.cli import main
+
+    base = tmp_path / "base"
+    train(corpus_v2, base, TrainConfig(**{**TINY_V2, "iterations": 1}), workers=2, progress=False,
+          log=lambda s: None)
+    songs = tmp_path / "mine"
+    for i, name in enumerate(("song_0000", "musicdelta_reggae")):
+        shutil.copytree(corpus_v2 / f"song_{i:04d}", songs / name)
+        (songs / name / "params.json").unlink()  # no settings: only tracks and mix
+    with pytest.raises(TrainError, match="starts from a trained model"):
+        train(songs, tmp_path / "x", TrainConfig(**{**TINY_V2, "adapt": True}), progress=False, log=lambda s: None)
+    out = tmp_path / "adapted"
+    assert main(["adapt", str(songs), "--model", str(base / "model.pt"), "--out", str(out), "--iterations", "2",
+                 "--samples", "2", "--excerpt-seconds", "0.5", "--workers", "2", "--device", "cpu", "-q"]) == 0
+    _, schema, meta = load_model(out / "model.pt")
+    assert schema is CONSOLE_V2
+    assert meta["adapted_on"] == ["mine/musicdelta_reggae", "mine/song_0000"]
+    history = list(torch.load(out / "checkpoint.pt", weights_only=False)["history"])
+    assert len(history) == 2 and all(np.isfinite(h["valid_mrsd"]) for h in history)
+    assert all(np.isnan(h["valid_param_mae"]) for h in history)  # nothing to compare settings with
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["adapt"] and run["init"]["sha256"]
+
+
+def test_init_encoder_carries_the_v1_encoder_into_a_v2_network(tmp_path):
+    from mixinvert.train.surgery import encoder_from
+
+    config = TrainConfig(**TINY_V2)
+    net, info = encoder_from(DEFAULT_MODEL_PATH, config)
+    v1 = load_model(DEFAULT_MODEL_PATH)[0]
+    assert net.config.n_params == CONSOLE_V2.size and net.config.n_shared == SHARED.size and info["encoder_only"]
+    ours, theirs = net.state_dict(), v1.state_dict()
+    body = [k for k in theirs if not k.startswith(("fc.", "fc_shared."))]
+    assert body and all(torch.equal(ours[k], theirs[k]) for k in body)
+    p, ps = start_settings(CONSOLE_V2)
+    torch.testing.assert_close(net.fc.bias, torch.atanh(torch.as_tensor(p, dtype=torch.float32).clamp(-0.8, 0.8)))
+    torch.testing.assert_close(net.fc_shared.bias,
+                               torch.atanh(torch.as_tensor(ps, dtype=torch.float32).clamp(-0.8, 0.8)))
+    with pytest.raises(TrainError, match="not both"):
+        train(tmp_path, tmp_path / "run", config, init=DEFAULT_MODEL_PATH, init_encoder=DEFAULT_MODEL_PATH,
+              progress=False, log=lambda s: None)

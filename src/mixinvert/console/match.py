@@ -90,6 +90,18 @@ class _PartStrip:
         np.multiply(y, np.float32(2.0), out=dry)
 
 
+def _ridge_nnls(g: np.ndarray, c: np.ndarray, x_start: np.ndarray, ridge: float) -> np.ndarray:
+    """``argmin_{x >= 0} x.g.x - 2 c.x + ridge s |x - x_start|^2`` (``s``: the mean of
+    ``g``'s diagonal), from the normal equations ``g``, ``c``."""
+    scale = float(np.mean(np.diag(g)))
+    reg = ridge * scale * np.eye(len(g))
+    # a touch of diagonal loading keeps the Cholesky factor defined when two parts coincide
+    g_reg = g + reg + 1e-10 * scale * np.eye(len(g))
+    chol = np.linalg.cholesky(g_reg)
+    rhs = np.linalg.solve(chol, c + reg @ x_start)
+    return lsq_linear(chol.T, rhs, bounds=(0.0, np.inf), method="bvls").x
+
+
 def _residual_db(err2: float, ref2: float) -> float:
     return float(10.0 * np.log10(max(err2, 1e-300) / ref2))
 
@@ -186,18 +198,10 @@ def match_gain_wet(
         basis = np.eye(2 * n)[:, np.concatenate([live, live])]
     else:  # one unknown per live track, its level a: (alpha, beta) = a (1 - w0, w0)
         basis = np.concatenate([np.diag(1.0 - w0), np.diag(w0)])[:, live]
-    g = basis.T @ gram @ basis
-    c = basis.T @ cross
     x_start = x0[np.concatenate([live, live])] if fit_wet else np.ones(int(live.sum()))  # the settings given
-    scale = float(np.mean(np.diag(g)))
-    reg = ridge * scale * np.eye(len(g))
-    # a touch of diagonal loading keeps the Cholesky factor defined when two parts coincide
-    g_reg = g + reg + 1e-10 * scale * np.eye(len(g))
-    chol = np.linalg.cholesky(g_reg)
-    rhs = np.linalg.solve(chol, c + reg @ x_start)
     x = np.array(x0)
     x[np.concatenate([live, live])] = 0.0
-    x += basis @ lsq_linear(chol.T, rhs, bounds=(0.0, np.inf), method="bvls").x
+    x += basis @ _ridge_nnls(basis.T @ gram @ basis, basis.T @ cross, x_start, ridge)
     alpha, beta = x[:n], x[n:]
     level = alpha + beta
     wet = np.where(level > 0.0, beta / np.where(level > 0.0, level, 1.0), w0) if fit_wet else w0.copy()
@@ -241,3 +245,89 @@ def _combine(parts: np.ndarray, scales: np.ndarray, wet: np.ndarray, skip: Seque
         coef[k] = coef[n + k] = 0.0
     flat = parts.reshape(2 * n, -1)
     return (coef.astype(np.float32) @ flat).reshape(parts.shape[1:])
+
+
+#: The v2 match reads at most this many seconds of a song (its middle): enough to set
+#: levels, and its parts stay small in memory whatever the song's length.
+V2_MATCH_SECONDS = 60.0
+
+
+def match_fader_send_v2(
+    tracks: Sequence[np.ndarray],
+    sample_rate: int,
+    values: np.ndarray,
+    shared: np.ndarray,
+    mix: np.ndarray,
+    *,
+    ridge: float = RIDGE,
+    schema: ParamSchema | None = None,
+    max_seconds: float = V2_MATCH_SECONDS,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Console v2's counterpart of :func:`match_gain_wet`: every track's fader and reverb
+    send fitted to ``mix`` by least squares, the other settings kept.
+
+    On console v2 the fader follows the track's compressor and the send is taken after the
+    fader and the pan, and the reverb bus (JUCE's reverb, filters, a gain) is linear, so
+    before the master chain the mix is ``sum_k alpha_k D_k + beta_k W_k``: ``D_k`` the
+    track's strip output, ``W_k`` the bus's output for its send alone, ``alpha_k`` the
+    fader's scale and ``beta_k`` the fader's times the send's. The master EQ and gain are
+    linear too and are applied to both parts; the master compressor and limiter are not,
+    so where they act the match is the best linear one, not exact. The bounded least
+    squares (``alpha, beta >= 0``, a ``ridge`` towards the settings given) runs on the
+    middle ``max_seconds`` of the song; faders and sends map back as
+    ``fader += 20 log10 alpha``, ``send += 20 log10 (beta / alpha)`` (clipped to their
+    ranges; a send whose ``beta`` is 0 is closed).
+
+    Returns the matched ``values`` and the waveform residual (``"before"``, ``"after"``,
+    dB over the reference's energy, on the part read, master compressor and limiter left
+    out); a silent reference or song gives ``values`` back and an empty dict.
+    """
+    from mixinvert.console.render_v2 import MASTER_EQ_SECTIONS, filter_processors, render_strip, reverb_bus
+    from mixinvert.console.schema import CONSOLE_V2
+
+    schema = schema or CONSOLE_V2
+    shared_schema = schema.shared
+    values = schema.validate(np.asarray(values, dtype=np.float64))
+    sv = dict(zip(shared_schema.names, (float(t) for t in shared_schema.validate(np.asarray(shared, np.float64)))))
+    n, samples = len(tracks), int(tracks[0].shape[-1])
+    mix = np.asarray(mix, dtype=np.float64)
+    if mix.shape != (2, samples):
+        raise ValueError(f"the reference mix must be (2, {samples}), got {mix.shape}")
+    length = min(samples, int(max_seconds * sample_rate))
+    a = (samples - length) // 2
+    window = slice(a, a + length)
+    bus = reverb_bus(sv, shared_schema)
+    master = pb.Pedalboard([*filter_processors(sv, MASTER_EQ_SECTIONS, shared_schema),
+                            pb.Gain(gain_db=sv["master_gain_db"])])
+    parts = np.zeros((2 * n, 2, length))
+    has_send = np.zeros(n, dtype=bool)
+    for k, (x, v) in enumerate(zip(tracks, values)):
+        dry, send = render_strip(x, sample_rate, v, schema)
+        parts[k] = master(dry, sample_rate)[:, window]
+        if send is not None:
+            has_send[k] = True
+            parts[n + k] = master(bus(send, sample_rate), sample_rate)[:, window]
+    flat = parts.reshape(2 * n, -1)
+    target = mix[:, window].reshape(-1)
+    gram, cross, ref2 = flat @ flat.T, flat @ target, float(target @ target)
+    live = np.concatenate([np.diag(gram)[:n] > 0.0, has_send & (np.diag(gram)[n:] > 0.0)])
+    x0 = np.concatenate([np.ones(n), has_send.astype(np.float64)])
+    before = ref2 - 2.0 * x0 @ cross + x0 @ gram @ x0
+    if ref2 == 0.0 or not live[:n].any():
+        return values, {}
+    x = x0.copy()
+    x[live] = _ridge_nnls(gram[np.ix_(live, live)], cross[live], x0[live], ridge)
+    fi, si = schema.index("fader_db"), schema.index("reverb_send_db")
+    alpha, beta = x[:n], x[n:]
+    new = values.copy()
+    ok = live[:n] & (alpha > 0.0)
+    new[ok, fi] = np.clip(values[ok, fi] + 20.0 * np.log10(alpha[ok]), schema.lo[fi], schema.hi[fi])
+    sends = ok & has_send
+    with np.errstate(divide="ignore"):
+        send_db = values[:, si] + 20.0 * np.log10(np.where(sends, beta, 1.0) / np.where(ok, alpha, 1.0))
+    new[sends, si] = np.clip(send_db[sends], schema.lo[si], schema.hi[si])
+    # the residual of the settings as mapped back (clipping included), from the normal equations
+    scale = 10.0 ** ((new[:, fi] - values[:, fi]) / 20.0)
+    x_new = np.concatenate([scale, scale * np.where(has_send, 10.0 ** ((new[:, si] - values[:, si]) / 20.0), 0.0)])
+    after = ref2 - 2.0 * x_new @ cross + x_new @ gram @ x_new
+    return new, {"before": _residual_db(before, ref2), "after": _residual_db(after, ref2)}

@@ -157,6 +157,16 @@ def render_strip(x: np.ndarray, sample_rate: int, values: np.ndarray, schema: Pa
     return stereo, send
 
 
+def reverb_bus(v: Mapping[str, float], shared_schema: ParamSchema) -> pb.Pedalboard:
+    """The reverb bus of shared settings ``v`` (by name): reverb fully wet, its filters, the return."""
+    return pb.Pedalboard([
+        pb.Reverb(room_size=v["reverb_room_size"], damping=v["reverb_damping"], wet_level=1.0, dry_level=0.0,
+                  width=v["reverb_width"]),
+        *filter_processors(v, REVERB_BUS_SECTIONS, shared_schema),
+        pb.Gain(gain_db=v["reverb_return_db"]),
+    ])
+
+
 def render_bus_and_master(dry: np.ndarray, sends: np.ndarray | None, sample_rate: int, shared: np.ndarray,
                           schema: ParamSchema = CONSOLE_V2) -> np.ndarray:
     """The mix ``(2, n)`` from the summed strips ``dry`` and summed sends (validated shared settings)."""
@@ -164,13 +174,7 @@ def render_bus_and_master(dry: np.ndarray, sends: np.ndarray | None, sample_rate
     v = dict(zip(shared_schema.names, (float(t) for t in shared)))
     mix = np.array(dry, dtype=np.float32, copy=True)
     if sends is not None:
-        bus = pb.Pedalboard([
-            pb.Reverb(room_size=v["reverb_room_size"], damping=v["reverb_damping"], wet_level=1.0, dry_level=0.0,
-                      width=v["reverb_width"]),
-            *filter_processors(v, REVERB_BUS_SECTIONS, shared_schema),
-            pb.Gain(gain_db=v["reverb_return_db"]),
-        ])
-        mix += bus(np.ascontiguousarray(sends, dtype=np.float32), sample_rate)
+        mix += reverb_bus(v, shared_schema)(np.ascontiguousarray(sends, dtype=np.float32), sample_rate)
     chain = filter_processors(v, MASTER_EQ_SECTIONS, shared_schema)
     chain.append(pb.Compressor(threshold_db=v["master_comp_threshold_db"], ratio=v["master_comp_ratio"],
                                attack_ms=v["master_comp_attack_ms"], release_ms=v["master_comp_release_ms"]))

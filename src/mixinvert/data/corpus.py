@@ -10,6 +10,18 @@ own, as close to them as it can, with the true console settings of every mix:
 - ``songs`` (MedleyDB-like): 3 to 16 tracks; melodic and harmonic parts from music21's
   bundled scores rendered dry with fluidsynth (:mod:`mixinvert.data.melodic`), and in
   most songs (70 %) a drum kit of 3 to 8 microphones.
+- ``real``: real recordings. Each song is an excerpt of one song of a folder of MedleyDB
+  raw multitracks (``--sources``, e.g. ``../shared/data/medleydb-raw``): all of its
+  tracks or a subset of two or more, one excerpt start for all, and what differs between
+  sessions of the same music: each track's level moved by up to +-6 dB, a polarity flip
+  (10 % of tracks), a time offset of up to +-3 ms (30 % of tracks), and a noise floor
+  drawn per song. Categories come from the metadata's instrument labels
+  (:func:`mixinvert.data.medleydb.instrument_category`). The held-out split is by
+  source song: the source songs are split 8:1:1 with the corpus seed, and a validation
+  or test song is cut only from validation or test source songs, so no source song's
+  tracks are in two splits. The yardstick songs (:mod:`mixinvert.data.yardstick`) are
+  refused as sources. Train on it beside the synthetic presets by passing several
+  corpora to ``mixinvert train``.
 
 Every song is mixed through console v1 (``console="v2"``: console v2, with sends, a reverb
 bus and a master chain; :func:`mixinvert.data.engineer.sample_settings_v2`) by a synthetic
@@ -47,8 +59,8 @@ from mixinvert.data.dataset import SPLITS_FILE, split_names
 from mixinvert.data.song import load_song
 from mixinvert.errors import InputError
 
-Preset = Literal["drums", "songs"]
-PRESETS = ("drums", "songs")
+Preset = Literal["drums", "songs", "real"]
+PRESETS = ("drums", "songs", "real")
 CORPUS_FILE = "corpus.json"
 #: Bump when the generator changes what a (seed, index) produces.
 GENERATOR_VERSION = 1
@@ -56,6 +68,14 @@ SAMPLE_RATE = 44100
 #: Probability that a ``songs`` song has drums (MedleyDB: most songs are band music).
 SONGS_DRUM_P = 0.7
 MAX_SONG_TRACKS = 16
+#: The ``real`` preset's session differences: level offset (dB, +-), polarity flip
+#: probability, time offset (ms, +-) and its probability, noise floor (dBFS RMS, range).
+REAL_LEVEL_DB = 6.0
+REAL_FLIP_P = 0.1
+REAL_OFFSET_MS, REAL_OFFSET_P = 3.0, 0.3
+REAL_NOISE_DBFS = (-90.0, -60.0)
+#: Probability that a ``real`` song keeps all of its source's tracks.
+REAL_ALL_TRACKS_P = 0.5
 #: Loudness the synthetic engineer brings a mix to (LUFS integrated, +-2 LU per song):
 #: a finished mix before mastering.
 MIX_TARGET_LUFS = -18.0
@@ -79,13 +99,17 @@ class CorpusConfig:
     sample_rate: int = SAMPLE_RATE
     console: str = "v1"
     generator_version: int = GENERATOR_VERSION
+    #: The ``real`` preset's folder of MedleyDB raw multitracks.
+    sources_dir: str | None = None
 
     def identity(self) -> dict:
-        """The fields that decide the audio (paths to the kit and soundfont excluded)."""
+        """The fields that decide the audio (paths to the kit and soundfont excluded; of
+        the sources folder, its name)."""
         d = asdict(self)
         for key in ("kit_dir", "soundfont"):
             d.pop(key)
         d["midi_path"] = Path(self.midi_path).name if self.midi_path else None
+        d["sources_dir"] = Path(self.sources_dir).name if self.sources_dir else None
         return d
 
 
@@ -119,6 +143,8 @@ def make_song_tracks(config: CorpusConfig, index: int) -> tuple[list[tuple[str, 
         tracks += parts
         if with_drums:
             tracks += _drums(config, rng, seconds, meta, mics=n_drum_mics)
+    elif config.preset == "real":
+        tracks += _real(config, index, rng, meta)
     else:
         raise CorpusError(f"unknown preset {config.preset!r} (choose from {', '.join(PRESETS)})")
     return _unique_names(tracks), meta
@@ -145,6 +171,81 @@ def _drums(config: CorpusConfig, rng: np.random.Generator, seconds: float, meta:
     )
     return [(name, category, np.asarray(audio, np.float32).reshape(-1, np.asarray(audio).shape[-1]))
             for name, category, audio in out]
+
+
+def real_sources(config: CorpusConfig) -> tuple[list, dict[str, list[str]]]:
+    """The ``real`` preset's source songs (MedleyDB entries, sorted) and their split by song."""
+    from mixinvert.data.medleydb import MedleyDBError, list_raw_songs
+    from mixinvert.data.yardstick import yardstick_songs_in
+
+    if config.sources_dir is None:
+        raise CorpusError("the real preset needs a folder of MedleyDB raw multitracks (--sources)")
+    try:
+        entries = list_raw_songs(config.sources_dir)
+    except MedleyDBError as err:
+        raise CorpusError(str(err)) from None
+    banned = yardstick_songs_in([e.name for e in entries] + [t.name for e in entries for t in e.raw_tracks])
+    if banned:
+        raise CorpusError(f"{config.sources_dir}: holds the yardstick song(s) {', '.join(banned)}, which score "
+                          "real mixes and are never trained on; use other source songs")
+    if len(entries) < 3:
+        raise CorpusError(f"{config.sources_dir}: the real preset needs at least 3 source songs, so that its "
+                          f"validation and test songs come from songs it does not train on (found {len(entries)})")
+    return entries, split_names([e.name for e in entries], config.seed)
+
+
+def _real(config: CorpusConfig, index: int, rng: np.random.Generator, meta: dict) -> list[tuple[str, str, np.ndarray]]:
+    """Song ``index`` of the ``real`` preset: an excerpt of a source song of its split,
+    with session differences (see the module doc)."""
+    from mixinvert.audio import read_audio
+    from mixinvert.data.medleydb import instrument_category
+    from mixinvert.data.song import resample
+
+    entries, source_splits = real_sources(config)
+    names = [f"song_{i:04d}" for i in range(config.songs)]
+    split = next(k for k, v in split_names(names, config.seed).items() if f"song_{index:04d}" in v)
+    pool = [e for e in entries if e.name in source_splits[split]]
+    entry = pool[int(rng.integers(len(pool)))]
+    raws = list(entry.raw_tracks)
+    if len(raws) > 2 and rng.random() >= REAL_ALL_TRACKS_P:
+        keep = int(rng.integers(2, len(raws)))
+        raws = [raws[i] for i in sorted(rng.choice(len(raws), size=keep, replace=False))]
+    sr = config.sample_rate
+    audio = []
+    for raw in raws:
+        x, file_sr = read_audio(raw.path)
+        x = x.mean(axis=0, keepdims=True) if x.shape[0] > 2 else x
+        audio.append(resample(x, file_sr, sr) if file_sr != sr else x)
+    n = int(round(config.seconds * sr))
+    longest = max(a.shape[-1] for a in audio)
+    start = int(rng.integers(0, max(1, longest - n + 1)))
+    noise_dbfs = float(rng.uniform(*REAL_NOISE_DBFS))
+    out, info = [], []
+    for raw, x in zip(raws, audio):
+        y = np.zeros((x.shape[0], n), np.float32)
+        piece = x[:, start : start + n]
+        y[:, : piece.shape[-1]] = piece
+        level_db = float(rng.uniform(-REAL_LEVEL_DB, REAL_LEVEL_DB))
+        flip = bool(rng.random() < REAL_FLIP_P)
+        shift = int(round(rng.uniform(-REAL_OFFSET_MS, REAL_OFFSET_MS) * 1e-3 * sr)) if rng.random() < REAL_OFFSET_P else 0
+        y = np.roll(y, shift, axis=-1)
+        if shift > 0:
+            y[:, :shift] = 0.0
+        elif shift < 0:
+            y[:, shift:] = 0.0
+        y = y * (10 ** (level_db / 20) * (-1.0 if flip else 1.0))
+        y = y + rng.standard_normal(y.shape).astype(np.float32) * 10 ** (noise_dbfs / 20)
+        peak = float(np.abs(y).max())
+        if peak > 0.99:  # a louder session would not have clipped: the offset stops short of full scale
+            y *= 0.99 / peak
+            level_db += 20 * np.log10(0.99 / peak)
+        name = raw.name.rsplit(".", 1)[0]
+        out.append((name, instrument_category(raw.instrument), y.astype(np.float32)))
+        info.append({"name": name, "instrument": raw.instrument, "level_db": round(level_db, 2), "polarity_flip": flip,
+                     "offset_samples": shift})
+    meta["real"] = {"source": entry.name, "split": split, "start_s": round(start / sr, 3),
+                    "noise_floor_dbfs": round(noise_dbfs, 1), "tracks": info}
+    return out
 
 
 def _unique_names(tracks: list[tuple[str, str, np.ndarray]]) -> list[tuple[str, str, np.ndarray]]:
@@ -254,6 +355,8 @@ def make_corpus(
     _check_request(out_dir, config)
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = {"config": asdict(config), "identity": config.identity()}
+    if config.preset == "real":
+        doc["source_splits"] = real_sources(config)[1]
     if not (out_dir / CORPUS_FILE).is_file():
         write_text_atomic(out_dir / CORPUS_FILE, json.dumps(doc, indent=2) + "\n")
     jobs = max(1, min(jobs or os.cpu_count() or 1, config.songs))
@@ -285,6 +388,10 @@ def _check_request(out_dir: Path, config: CorpusConfig) -> None:
         raise CorpusError("--songs must be at least 1")
     if not 0.5 <= config.seconds <= 600:
         raise CorpusError("--seconds must be between 0.5 and 600")
+    if config.preset == "real":
+        real_sources(config)
+    elif config.sources_dir is not None:
+        raise CorpusError("--sources is for the real preset only")
     if config.preset == "drums" and config.kit_dir is None:
         raise CorpusError("the drums preset needs a drum kit folder (--kit), e.g. a MuldjordKit copy")
     if config.kit_dir is not None and not Path(config.kit_dir).is_dir():

@@ -34,6 +34,12 @@ Decisions (documented behaviour, tested):
 - Audio is loaded through :func:`mixinvert.data.song.load_tracks_and_mix`, so its rules
   (resampling, padding, a stereo mix, errors naming the file) apply unchanged.
 - Problems are :class:`MedleyDBError` (a :class:`SongError`) naming the file or folder.
+- A raw file the metadata names as ``.wav`` may be stored as ``.flac`` with the same stem
+  (lossless copies, as some redistributions ship them); the file found is used.
+- :func:`list_raw_songs` reads a folder of such song folders that ships no mixes (raw
+  tracks only, e.g. sources for :mod:`mixinvert.data.corpus`'s ``real`` preset), and
+  :func:`instrument_category` maps MedleyDB's instrument labels to the synthetic
+  engineer's categories.
 """
 
 from __future__ import annotations
@@ -128,7 +134,14 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def read_medleydb_entry(song_dir: str | os.PathLike) -> MedleyDBEntry:
+def _audio_file(path: Path) -> Path:
+    """``path``, or the FLAC file of the same stem when only that exists."""
+    if not path.is_file() and path.suffix.lower() == ".wav" and path.with_suffix(".flac").is_file():
+        return path.with_suffix(".flac")
+    return path
+
+
+def read_medleydb_entry(song_dir: str | os.PathLike, *, require_mix: bool = True) -> MedleyDBEntry:
     """Read ``<song_dir>/<Song>_METADATA.yaml`` and check the files it points to.
 
     Parameters
@@ -180,7 +193,8 @@ def read_medleydb_entry(song_dir: str | os.PathLike) -> MedleyDBEntry:
                 raise MedleyDBError(f"{meta_path}: raw {stem_id}/{raw_id} has no filename")
             fname = str(info["filename"])
             instrument = _text(info.get("instrument", stem.get("instrument")))
-            raws.append(MedleyDBRawTrack(fname, raw_dir / fname, instrument, str(stem_id), str(raw_id)))
+            path = _audio_file(raw_dir / fname)
+            raws.append(MedleyDBRawTrack(path.name, path, instrument, str(stem_id), str(raw_id)))
     if not raws:
         raise MedleyDBError(f"{meta_path}: lists no raw tracks")
     raws.sort(key=lambda t: t.name)
@@ -189,7 +203,7 @@ def read_medleydb_entry(song_dir: str | os.PathLike) -> MedleyDBEntry:
         dup = sorted({n for n in names if names.count(n) > 1})
         raise MedleyDBError(f"{meta_path}: raw file(s) listed twice: {', '.join(dup)}")
 
-    if not mix_path.is_file():
+    if require_mix and not mix_path.is_file():
         raise MedleyDBError(f"{mix_path}: mix file named in {meta_path.name} not found")
     for t in raws:
         if not t.path.is_file():
@@ -309,3 +323,56 @@ def iter_medleydb(
     )
     for entry in entries:
         yield load_medleydb_song(entry)
+
+
+def list_raw_songs(root: str | os.PathLike) -> list[MedleyDBEntry]:
+    """The MedleyDB songs in ``root`` (``root/<Song>/`` or ``root/Audio/<Song>/``) read for
+    their raw tracks only (no mix needed), sorted by name.
+
+    Raises
+    ------
+    MedleyDBError
+        ``root`` missing or holding no song folder, or a song whose metadata or raw files
+        are broken.
+    """
+    root = Path(root)
+    base = root / "Audio" if (root / "Audio").is_dir() else root
+    if not base.is_dir():
+        raise MedleyDBError(f"{root}: not a folder of MedleyDB songs")
+    dirs = sorted((p for p in base.iterdir() if p.is_dir() and (p / f"{p.name}_METADATA.yaml").is_file()),
+                  key=lambda p: p.name)
+    if not dirs:
+        raise MedleyDBError(f"{root}: no MedleyDB song folders (<Song>/<Song>_METADATA.yaml)")
+    return [read_medleydb_entry(d, require_mix=False) for d in dirs]
+
+
+#: MedleyDB instrument labels -> the synthetic engineer's categories
+#: (:data:`mixinvert.data.engineer.CATEGORIES`): the first rule whose words occur in the
+#: label wins, so "bass drum" is a kick and "bassoon" a wind before "bass" is tried. A
+#: whole kit on one track is mixed as the kit's centre anchor (the snare's prior).
+_CATEGORY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("kick", ("kick drum", "bass drum")),
+    ("snare", ("snare",)),
+    ("hihat", ("hi-hat", "hihat", "high hat")),
+    ("tom", ("tom",)),
+    ("overhead", ("cymbal", "overhead")),
+    ("room", ("room",)),
+    ("snare", ("drum set", "drum machine", "drums", "drum kit")),
+    ("vocals", ("singer", "vocal", "voice", "rapper", "choir", "speaker")),
+    ("winds", ("flute", "clarinet", "saxophone", "oboe", "bassoon", "piccolo", "recorder", "harmonica")),
+    ("brass", ("trumpet", "trombone", "horn", "tuba", "brass", "cornet", "euphonium")),
+    ("bass", ("bass",)),
+    ("guitar", ("guitar", "banjo", "mandolin", "ukulele", "lap steel", "dobro")),
+    ("keys", ("piano", "organ", "keyboard", "harpsichord", "accordion", "clavinet", "harmonium")),
+    ("synth", ("synth", "sampler")),
+    ("strings", ("violin", "viola", "cello", "string", "harp", "fiddle")),
+)
+
+
+def instrument_category(label: str) -> str:
+    """The engineer's category for a MedleyDB instrument label ("other" when none fits)."""
+    text = label.lower()
+    for category, words in _CATEGORY_RULES:
+        if any(w in text for w in words):
+            return category
+    return "other"

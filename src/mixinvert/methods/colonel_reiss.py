@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
+from typing import Sequence
 
 import numpy as np
 
@@ -60,6 +61,20 @@ V2_TRACK_EFFECTS = ("hpf", "eq", "compressor", "fader", "pan", "sends")
 V2_SHARED_EFFECTS = ("reverb bus", "master eq", "master compressor")
 
 
+def with_alignments(values: np.ndarray, alignments: Sequence[Alignment], sample_rate: int,
+                    schema: ParamSchema = CONSOLE_V2) -> np.ndarray:
+    """Physical v2 ``values`` with each track's polarity and time offset as measured, where
+    its measurement is trusted (:attr:`Alignment.usable`); the other tracks' kept."""
+    values = np.array(values, dtype=np.float64, copy=True)
+    limit = schema.spec("offset_ms").hi
+    for i, a in enumerate(alignments):
+        if a.usable:
+            offset_ms = 1000.0 * a.applied_offset_samples() / sample_rate
+            values[i, schema.index("offset_ms")] = float(np.clip(offset_ms, -limit, limit))
+            values[i, schema.index("polarity")] = float(a.polarity)
+    return values
+
+
 def start_point_v2(song: Song, schema: ParamSchema = CONSOLE_V2, *, align: bool = True
                    ) -> tuple[np.ndarray, np.ndarray, list[Alignment]]:
     """Normalized start of a v2 fit: the plain sum, each track's polarity and time offset
@@ -67,14 +82,10 @@ def start_point_v2(song: Song, schema: ParamSchema = CONSOLE_V2, *, align: bool 
     (:mod:`mixinvert.dsp.alignment`), compressors barely on, the sends barely open;
     and the shared settings (compressor barely on, limiter off). Also the alignments.
     ``align=False`` leaves every track at offset 0 and normal polarity (measured anyway)."""
-    values = sum_values(schema, song.tracks)
     alignments = [estimate_alignment(t, song.mix, song.sample_rate) for t in song.tracks]
-    limit = schema.spec("offset_ms").hi
-    for i, a in enumerate(alignments):
-        if align and a.usable:
-            offset_ms = 1000.0 * a.applied_offset_samples() / song.sample_rate
-            values[i, schema.index("offset_ms")] = float(np.clip(offset_ms, -limit, limit))
-            values[i, schema.index("polarity")] = float(a.polarity)
+    values = sum_values(schema, song.tracks)
+    if align:
+        values = with_alignments(values, alignments, song.sample_rate, schema)
     shared = schema.shared
     shared_values = shared.from_dict(shared.neutral())
     if song.mono_mix:

@@ -11,8 +11,10 @@ file or training checkpoint (``mixinvert train`` writes ``RUN_DIR/model.pt``).
 
 The model's console decides the settings: a network trained on console v2 (``train
 --console v2``) answers every track's v2 settings and the song's reverb bus and master
-chain, rendered through console v2 (the closed-form match is console v1's, so it does
-not run there; a mono mix gets :func:`~mixinvert.console.render_v2.for_mono_mix`).
+chain, rendered through console v2 (a mono mix gets
+:func:`~mixinvert.console.render_v2.for_mono_mix`). There the match is v2's: each
+track's polarity and time offset measured from the audio, then its fader and reverb
+send by least squares (:func:`mixinvert.console.match.match_fader_send_v2`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def estimate_eami(
     start = time.perf_counter()
     net, schema, meta = load_model(model)
     if schema.shared is not None:
-        return _estimate_with_shared(song, net, schema, model, start)
+        return _estimate_with_shared(song, net, schema, model, start, match)
     p = predict_song(net, song.tracks, song.mix, song.sample_rate)
     values = schema.denormalize(p)
     info = {
@@ -69,17 +71,33 @@ def estimate_eami(
     return Estimate(params, mix, info)
 
 
-def _estimate_with_shared(song: Song, net, schema, model, start: float) -> Estimate:
-    """A network for a console with shared settings (v2): its answer as it is, rendered."""
+def _estimate_with_shared(song: Song, net, schema, model, start: float, match: bool) -> Estimate:
+    """A network for a console with shared settings (v2): its answer, then, unless
+    ``match`` is off, each track's polarity and time offset as measured from the audio
+    (:mod:`mixinvert.dsp.alignment`) and its fader and reverb send fitted to the mix by
+    least squares (:func:`~mixinvert.console.match.match_fader_send_v2`); rendered."""
+    from mixinvert.console.match import match_fader_send_v2
     from mixinvert.console.mixing import render_mix
     from mixinvert.console.render_v2 import for_mono_mix
+    from mixinvert.dsp.alignment import estimate_alignment
+    from mixinvert.methods.colonel_reiss import with_alignments
 
     p, ps = predict_song(net, song.tracks, song.mix, song.sample_rate, with_shared=True)
     values, shared = schema.denormalize(p), schema.shared.denormalize(ps)
     if song.mono_mix:
         values, shared = for_mono_mix(values, shared, schema)
-    params = MixParams(schema, song.track_names, values, song.sample_rate, shared=shared)
     info = {"mix_source": f"console {schema.version}", "model": str(model) if model is not None else "shipped default",
-            "model_config": net.config.name, "match": f"not on console {schema.version} (console v1's closed form)",
-            "seconds": time.perf_counter() - start}
-    return Estimate(params, render_mix(song.tracks, song.sample_rate, params), info)
+            "model_config": net.config.name}
+    if match:
+        alignments = [estimate_alignment(t, song.mix, song.sample_rate) for t in song.tracks]
+        values = with_alignments(values, alignments, song.sample_rate, schema)
+        values, residual = match_fader_send_v2(song.tracks, song.sample_rate, values, shared, song.mix, schema=schema)
+        info["match"] = ("polarity and offsets measured; faders and reverb sends, least squares" if residual
+                         else "skipped: a silent mix or song")
+        info.update({f"match_residual_db_{k}": round(v, 3) for k, v in residual.items()})
+    else:
+        info["match"] = "off"
+    params = MixParams(schema, song.track_names, values, song.sample_rate, shared=shared)
+    mix = render_mix(song.tracks, song.sample_rate, params)
+    info["seconds"] = time.perf_counter() - start
+    return Estimate(params, mix, info)

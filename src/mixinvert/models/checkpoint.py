@@ -29,8 +29,10 @@ from mixinvert.models.inverter import Inverter, ModelConfig
 
 FORMAT = "mixinvert-eami"
 FORMAT_VERSION = 1
-#: The model that ``invert --method eami`` uses when no ``--model`` is given.
+#: The model that ``invert --method eami`` uses on console v1 when no ``--model`` is given.
 DEFAULT_MODEL_PATH = Path(__file__).with_name("eami_default.pt")
+#: The shipped model of each console.
+DEFAULT_MODEL_PATHS = {"v1": DEFAULT_MODEL_PATH, "v2": Path(__file__).with_name("eami_v2.pt")}
 
 
 class CheckpointError(InputError):
@@ -103,14 +105,14 @@ def build_model(obj: dict, *, where: str = "checkpoint") -> tuple[Inverter, Para
     return model, schema
 
 
-def load_model(path: str | os.PathLike | None = None) -> tuple[Inverter, ParamSchema, dict]:
+def load_model(path: str | os.PathLike | None = None, console: str = "v1") -> tuple[Inverter, ParamSchema, dict]:
     """The network, its schema and its ``meta`` from a model file or checkpoint.
 
-    ``path=None`` loads the shipped default model. Results are cached per file (path,
+    ``path=None`` loads the shipped model of ``console``. Results are cached per file (path,
     size, modification time and inode), so methods can call this for every song.
     """
     if path is None:
-        path = DEFAULT_MODEL_PATH
+        path = DEFAULT_MODEL_PATHS[console]
         if not path.is_file():
             raise CheckpointError(
                 f"no shipped model at {path}; train one with `mixinvert train` and pass it with --model"

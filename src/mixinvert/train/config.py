@@ -81,6 +81,10 @@ class TrainConfig:
     #: The console the network learns to set (``"v1"`` or ``"v2"``): the renders of the
     #: sampling step, the prior pairs and the network's outputs follow its schema.
     console: str = "v1"
+    #: Self-supervised adaptation (``mixinvert adapt``): the folders hold songs with their
+    #: tracks and mixes and no settings; every song trains, and validation scores the
+    #: network's answers against the same songs' own mixes (no settings needed).
+    adapt: bool = False
 
     def __post_init__(self) -> None:
         get_model_config(self.model)

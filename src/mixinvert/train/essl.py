@@ -96,8 +96,8 @@ from mixinvert.train.distributed import current as current_dist
 from mixinvert.train.fitting import sum_baseline_mrsd, training_step, validate
 from mixinvert.train.history import plot_history, write_log
 from mixinvert.train.sampling import sampling_step
-from mixinvert.train.songs import TrainSong, corpus_identity, load_split
-from mixinvert.train.surgery import init_model
+from mixinvert.train.songs import TrainSong, corpus_identity, load_adaptation_songs, load_split
+from mixinvert.train.surgery import encoder_from, init_model
 
 
 @dataclass
@@ -185,6 +185,7 @@ def train(
     device: str | torch.device = "cpu",
     init: str | os.PathLike | None = None,
     keep_models: bool = False,
+    init_encoder: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train (or resume training) an EAMI network on the corpora's train splits.
 
@@ -207,6 +208,8 @@ def train(
     init : a model file to start from instead of the untrained network (fine-tuning); it
         must hold the network of ``config.model``. A resumed run must name the same file
         contents (its SHA-256 is in ``run.json``).
+    init_encoder : start from this model file's encoder (any console) with fresh output
+        heads (:func:`~mixinvert.train.surgery.encoder_from`); not with ``init``
     keep_models : also keep every iteration's network as ``RUN_DIR/models/iteration_NNN.pt``
         (model files, e.g. to average the last ones with :func:`average_models`)
     """
@@ -218,7 +221,13 @@ def train(
             raise TrainError(f"{c}: no such corpus folder")
     log = log or print
     run_dir = Path(run_dir)
+    if config.adapt and init is None:
+        raise TrainError("adaptation starts from a trained model: name it (--model)")
+    if init is not None and init_encoder is not None:
+        raise TrainError("start from a model (--init) or from a model's encoder (--init-encoder), not both")
     start_model, init_info = init_model(init, config) if init is not None else (None, None)
+    if init_encoder is not None:
+        start_model, init_info = encoder_from(init_encoder, config)
     settings = _run_settings(config, corpus_dirs, init_info)
     d = current_dist()  # a rank of a torchrun launch, or None
     device = torch.device(d.device) if d is not None else resolve_device(str(device))
@@ -255,7 +264,8 @@ def train(
         _seed_torch(config, -1)
         if start_model is not None:
             model = start_model
-            log(f"starting from {init_info['path']} (sha256 {init_info['sha256'][:12]})")
+            log(f"starting from {init_info['path']}{' (its encoder)' if init_info.get('encoder_only') else ''} "
+                f"(sha256 {init_info['sha256'][:12]})")
         else:
             model = Inverter(for_schema(get_model_config(config.model), config.schema))  # weights from the seed
             model.start_at(*start_settings(config.schema))
@@ -269,11 +279,16 @@ def train(
     if done:
         return TrainResult(run_dir, run_dir / MODEL_FILE, history, start_t)
 
-    train_songs = load_split(corpus_dirs, "train", max_tracks=config.max_tracks, schema=config.schema)
+    if config.adapt:
+        train_songs = load_adaptation_songs(corpus_dirs, max_tracks=config.max_tracks, schema=config.schema)
+        valid_songs = train_songs[: config.valid_songs]  # their own mixes: no settings needed
+        settings["adapted_on"] = [s.name for s in train_songs]
+    else:
+        train_songs = load_split(corpus_dirs, "train", max_tracks=config.max_tracks, schema=config.schema)
+        valid_songs = load_split(corpus_dirs, "valid", limit=config.valid_songs, max_tracks=config.max_tracks,
+                                 schema=config.schema)
     if not train_songs:
         raise TrainError(f"no training songs in {', '.join(map(str, corpus_dirs))} (is there a splits.json?)")
-    valid_songs = load_split(corpus_dirs, "valid", limit=config.valid_songs, max_tracks=config.max_tracks,
-                             schema=config.schema)
     if config.valid_songs == 0:
         valid_songs = []
     if valid_songs and start_t == 0:
@@ -331,6 +346,8 @@ def _iterate(model: Inverter, optimizer: torch.optim.Optimizer, config: TrainCon
             "valid_param_mae": scores["valid_param_mae"],
             "train_songs": len(train_songs),
         }
+        if "adapted_on" in settings:
+            meta["adapted_on"] = settings["adapted_on"]
         if not valid_songs or scores["valid_mrsd"] < best:
             best = scores["valid_mrsd"] if valid_songs else best
             save_atomic(model_payload(model, config.schema, meta), run_dir / MODEL_FILE)

@@ -70,12 +70,24 @@ class TrainSong:
         return self._transfer[key]
 
 
+def refuse_yardstick(song_dir: Path) -> None:
+    """Raise :class:`TrainError` if ``song_dir`` (its name or a track's) is a yardstick song."""
+    from mixinvert.data.yardstick import yardstick_songs_in
+
+    tracks = song_dir / "tracks"
+    found = yardstick_songs_in([song_dir.name] + ([p.name for p in tracks.iterdir()] if tracks.is_dir() else []))
+    if found:
+        raise TrainError(f"{song_dir}: the yardstick song {', '.join(found)} scores real mixes and is never trained "
+                         "on (`mixinvert adapt` specializes a model to songs without settings, and records them)")
+
+
 def load_split(
     corpus_dirs: Sequence[str | os.PathLike], split: str, *, limit: int | None = None, max_tracks: int = DEFAULT_MAX_TRACKS,
     schema: ParamSchema = CONSOLE_V1,
 ) -> list[TrainSong]:
     """Songs of ``split`` from every corpus, in a fixed order (corpus, then song name), held
-    for training on console ``schema``."""
+    for training on console ``schema``. A yardstick song (:mod:`mixinvert.data.yardstick`)
+    is refused."""
     songs: list[TrainSong] = []
     for corpus in corpus_dirs:
         try:
@@ -85,11 +97,26 @@ def load_split(
                 raise
             dirs = []  # a small corpus may have no validation songs
         for d in dirs:
+            refuse_yardstick(d)
             songs.append(TrainSong.from_song(load_song(d, max_tracks=max_tracks), Path(corpus).name, schema))
     if limit is not None and len(songs) > limit:
         # An even spread over the corpora rather than the first ``limit`` songs of the first one.
         pick = np.linspace(0, len(songs) - 1, limit).round().astype(int)
         songs = [songs[i] for i in pick]
+    return songs
+
+
+def load_adaptation_songs(
+    dirs: Sequence[str | os.PathLike], *, max_tracks: int = DEFAULT_MAX_TRACKS, schema: ParamSchema = CONSOLE_V1,
+) -> list[TrainSong]:
+    """The songs of self-supervised adaptation: every song of each folder (a song folder, or
+    a folder of song folders; no splits, no settings needed), in a fixed order. Yardstick
+    songs are allowed here: the adapted model records what it was adapted on."""
+    songs: list[TrainSong] = []
+    for d in map(Path, dirs):
+        for song_dir in ([d] if (d / "tracks").is_dir() else list_song_dirs(d)):
+            song = load_song(song_dir, max_tracks=max_tracks)
+            songs.append(TrainSong.from_song(song, d.name if song_dir != d else "songs", schema))
     return songs
 
 

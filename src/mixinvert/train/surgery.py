@@ -76,6 +76,39 @@ def init_model(path: str | os.PathLike, config: TrainConfig) -> tuple[Inverter, 
     return model, {"path": str(path), "sha256": digest}
 
 
+def encoder_from(path: str | os.PathLike, config: TrainConfig) -> tuple[Inverter, dict]:
+    """A network for ``config`` whose encoder (everything but the output heads) is model
+    file ``path``'s, of any console, and whose heads answer where an untrained network
+    starts (:func:`~mixinvert.train.config.start_settings`): ``train --init-encoder``.
+
+    What a network learned about reading tracks and mixes does not depend on the console
+    it set; its heads do. Starting a console v2 run from the v1 network's encoder keeps the
+    first and learns the second.
+    """
+    import hashlib
+
+    from mixinvert.train.config import start_settings
+
+    path = Path(path)
+    obj = read_checkpoint(path)
+    model, _ = build_model(obj, where=str(path))
+    wanted = for_schema(get_model_config(config.model), config.schema)
+    body = replace(wanted, n_params=model.config.n_params, n_shared=model.config.n_shared)
+    if _widens(model.config, body):
+        model = widen_transfer(model, body)
+    if model.config != body:
+        raise TrainError(f"{path}: its encoder is not the {config.model!r} configuration's; pass --config to match it")
+    out = Inverter(wanted)
+    heads = ("fc.", "fc_shared.")
+    missing, unexpected = out.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if not k.startswith(heads)}, strict=False)
+    if unexpected or any(not k.startswith(heads) for k in missing):
+        raise TrainError(f"{path}: its weights do not fit the {config.model!r} encoder")
+    out.start_at(*start_settings(config.schema))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out, {"path": str(path), "sha256": digest, "encoder_only": True}
+
+
 def average_models(paths: Sequence[str | os.PathLike]) -> tuple[Inverter, dict]:
     """The mean of the weights of several model files (or training checkpoints) of one
     lineage, e.g. the last iterations of a run and the model it started from: a network
