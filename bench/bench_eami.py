@@ -7,7 +7,7 @@ files; ``run_all.py`` re-renders them without retraining. To recompute::
     python bench/bench_eami.py corpora  --corpora-dir DIR   # the two benchmark corpora (seeded)
     python bench/bench_eami.py table1   --corpora-dir DIR [--model PATH] [--previous-model OLD.pt]
     python bench/bench_eami.py table2   --corpora-dir DIR --runs-dir RUNS
-    python bench/bench_eami.py training --run RUN_DIR [--run RUN_DIR ...] --corpora-dir DIR
+    python bench/bench_eami.py training --run RUN_DIR [--run RUN_DIR ...] --corpora-dir DIR [--console v2]
         # record how the shipped model was trained (runs in order; if the shipped file is an
         # `average-models` result, its sources and it are scored on the last run's validation songs)
     python bench/bench_eami.py speed                        # invert on a 30 s, 16-track song
@@ -393,12 +393,19 @@ def _stage_record(run_dir: Path) -> dict:
     ]
     init = settings.get("init")
     return {"config": settings["config"], "model_config": settings["model_config"], "corpora": corpora,
-            "log": rows, "total_s": total, "init": init["sha256"][:12] if init else None}
+            "log": rows, "total_s": total, "init": init["sha256"][:12] if init else None,
+            "init_encoder_only": bool(init and init.get("encoder_only"))}
 
 
-def training_record(run_dirs: list[Path], corpora_dir: Path) -> dict:
-    """How the shipped model was trained: per run (a stage; a later one fine-tunes the one
-    before, ``train --init``) its settings, corpora, log and time; one plot over all."""
+def training_name(console: str) -> str:
+    """The results name of the training record of console ``console``'s shipped model."""
+    return "eami_training" if console == "v1" else f"eami_training_{console}"
+
+
+def training_record(run_dirs: list[Path], corpora_dir: Path, console: str = "v1") -> dict:
+    """How the shipped model of ``console`` was trained: per run (a stage; a later one
+    fine-tunes the one before, ``train --init``) its settings, corpora, log and time; one
+    plot over all."""
     from mixinvert.train.history import plot_history
 
     stages = [_stage_record(Path(d)) for d in run_dirs]
@@ -409,18 +416,20 @@ def training_record(run_dirs: list[Path], corpora_dir: Path) -> dict:
             history.append(row)
         offset += len(st["log"])
     RESULTS.mkdir(parents=True, exist_ok=True)
-    plot_history(history, RESULTS / "eami_training.png")
-    return {"stages": stages, "average": _average_record(Path(run_dirs[-1]), corpora_dir), "machine": _machine()}
+    plot_history(history, RESULTS / f"{training_name(console)}.png")
+    return {"stages": stages, "average": _average_record(Path(run_dirs[-1]), corpora_dir, console),
+            "machine": _machine(), "console": console}
 
 
-def _average_record(run_dir: Path, corpora_dir: Path) -> dict | None:
+def _average_record(run_dir: Path, corpora_dir: Path, console: str = "v1") -> dict | None:
     """If the shipped model is an average of model files (``mixinvert average-models``):
     each source's validation MRSD and the average's, on the validation songs of the last
     run, in one run (side by side)."""
     import torch
 
+    from mixinvert.console.schema import get_schema
     from mixinvert.models.checkpoint import (
-        DEFAULT_MODEL_PATH,
+        DEFAULT_MODEL_PATHS,
         build_model,
         load_model,
         read_checkpoint,
@@ -428,13 +437,13 @@ def _average_record(run_dir: Path, corpora_dir: Path) -> dict | None:
     from mixinvert.train.fitting import validate
     from mixinvert.train.songs import load_split
 
-    model, _, meta = load_model(DEFAULT_MODEL_PATH)
+    model, _, meta = load_model(DEFAULT_MODEL_PATHS[console])
     sources = meta.get("averaged")
     if not sources:
         return None
     settings = json.loads((run_dir / "run.json").read_text())
     corpora = [corpora_dir / c["name"] for c in settings["corpora"]]
-    songs = load_split(corpora, "valid", limit=settings["config"]["valid_songs"])
+    songs = load_split(corpora, "valid", limit=settings["config"]["valid_songs"], schema=get_schema(console))
     torch.set_num_threads(2)
     rows = []
     for src in sources:
@@ -647,7 +656,10 @@ def _table2_findings(modes: dict) -> list[str]:
 
 def _training_section(rec: dict) -> list[str]:
     stages = rec.get("stages") or [{**rec, "init": None}]  # records before stages held one run
-    parts = ["## The shipped EAMI model (`src/mixinvert/models/eami_default.pt`)", ""]
+    console = rec.get("console", "v1")
+    file = "eami_default.pt" if console == "v1" else f"eami_{console}.pt"
+    parts = [f"## The shipped EAMI model{'' if console == 'v1' else ' for console ' + console} "
+             f"(`src/mixinvert/models/{file}`)", ""]
     if len(stages) > 1:
         parts += [f"Trained in {len(stages)} runs of `mixinvert train`, each starting from the model file of the one "
                   "before (`--init`). Hardware: " + rec["machine"] + ".", ""]
@@ -661,6 +673,9 @@ def _training_section(rec: dict) -> list[str]:
         head = f"**Run {n}.** " if len(stages) > 1 else ""
         start = (f"Starts from the model file of run {n - 1} (sha256 {st['init']}). " if st.get("init") else
                  "Starts from the untrained network. ")
+        if st.get("init_encoder_only"):
+            start = (f"Starts from the encoder of the shipped console v1 model (sha256 {st['init']}; `--init-encoder`), "
+                     "with fresh output heads. ")
         parts += [
             head + f"Trained with `mixinvert train` on {corp}, train splits; config `{c['model']}` "
             f"(U-Net {mc['unet_channels']}, time pool {mc['time_pool']}, {mc['conformer_layers']} Conformer layers of "
@@ -712,7 +727,7 @@ def _training_section(rec: dict) -> list[str]:
         ]
     parts += [
         "![training loss and validation MRSD per iteration"
-        + (" (the runs one after another)" if len(stages) > 1 else "") + "](bench/results/eami_training.png)",
+        + (" (the runs one after another)" if len(stages) > 1 else "") + f"](bench/results/{training_name(console)}.png)",
         "",
         "| " + ("run | " if len(stages) > 1 else "") + "iteration | sigma | training loss | valid MAE | valid MRSD | "
         "valid param err (norm.) |",
@@ -730,9 +745,10 @@ def _training_section(rec: dict) -> list[str]:
 def markdown() -> str:
     """BENCHMARKS.md sections from the stored results (missing ones are said to be missing)."""
     parts = []
-    rec = _load("eami_training")
-    if rec:
-        parts += _training_section(rec)
+    for console in ("v1", "v2"):
+        rec = _load(training_name(console))
+        if rec:
+            parts += _training_section(rec)
     t1 = _load("eami_table1")
     if t1:
         sizes = ", ".join(f"{k}: {t1[k]['songs']} songs" for k in CORPORA)
@@ -927,6 +943,8 @@ def main() -> None:
                     help="run folder of the shipped model (for `training`); repeat for runs that fine-tune the "
                          "one before (train --init), in order")
     ap.add_argument("--model", type=Path, help="model file for table1 (default: the shipped one)")
+    ap.add_argument("--console", choices=("v1", "v2"), default="v1",
+                    help="`training`: whose shipped model the runs made (default v1)")
     ap.add_argument("--previous-model", type=Path,
                     help="table1: an earlier model file whose eami row is measured in the same run")
     args = ap.parse_args()
@@ -939,7 +957,7 @@ def main() -> None:
     elif args.what == "training":
         if args.run is None:
             ap.error("training needs --run RUN_DIR")
-        _save("eami_training", training_record(args.run, args.corpora_dir))
+        _save(training_name(args.console), training_record(args.run, args.corpora_dir, args.console))
     elif args.what == "oracle":
         _save("eami_oracle", oracle(args.corpora_dir))
     elif args.what == "speed":

@@ -6,7 +6,11 @@ with ``tracks/`` and ``mix.flac`` or ``mix.wav``) side by side in one run, and s
 ``bench/results/real.json``; ``bench/run_all.py`` turns it into the "Real mixes" section of
 BENCHMARKS.md. ``ladder`` measures what each capability of console v2 buys (:data:`LADDER`)
 and saves ``bench/results/real_ladder.json``; ``synthetic [--corpora-dir DIR]`` scores the v2
-fits on songs the synthetic engineer mixed through console v2 (``real_synthetic_v2.json``).
+fits on songs the synthetic engineer mixed through console v2 (``real_synthetic_v2.json``);
+``adapt`` measures self-supervised adaptation of the v2 network (``mixinvert adapt``) on the
+real songs, adapted on one and scored on the others (``real_adapt.json``); ``heldout
+[--corpora-dir DIR]`` scores the v2 network on the test splits of its own training corpora
+(remade from their seeds when missing; ``real_heldout_v2.json``).
 
 Per song and method: the whole mix's MRSD after -23 LUFS (as ``evaluate``), over the plain
 sum's, and the seconds. Two reference rows that are not methods:
@@ -55,7 +59,7 @@ REAL_DEV = bench_eami.REPO.parent / "shared" / "data" / "real-dev"
 RESULT_NAME = "real"
 LADDER_NAME = "real_ladder"
 #: Rows in the order of the table: (label, method, console, extra mix scored instead of the
-#: method's own mix). ``linear bound`` is the reference row (not a method).
+#: method's own mix[, more options]). ``linear bound`` is the reference row (not a method).
 ROWS = (
     ("sum", "sum", "v1", None),
     ("random", "random", "v1", None),
@@ -66,7 +70,10 @@ ROWS = (
     ("colonel-reiss", "colonel-reiss", "v1", None),
     ("colonel-reiss v2", "colonel-reiss", "v2", None),
     ("eami", "eami", "v1", None),
+    ("eami v2, one pass (no match)", "eami", "v2", None, {"match": False}),
+    ("eami v2", "eami", "v2", None),
     ("eami+refine", "eami+refine", "v1", None),
+    ("eami+refine v2, without the network", "eami+refine", "v2", None, {"network": False}),
     ("eami+refine v2", "eami+refine", "v2", None),
 )
 BOUND = "linear bound (per-bin filters)"
@@ -155,7 +162,7 @@ def stem_scores(song, stems: dict, scored: Scored) -> dict[str, float]:
     return out
 
 
-def _run_method(song, method: str, console: str, extra: str | None) -> Scored:
+def _run_method(song, method: str, console: str, extra: str | None, more: dict | None = None) -> Scored:
     from mixinvert.console.mixing import solos
     from mixinvert.methods.barchiesi_reiss import fit_filters, render_direct
     from mixinvert.methods.registry import get_method
@@ -164,6 +171,7 @@ def _run_method(song, method: str, console: str, extra: str | None) -> Scored:
     # the console is always named: without one, a method that has both would run v2 (a
     # rendering of no console, "-", is barchiesi-reiss's own, whatever console it maps to)
     options = {"console": console if console != "-" else "v1"} if "console" in get_method(method).options else {}
+    options.update(more or {})
     r = run_method(song, method, rng=np.random.default_rng(0), options=options)
     if extra is not None:
         mix, score = r.estimate.extra_mixes[extra], r.extra_scores[extra].mrsd
@@ -270,8 +278,10 @@ def _stems_summed(song, stems: dict) -> Scored | None:
 
 def run(paths: list[Path], rows: tuple = ROWS) -> dict:
     from mixinvert.dsp.alignment import estimate_alignment
+    from mixinvert.models.checkpoint import DEFAULT_MODEL_PATHS
 
     res: dict = {"machine": bench_eami._machine(), "eami_model": bench_eami.model_digest(),
+                 "eami_model_v2": bench_eami.model_digest(DEFAULT_MODEL_PATHS["v2"]),
                  "rows": [label for label, *_ in rows] + [BOUND, STEMS], "songs": {}}
     for song_dir in song_dirs(paths):
         song = load_real_song(song_dir)
@@ -283,8 +293,8 @@ def run(paths: list[Path], rows: tuple = ROWS) -> dict:
                                      for t in song.tracks],
                        "rides": rides(song, stems), "rows": {}}
         runs: list[tuple[str, str, Callable[[], Scored]]] = [
-            (label, console, lambda m=method, c=console, e=extra: _run_method(song, m, c, e))
-            for label, method, console, extra in rows
+            (label, console, lambda m=method, c=console, e=extra, o=more: _run_method(song, m, c, e, *o))
+            for label, method, console, extra, *more in rows
         ] + [(BOUND, "-", lambda: _linear_bound(song)), (STEMS, "-", lambda: _stems_summed(song, stems))]
         for label, console, fn in runs:
             scored = fn()
@@ -355,7 +365,7 @@ SYNTHETIC_NAME = "real_synthetic_v2"
 SYNTHETIC_CORPUS = ("songs", 3, 10.0, 11)
 SYNTHETIC_MAX_TRACKS = 6
 #: (method, console, extra mix scored instead of the method's own, budget in work units or None).
-SYNTHETIC_METHODS = (("sum", "v2", None, None), ("barchiesi-reiss", "v2", "console", None),
+SYNTHETIC_METHODS = (("sum", "v2", None, None), ("eami", "v2", None, None), ("barchiesi-reiss", "v2", "console", None),
                      ("colonel-reiss", "v2", None, None), ("eami+refine", "v2", None, None),
                      ("eami+refine", "v2", None, 80.0), ("colonel-reiss", "v1", None, None))
 
@@ -394,6 +404,92 @@ def synthetic(corpora_dir: Path) -> dict:
             rows[label] = {"mrsd": score, "seconds": r.seconds}
             print(f"{song.name} {method} {console}: {score:.3f} ({r.seconds:.0f} s)", file=sys.stderr)
         res["songs"][song.name] = {"tracks": len(names), "rows": rows}
+    return res
+
+
+ADAPT_NAME = "real_adapt"
+#: Methods scored with each network in the adaptation measurement: (label, method, options).
+ADAPT_METHODS = (("eami, one pass", "eami", {"match": False}), ("eami", "eami", {}),
+                 ("eami+refine", "eami+refine", {}))
+
+
+def adaptation(paths: list[Path], work_dir: Path) -> dict:
+    """Self-supervised adaptation (``mixinvert adapt``, default settings) measured honestly:
+    the shipped v2 network adapted on each real song, then scored on every song, the other
+    songs (held out: the adaptation never saw them) beside the unadapted network, and the
+    song it was adapted on (what a studio adapting to its archive gets: no settings are
+    used). MRSD / sum, side by side in one run."""
+    import subprocess
+
+    from mixinvert.methods.baseline import plain_sum
+    from mixinvert.methods.run import run_method
+    from mixinvert.metrics.audio import compare_mixes
+    from mixinvert.models.checkpoint import DEFAULT_MODEL_PATHS
+
+    dirs = song_dirs(paths)
+    songs = {d.name: load_real_song(d) for d in dirs}
+    res: dict = {"machine": bench_eami._machine(), "eami_model_v2": bench_eami.model_digest(DEFAULT_MODEL_PATHS["v2"]),
+                 "adapted": {}, "scores": {}}
+    models: dict[str, Path | None] = {"shipped": None}
+    for d in dirs:
+        out = work_dir / f"adapt_{d.name}"
+        start = time.perf_counter()
+        subprocess.run([*bench_eami.MIXINVERT, "adapt", str(d), "--out", str(out), "--device", "cpu", "-q"],
+                       check=True)
+        log = [ln.split(",") for ln in (out / "log.csv").read_text().splitlines()]
+        res["adapted"][d.name] = {"seconds": time.perf_counter() - start, "iterations": len(log) - 1,
+                                  "own_mix_mrsd": [float(r[log[0].index("valid_mrsd")]) for r in log[1:]]}
+        models[d.name] = out / "model.pt"
+        print(f"adapted on {d.name} in {res['adapted'][d.name]['seconds']:.0f} s", file=sys.stderr)
+    for name, song in songs.items():
+        sum_mrsd = compare_mixes(plain_sum(song), song.mix, song.sample_rate).mrsd
+        rows: dict = {}
+        for who, model in models.items():
+            for label, method, options in ADAPT_METHODS:
+                opts = {"console": "v2", **options, **({"model": model} if model is not None else {})}
+                r = run_method(song, method, rng=np.random.default_rng(0), options=opts)
+                rows.setdefault(who, {})[label] = {"mrsd_over_sum": r.scores.mrsd / sum_mrsd, "seconds": r.seconds}
+                print(f"{name}, network {who}, {label}: {r.scores.mrsd / sum_mrsd:.3f} x sum", file=sys.stderr)
+        res["scores"][name] = rows
+    return res
+
+
+HELDOUT_NAME = "real_heldout_v2"
+#: The v2 network's training corpora, remade by ``mixinvert corpus`` with these settings
+#: (preset, songs, seconds, seed; ``real`` from ``../shared/data/medleydb-raw``). Their test
+#: splits are held out: the ``real`` one by source song.
+TRAINING_CORPORA_V2 = {"real_v2": ("real", 300, 10.0, 25), "songs_v2": ("songs", 150, 10.0, 25)}
+MEDLEYDB_RAW = REAL_DEV.parent / "medleydb-raw"
+HELDOUT_SONGS = 15
+
+
+def heldout(corpora_dir: Path) -> dict:
+    """The v2 network on the test splits of its training corpora (made here if missing):
+    MRSD / sum of eami (one pass and matched), per corpus."""
+    import subprocess
+
+    from mixinvert.data.dataset import list_song_dirs
+    from mixinvert.data.song import load_song
+    from mixinvert.methods.run import run_method
+
+    res: dict = {"machine": bench_eami._machine(), "corpora": {}}
+    for name, (preset, n, seconds, seed) in TRAINING_CORPORA_V2.items():
+        target = corpora_dir / name
+        extra = ["--sources", str(MEDLEYDB_RAW)] if preset == "real" else ["--kit", str(bench_eami.KIT), "--midi",
+                                                                          str(bench_eami.MIDI)]
+        subprocess.run([*bench_eami.MIXINVERT, "corpus", str(target), "--preset", preset, "--songs", str(n),
+                        "--seconds", str(seconds), "--seed", str(seed), "--console", "v2", "-q", *extra], check=True)
+        rows: dict = {}
+        for d in list_song_dirs(target, "test")[:HELDOUT_SONGS]:
+            song = load_song(d, require_mix=True)
+            base = run_method(song, "sum", rng=np.random.default_rng(0), options={"console": "v2"}).scores.mrsd
+            for label, options in (("eami, one pass", {"match": False}), ("eami", {})):
+                r = run_method(song, "eami", rng=np.random.default_rng(0), options={"console": "v2", **options})
+                rows.setdefault(label, []).append({"song": d.name, "mrsd_over_sum": r.scores.mrsd / base,
+                                                   "seconds": r.seconds})
+        res["corpora"][name] = {"settings": [preset, n, seconds, seed], "rows": rows}
+        for label, got in rows.items():
+            print(f"{name} {label}: {np.mean([g['mrsd_over_sum'] for g in got]):.3f} x sum", file=sys.stderr)
     return res
 
 
@@ -507,6 +603,50 @@ def markdown() -> str:
             parts.append(f"| {label} | " + " | ".join(f"{r:.3f}" for r in ratios)
                          + f" | **{np.mean(ratios):.3f}** | {secs:.0f} |")
         parts.append("")
+    ada = bench_eami._load(ADAPT_NAME)
+    if ada:
+        anames = list(ada["scores"])
+        who = list(ada["scores"][anames[0]])
+        labels = [label for label, _, _ in ADAPT_METHODS]
+        parts += [
+            "Self-supervised adaptation (`python bench/bench_real.py adapt`): the shipped v2 network adapted with "
+            "`mixinvert adapt SONG` (default settings; the song's tracks and mix only, no settings) on each song, "
+            "then scored on each song beside the unadapted network; MRSD / sum. *held out*: scored on a song the "
+            "adaptation never saw; *own*: on the song it adapted to (no ground truth is used, so this is what "
+            "adapting to an archive before inverting it gives). Adapting took "
+            + ", ".join(f"{a['seconds']:.0f} s ({n}, {a['iterations']} iterations; MRSD on its own mix per "
+                        f"iteration {', '.join(f'{m:.2f}' for m in a['own_mix_mrsd'])})"
+                        for n, a in ada["adapted"].items()) + f". Hardware: {ada['machine']}.",
+            "",
+            "| scored on | network | " + " | ".join(labels) + " |",
+            "|---|---|" + "---|" * len(labels),
+        ]
+        for n in anames:
+            for w in who:
+                tag = "shipped, unadapted" if w == "shipped" else (f"adapted on {w} (own)" if w == n
+                                                                    else f"adapted on {w} (held out)")
+                row = ada["scores"][n][w]
+                parts.append(f"| {n} | {tag} | " + " | ".join(f"{row[lb]['mrsd_over_sum']:.3f}" for lb in labels)
+                             + " |")
+        parts.append("")
+    held = bench_eami._load(HELDOUT_NAME)
+    if held:
+        parts += [
+            "The v2 network on the test splits of its own training corpora (`python bench/bench_real.py heldout`; "
+            "in-model: mixed by the synthetic engineer through console v2; the `real` corpus's test songs are cut "
+            f"from a source song that no training song came from); first {HELDOUT_SONGS} test songs, MRSD / sum "
+            "(mean, median).",
+            "",
+            "| corpus | " + " | ".join(held["corpora"][next(iter(held["corpora"]))]["rows"]) + " | s / song |",
+            "|---|" + "---|" * (len(held["corpora"][next(iter(held["corpora"]))]["rows"]) + 1),
+        ]
+        for cname, c in held["corpora"].items():
+            cells = [f"{np.mean([g['mrsd_over_sum'] for g in got]):.3f} "
+                     f"({np.median([g['mrsd_over_sum'] for g in got]):.3f})" for got in c["rows"].values()]
+            secs = np.mean([g["seconds"] for got in c["rows"].values() for g in got])
+            parts.append(f"| {cname} ({c['settings'][0]}, seed {c['settings'][3]}) | " + " | ".join(cells)
+                         + f" | {secs:.1f} |")
+        parts.append("")
     parts += ["Alignment (GCC-PHAT against the mix; offset in ms, positive: later in the mix; unreliable: a blunt "
               "peak, the offset is not used; drift: the offset moves over the song):", ""]
     for n in names:
@@ -522,7 +662,7 @@ def markdown() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("run", "ladder", "synthetic", "markdown"))
+    ap.add_argument("what", choices=("run", "ladder", "synthetic", "adapt", "heldout", "markdown"))
     ap.add_argument("--corpora-dir", type=Path, default=Path(__file__).resolve().parent / ".cache" / "corpora",
                     help="where `synthetic` makes (or finds) its corpus")
     ap.add_argument("--songs", type=Path, action="append", help="song folder or folder of songs (repeatable)")
@@ -531,6 +671,10 @@ def main() -> None:
         bench_eami._save(RESULT_NAME, run(args.songs or [REAL_DEV]))
     elif args.what == "synthetic":
         bench_eami._save(SYNTHETIC_NAME, synthetic(args.corpora_dir))
+    elif args.what == "adapt":
+        bench_eami._save(ADAPT_NAME, adaptation(args.songs or [REAL_DEV], args.corpora_dir / "adapt_runs"))
+    elif args.what == "heldout":
+        bench_eami._save(HELDOUT_NAME, heldout(args.corpora_dir))
     elif args.what == "ladder":
         bench_eami._save(LADDER_NAME, ladder(args.songs or [REAL_DEV]))
     print(markdown())

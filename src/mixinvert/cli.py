@@ -287,22 +287,26 @@ def _method_options(args: argparse.Namespace) -> dict:
     """Method options given on the command line (``--model``, ``--steps``, ``--budget``, ``--budget-seconds``,
     ``--console``)."""
     given = {"model": args.model, "steps": args.steps, "budget": args.budget, "budget_seconds": args.budget_seconds,
-             "match": False if args.no_match else None, "console": args.console}
+             "match": False if args.no_match else None, "console": args.console,
+             "network": False if args.no_network else None}
     return {k: v for k, v in given.items() if v is not None}
 
 
 def _add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--console", choices=("v1", "v2"), default=None,
                    help="console to express the mix with: v1, or v2 (polarity, time offset, drive, high-pass, "
-                        "more EQ, a reverb bus and a master chain). Default: v2 for every method that has it "
-                        "(all but eami, which has v1 only), except with --model (the model's console) and on songs "
-                        "whose true settings are known on v1 (a v1 corpus), which stay on v1 so that settings can be "
-                        "scored")
+                        "more EQ, a reverb bus and a master chain). Default: v2, except with --model (the model's "
+                        "console) and on songs whose true settings are known on v1 (a v1 corpus), which stay on v1 "
+                        "so that settings can be scored")
     p.add_argument("--model", type=Path, default=None, metavar="MODEL.pt",
-                   help="EAMI model file for eami and eami+refine (default: the shipped model)")
+                   help="EAMI model file for eami and eami+refine (default: the shipped model of the console)")
     p.add_argument("--no-match", action="store_true",
-                   help="eami: keep the network's levels and reverb wet as they are, without fitting them to the "
-                        "mix by least squares (the paper's one-pass estimate)")
+                   help="eami: the network's answer as it is (the paper's one-pass estimate), without the closed-form "
+                        "match: levels and reverb wet by least squares (v1); offsets and polarity measured, faders "
+                        "and sends by least squares (v2)")
+    p.add_argument("--no-network", action="store_true",
+                   help="eami+refine on v2: leave the network's answer out of the candidate starts (the sum and "
+                        "barchiesi-reiss's settings only)")
     p.add_argument("--steps", type=int, default=None, metavar="N",
                    help="most gradient steps on the twin per song (colonel-reiss: default 200; eami+refine: 400)")
     p.add_argument("--budget", type=float, default=None, metavar="UNITS",

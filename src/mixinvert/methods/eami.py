@@ -5,9 +5,10 @@ Features of every track and of the reference mix go through the network
 units by the console schema. Then, unless ``match=False``, every track's level and reverb
 wet are fitted to the reference mix in closed form (:func:`mixinvert.console.match.match_gain_wet`:
 linear least squares on the console's own renders, which console v1 makes exact), and the
-result is rendered. The model is the shipped default
-(:data:`mixinvert.models.checkpoint.DEFAULT_MODEL_PATH`) unless ``model=`` names a model
-file or training checkpoint (``mixinvert train`` writes ``RUN_DIR/model.pt``).
+result is rendered. The model is the shipped network of the console asked for
+(:data:`mixinvert.models.checkpoint.DEFAULT_MODEL_PATHS`; the console is chosen as for
+every method, :func:`mixinvert.methods.run.default_console`) unless ``model=`` names a
+model file or training checkpoint (``mixinvert train`` writes ``RUN_DIR/model.pt``).
 
 The model's console decides the settings: a network trained on console v2 (``train
 --console v2``) answers every track's v2 settings and the song's reverb bus and master
@@ -28,25 +29,33 @@ from mixinvert.console.match import match_gain_wet
 from mixinvert.console.params_io import MixParams
 from mixinvert.console.render import Console
 from mixinvert.data.song import Song, SongError
+from mixinvert.errors import InputError
 from mixinvert.methods.base import Estimate, register
-from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH, load_model
+from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH, DEFAULT_MODEL_PATHS, load_model
 from mixinvert.models.predict import predict_song
 
 
 @register(
     "eami",
-    "the EAMI network's one-pass estimate (embodied self-supervised learning), levels and reverb wet then "
-    "fitted to the mix by least squares",
-    options=("model", "match"),
+    "the EAMI network's one-pass estimate (embodied self-supervised learning), then the closed-form match: "
+    "levels and reverb wet (v1), measured offsets and polarity, faders and sends (v2)",
+    options=("model", "match", "console"),
     available=DEFAULT_MODEL_PATH.is_file,
 )
 def estimate_eami(
-    song: Song, *, rng: np.random.Generator, model: str | os.PathLike | None = None, match: bool = True
+    song: Song, *, rng: np.random.Generator, model: str | os.PathLike | None = None, match: bool = True,
+    console: str | None = None,
 ) -> Estimate:
+    """``model``: a model file (default: the shipped network of ``console``); ``console``:
+    ``"v1"`` or ``"v2"`` (default: the model's; a model of another console is an error)."""
     if song.mix is None:
         raise SongError(f"{song.name}: eami needs the reference mix")
     start = time.perf_counter()
-    net, schema, meta = load_model(model)
+    if console is not None and console not in DEFAULT_MODEL_PATHS:
+        raise InputError(f"unknown console {console!r}; choose v1 or v2")
+    net, schema, meta = load_model(model, console or "v1")
+    if console is not None and schema.version != console:
+        raise InputError(f"{model} is a network for console {schema.version}, not {console}")
     if schema.shared is not None:
         return _estimate_with_shared(song, net, schema, model, start, match)
     p = predict_song(net, song.tracks, song.mix, song.sample_rate)

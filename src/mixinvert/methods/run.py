@@ -41,7 +41,7 @@ DEFAULT_CONSOLE = "v2"
 
 def default_console(entry: MethodEntry, song: Song, options: dict[str, Any] | None = None) -> str | None:
     """The console ``entry`` runs ``song`` on when the caller names none: None for a method
-    with one console only (``eami``: v1); with a ``model`` option, the model's console (a
+    with one console only; with a ``model`` option, the model's console (a
     network predicts one console's settings); for a song whose true settings are known (a
     corpus song), their console, so that the estimate's settings can be scored against them;
     else :data:`DEFAULT_CONSOLE`."""
@@ -57,7 +57,7 @@ def default_console(entry: MethodEntry, song: Song, options: dict[str, Any] | No
 
 
 def _console_of(entry: MethodEntry, options: dict[str, Any]) -> str:
-    """The console a run will use: the option, else for a method without one (``eami``) its
+    """The console a run will use: the option, else for a method without one its
     model's, else v1."""
     if "console" in options:
         return str(options["console"])

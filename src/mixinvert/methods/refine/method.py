@@ -18,7 +18,7 @@ from mixinvert.methods.base import Estimate, register
 from mixinvert.methods.refine.pipeline import RefineConfig, refine
 from mixinvert.methods.refine.pipeline_v2 import refine_v2
 from mixinvert.methods.refine.uncertainty import uncertainty_rows
-from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
+from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH, DEFAULT_MODEL_PATHS
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ DEFAULT_BUDGET = {"v1": RefineConfig().budget, "v2": 50.0}
 @register(
     "eami+refine",
     "EAMI's estimate refined per song: the differentiable twin, then CMA-ES on the real console, with uncertainty",
-    options=("model", "budget", "budget_seconds", "steps", "console"),
+    options=("model", "budget", "budget_seconds", "steps", "console", "network"),
     available=DEFAULT_MODEL_PATH.is_file,
 )
 def estimate_eami_refine(
@@ -43,14 +43,23 @@ def estimate_eami_refine(
     budget_seconds: float | None = None,
     steps: int | None = None,
     console: str = "v1",
+    network: bool = True,
 ) -> Estimate:
     """``budget``: work units (default 60 on console v1, 50 on v2: :data:`DEFAULT_BUDGET`);
     ``budget_seconds``: an optional wall-clock cap;
-    ``steps``: most twin steps (default 400); ``console``: ``"v1"`` or ``"v2"`` (no v2
-    network is shipped: on v2 it starts from the plain sum and Barchiesi & Reiss's settings,
-    and from ``model``'s answer when that is a network for console v2)."""
+    ``steps``: most twin steps (default 400); ``console``: ``"v1"`` or ``"v2"``. On v2 the
+    candidate starts are the plain sum, Barchiesi & Reiss's settings and the answer of the
+    v2 network (``model``, default the shipped one); ``network=False`` leaves the network
+    out (v1's refinement always starts from its network)."""
     start = time.perf_counter()
     schema = get_schema(console)
+    if not network:
+        if schema.version == "v1":
+            raise InputError("console v1's refinement starts from its network: network=no is for console v2")
+        if model is not None:
+            raise InputError("a model was named and network=no leaves it out: give one or the other")
+    elif model is None and schema.version == "v2" and DEFAULT_MODEL_PATHS["v2"].is_file():
+        model = DEFAULT_MODEL_PATHS["v2"]
     if model is not None:
         from mixinvert.models.checkpoint import load_model
 
