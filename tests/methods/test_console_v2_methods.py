@@ -12,6 +12,7 @@ from mixinvert.errors import InputError
 from mixinvert.methods.baseline import plain_sum
 from mixinvert.methods.run import run_method
 from mixinvert.metrics.audio import mrsd
+from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH
 from tests.conftest import SR, noise_track
 
 SHARED = CONSOLE_V2.shared
@@ -75,10 +76,13 @@ def test_colonel_reiss_on_v2_fits_the_twin(song_v2):
     assert (params.values[:, ix("drive_db")] == 0.0).all()
 
 
-def test_methods_without_v2_say_which_have_it(song_v2):
-    song, _ = song_v2
-    with pytest.raises(InputError, match="console v1 only.*barchiesi-reiss, colonel-reiss, eami\\+refine, random, sum"):
-        run_method(song, "eami", rng=np.random.default_rng(0), options={"console": "v2"})
+def test_methods_without_v2_say_which_have_it():
+    from mixinvert.methods.base import MethodEntry
+
+    v1_only = MethodEntry("v1-only", lambda song, rng: None, "a method registered without a console option")
+    with pytest.raises(InputError, match="console v1 only.*barchiesi-reiss, colonel-reiss, eami, eami\\+refine, "
+                                         "random, sum"):
+        v1_only.check_options({"console": "v2"})
 
 
 def test_a_mono_mix_is_fitted_on_v2_with_pan_and_width_left_out(song_v2):
@@ -86,12 +90,12 @@ def test_a_mono_mix_is_fitted_on_v2_with_pan_and_width_left_out(song_v2):
     mono = Song("mono", song.track_names, song.tracks, SR, np.vstack([song.mix.mean(axis=0)] * 2), mono_mix=True)
     with pytest.raises(InputError, match=r"mono mix needs console v2 \(--console v2\)"):
         run_method(mono, "sum", rng=np.random.default_rng(0), options={"console": "v1"})
-    with pytest.raises(InputError, match="mono mix needs console v2 .a model for console v2"):
-        run_method(mono, "eami", rng=np.random.default_rng(0))
+    with pytest.raises(InputError, match=r"mono mix needs console v2 \(--console v2\)"):
+        run_method(mono, "eami", rng=np.random.default_rng(0), options={"model": DEFAULT_MODEL_PATH})
     # named no console, a method that has v2 takes it
     assert run_method(mono, "sum", rng=np.random.default_rng(0)).estimate.params.schema is CONSOLE_V2
     for method, options in (("colonel-reiss", {"steps": 20}), ("barchiesi-reiss", {}), ("random", {}),
-                            ("eami+refine", {"budget": 8.0})):
+                            ("eami+refine", {"budget": 8.0}), ("eami", {})):
         r = run_method(mono, method, rng=np.random.default_rng(0), options={"console": "v2", **options})
         params = r.estimate.params
         assert (params.values[:, CONSOLE_V2.index("pan")] == 0.0).all()
@@ -158,7 +162,7 @@ def test_the_default_console_is_v2_unless_the_truth_or_the_method_says_otherwise
     song, _ = song_v2
     unknown = Song("real", song.track_names, song.tracks, SR, song.mix)  # no known settings: a real song
     assert DEFAULT_CONSOLE == "v2" and default_console(get_method("sum"), unknown) == "v2"
-    assert default_console(get_method("eami"), unknown) is None  # the network has console v1 only
+    assert default_console(get_method("eami"), unknown) == "v2"  # a network ships for each console
     assert default_console(get_method("colonel-reiss"), song) == "v2"  # the truth's console
     # a model file is a network for one console: the shipped one predicts v1's settings
     from mixinvert.models.checkpoint import DEFAULT_MODEL_PATH

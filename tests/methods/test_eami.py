@@ -13,6 +13,7 @@ from mixinvert.console.params_io import read_params
 from mixinvert.console.render import Console
 from mixinvert.console.schema import CONSOLE_V1
 from mixinvert.data.song import Song, SongError
+from mixinvert.errors import InputError
 from mixinvert.methods.registry import best_method, get_method
 from mixinvert.models import checkpoint
 from mixinvert.models.checkpoint import CheckpointError, model_payload, save_atomic
@@ -80,9 +81,13 @@ def test_eami_is_independent_of_track_order(song, model_file, rng):
 def test_eami_needs_a_mix_and_a_model(song, rng, tmp_path, monkeypatch):
     with pytest.raises(SongError, match="reference mix"):
         get_method("eami").fn(Song("s", song.track_names, song.tracks, SR), rng=rng)
-    monkeypatch.setattr(checkpoint, "DEFAULT_MODEL_PATH", tmp_path / "absent.pt")
+    monkeypatch.setitem(checkpoint.DEFAULT_MODEL_PATHS, "v2", tmp_path / "absent.pt")
     with pytest.raises(CheckpointError, match="mixinvert train"):
-        get_method("eami").fn(song, rng=rng)
+        get_method("eami").fn(song, rng=rng, console="v2")
+    with pytest.raises(InputError, match="unknown console 'v3'"):
+        get_method("eami").fn(song, rng=rng, console="v3")
+    with pytest.raises(InputError, match="network for console v1, not v2"):
+        get_method("eami").fn(song, rng=rng, console="v2", model=checkpoint.DEFAULT_MODEL_PATH)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00" * 64)
     with pytest.raises(CheckpointError, match="bad.pt"):

@@ -83,10 +83,11 @@ def estimate_eami(
 def _estimate_with_shared(song: Song, net, schema, model, start: float, match: bool) -> Estimate:
     """A network for a console with shared settings (v2): its answer, then, unless
     ``match`` is off, each track's polarity and time offset as measured from the audio
-    (:mod:`mixinvert.dsp.alignment`) and its fader and reverb send fitted to the mix by
-    least squares (:func:`~mixinvert.console.match.match_fader_send_v2`); rendered."""
+    (:mod:`mixinvert.dsp.alignment`; neutral where not trusted) and its fader and reverb
+    send fitted to the mix by least squares
+    (:func:`~mixinvert.console.match.match_fader_send_v2`); rendered."""
     from mixinvert.console.match import match_fader_send_v2
-    from mixinvert.console.mixing import render_mix
+    from mixinvert.console.mixing import render_mix, sum_values
     from mixinvert.console.render_v2 import for_mono_mix
     from mixinvert.dsp.alignment import estimate_alignment
     from mixinvert.methods.colonel_reiss import with_alignments
@@ -98,6 +99,11 @@ def _estimate_with_shared(song: Song, net, schema, model, start: float, match: b
     info = {"mix_source": f"console {schema.version}", "model": str(model) if model is not None else "shipped default",
             "model_config": net.config.name}
     if match:
+        # log-mel features cannot show a polarity or a sub-frame offset: they come from the
+        # audio (neutral where the measurement is not trusted), not from the network
+        neutral = sum_values(schema, song.tracks)
+        for name in ("polarity", "offset_ms"):
+            values[:, schema.index(name)] = neutral[:, schema.index(name)]
         alignments = [estimate_alignment(t, song.mix, song.sample_rate) for t in song.tracks]
         values = with_alignments(values, alignments, song.sample_rate, schema)
         values, residual = match_fader_send_v2(song.tracks, song.sample_rate, values, shared, song.mix, schema=schema)

@@ -32,7 +32,13 @@ Beyond the paper, two options:
   every effect in each training step.
 - ``init``: the run starts from the weights of a model file (fine-tuning, e.g. the
   shipped model on one's own corpus) instead of the untrained network. Its SHA-256 is
-  part of the run's settings.
+  part of the run's settings. ``init_encoder``: from a model file's encoder, of any
+  console, with fresh output heads.
+- ``TrainConfig.adapt`` (``mixinvert adapt``): self-supervised adaptation. The folders
+  hold the user's songs (tracks and mixes, no settings); every song trains, validation
+  scores the network's answers against the same songs' own mixes, and the model records
+  the songs it was adapted on. Training runs refuse the yardstick songs
+  (:mod:`mixinvert.data.yardstick`); adaptation allows them, recorded.
 
 And two tools: ``train(..., keep_models=True)`` keeps every iteration's network as
 ``models/iteration_NNN.pt``, and :func:`average_models` averages the weights of such
