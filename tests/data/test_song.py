@@ -18,6 +18,18 @@ def test_loads_sorted_tracks_and_mix(tmp_path, rng):
     assert song.sample_rate == SR and song.notes == []
 
 
+def test_a_flac_mix_is_found_and_wav_comes_first(tmp_path, rng):
+    write_song(tmp_path / "s", {"a.wav": noise_track(rng, 1, 0.5)}, None)
+    with pytest.raises(SongError, match="no mix.wav .nor mix.flac"):
+        load_song(tmp_path / "s", require_mix=True)
+    flac = noise_track(rng, 2, 0.5)
+    sf.write(tmp_path / "s" / "mix.flac", flac.T, SR, subtype="PCM_24")
+    np.testing.assert_allclose(load_song(tmp_path / "s", require_mix=True).mix, flac, atol=2 ** -23)
+    wav = noise_track(rng, 2, 0.5)
+    sf.write(tmp_path / "s" / "mix.wav", wav.T, SR, subtype="FLOAT")
+    np.testing.assert_array_equal(load_song(tmp_path / "s").mix, wav)
+
+
 @pytest.mark.parametrize("suffix", [".aiff", ".ogg"])
 def test_other_formats(tmp_path, rng, suffix):
     x = noise_track(rng, 1, 0.5)

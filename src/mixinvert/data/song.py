@@ -4,7 +4,8 @@ A song on disk is a folder::
 
     song/
       tracks/      one audio file per track (wav, flac, aiff, ogg; mono or stereo)
-      mix.wav      the stereo mixdown (optional for rendering, needed for inversion)
+      mix.wav      the stereo mixdown (optional for rendering, needed for inversion; or
+                   mix.flac, .aif, .aiff, .ogg: the first of these found, wav first)
       params.json  the true console settings, where known
 
 Track order is the sorted file names; a track's name is its file name.
@@ -219,13 +220,13 @@ def load_song(
     require_mix: bool = False,
     max_tracks: int | None = DEFAULT_MAX_TRACKS,
 ) -> Song:
-    """Load a song folder (``tracks/``, optional ``mix.wav`` and ``params.json``)."""
+    """Load a song folder (``tracks/``, optional ``mix.wav`` (or ``mix.flac``, ...) and ``params.json``)."""
     song_dir = Path(song_dir)
     if not song_dir.is_dir():
         raise SongError(f"{song_dir}: not a song folder")
-    mix_file = song_dir / "mix.wav"
+    mix_file = next((f for f in (song_dir / f"mix{x}" for x in AUDIO_SUFFIXES) if f.is_file()), song_dir / "mix.wav")
     if require_mix and not mix_file.is_file():
-        raise SongError(f"{song_dir}: no mix.wav")
+        raise SongError(f"{song_dir}: no mix.wav (nor mix.flac, .aif, .aiff, .ogg)")
     params_file = song_dir / "params.json"
     song = load_tracks_and_mix(
         list_track_files(song_dir / "tracks"),

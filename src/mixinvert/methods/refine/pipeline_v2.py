@@ -3,8 +3,8 @@ shared settings (reverb bus, master) fitted beside the tracks'.
 
 1. **Start.** The candidates are the plain sum, Barchiesi & Reiss's closed-form settings
    mapped to v2 (:func:`~mixinvert.methods.barchiesi_reiss.console_settings_v2`, fitted on
-   the twin's excerpts joined end to end) and, given a model for console v2 (``train
-   --console v2``; none is shipped yet), the network's answer; all with each track's
+   the twin's excerpts joined end to end) and the answer of the v2 network (the shipped
+   one or ``train --console v2``'s, with ``eami``'s fader and send match); all with each track's
    polarity and time offset measured from the audio (:mod:`mixinvert.dsp.alignment`) and
    kept from then on, and with every fitted setting where the twin has a gradient
    (compressors and sends barely on, as colonel-reiss's v2 start). The real console scores
@@ -134,7 +134,9 @@ def _start(run: _Run) -> tuple[Starts, list]:
 
 def _network_start(run: _Run, p_sum: np.ndarray) -> Pair:
     """The v2 network's answer on what the check hears, with the measured offsets and
-    polarity, made fit for the twin as the other starts are (charged)."""
+    polarity and ``eami``'s fader and send match, made fit for the twin as the other
+    starts are (charged)."""
+    from mixinvert.console.match import match_fader_send_v2
     from mixinvert.models.checkpoint import load_model
     from mixinvert.models.predict import predict_song
 
@@ -146,7 +148,11 @@ def _network_start(run: _Run, p_sum: np.ndarray) -> Pair:
         p, ps = schema.normalize(values), schema.shared.normalize(shared)
     kept = [schema.index("offset_ms"), schema.index("polarity")]
     p[:, kept] = p_sum[:, kept]
-    run.meter.charge(PRICES_V2.network * song.num_tracks * heard.num_samples / song.sample_rate)
+    # eami's own answer: faders and sends fitted to what the check hears, by least squares
+    values, _ = match_fader_send_v2(heard.tracks, song.sample_rate, schema.denormalize(p),
+                                    schema.shared.denormalize(ps), heard.mix, schema=schema)
+    p = schema.normalize(values)
+    run.meter.charge((PRICES_V2.network + PRICES_V2.match) * song.num_tracks * heard.num_samples / song.sample_rate)
     return _alive(p, run.free, run), np.clip(ps, -P_LIMIT, P_LIMIT)
 
 
