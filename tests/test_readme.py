@@ -23,8 +23,8 @@ def test_quick_start_commands_and_ci_agree():
 def test_every_documented_command_parses():
     parser = build_parser()
     commands = re.findall(r"^mixinvert (\w[\w-]*)", README, re.M)
-    assert set(commands) == {"render", "invert", "corpus", "evaluate", "demo", "train", "average-models", "report",
-                             "export"}
+    assert set(commands) == {"render", "invert", "corpus", "evaluate", "demo", "train", "adapt", "average-models",
+                             "report", "export"}
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(commands) <= set(sub.choices)
 

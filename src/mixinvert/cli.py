@@ -267,7 +267,7 @@ def cmd_adapt(args: argparse.Namespace, ui: Ui) -> int:
 
 
 def cmd_average_models(args: argparse.Namespace, ui: Ui) -> int:
-    from mixinvert.console.schema import CONSOLE_V1
+    from mixinvert.console.schema import get_schema
     from mixinvert.models.checkpoint import model_payload, save_atomic
     from mixinvert.train.config import TrainError
     from mixinvert.train.surgery import average_models
@@ -277,7 +277,7 @@ def cmd_average_models(args: argparse.Namespace, ui: Ui) -> int:
     if args.out.resolve() in {Path(m).resolve() for m in args.models}:
         raise TrainError(f"{args.out} is one of the models to average; write the average to another file")
     model, meta = average_models(args.models)
-    save_atomic(model_payload(model, CONSOLE_V1, meta), args.out)
+    save_atomic(model_payload(model, get_schema(meta["console"]), meta), args.out)
     ui.say(f"averaged {len(args.models)} models into {args.out}")
     ui.result("average-models", model=str(args.out), sources=meta["averaged"])
     return 0

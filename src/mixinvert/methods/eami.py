@@ -83,7 +83,7 @@ def estimate_eami(
 def _estimate_with_shared(song: Song, net, schema, model, start: float, match: bool) -> Estimate:
     """A network for a console with shared settings (v2): its answer, then, unless
     ``match`` is off, each track's polarity and time offset as measured from the audio
-    (:mod:`mixinvert.dsp.alignment`; neutral where not trusted) and its fader and reverb
+    (:mod:`mixinvert.dsp.alignment`; neutral where not trusted), drive off, and its fader and reverb
     send fitted to the mix by least squares
     (:func:`~mixinvert.console.match.match_fader_send_v2`); rendered."""
     from mixinvert.console.match import match_fader_send_v2
@@ -101,14 +101,17 @@ def _estimate_with_shared(song: Song, net, schema, model, start: float, match: b
     if match:
         # log-mel features cannot show a polarity or a sub-frame offset: they come from the
         # audio (neutral where the measurement is not trusted), not from the network
+        # and drive stays off, as in the fits: trained with MSE on an engineer who drives a
+        # few guitars, the network answers a little drive on every track, and distortion of
+        # real tracks, whose level it does not read, costs more than it gives (BENCHMARKS.md)
         neutral = sum_values(schema, song.tracks)
-        for name in ("polarity", "offset_ms"):
+        for name in ("polarity", "offset_ms", "drive_db"):
             values[:, schema.index(name)] = neutral[:, schema.index(name)]
         alignments = [estimate_alignment(t, song.mix, song.sample_rate) for t in song.tracks]
         values = with_alignments(values, alignments, song.sample_rate, schema)
         values, residual = match_fader_send_v2(song.tracks, song.sample_rate, values, shared, song.mix, schema=schema)
-        info["match"] = ("polarity and offsets measured; faders and reverb sends, least squares" if residual
-                         else "skipped: a silent mix or song")
+        info["match"] = ("polarity and offsets measured, drive off; faders and reverb sends, least squares"
+                         if residual else "skipped: a silent mix or song")
         info.update({f"match_residual_db_{k}": round(v, 3) for k, v in residual.items()})
     else:
         info["match"] = "off"

@@ -154,4 +154,4 @@ def average_models(paths: Sequence[str | os.PathLike]) -> tuple[Inverter, dict]:
     # how the last source was trained (its run's settings and corpora), less its own scores
     last = obj.get("meta") or {}  # the last file's
     meta = {k: v for k, v in last.items() if not k.startswith("valid_")}
-    return out.eval(), {**meta, "averaged": sources}
+    return out.eval(), {**meta, "averaged": sources, "console": schema.version}

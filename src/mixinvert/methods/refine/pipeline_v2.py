@@ -146,7 +146,7 @@ def _network_start(run: _Run, p_sum: np.ndarray) -> Pair:
     if song.mono_mix:
         values, shared = for_mono_mix(schema.denormalize(p), schema.shared.denormalize(ps), schema)
         p, ps = schema.normalize(values), schema.shared.normalize(shared)
-    kept = [schema.index("offset_ms"), schema.index("polarity")]
+    kept = [schema.index("offset_ms"), schema.index("polarity"), schema.index("drive_db")]  # as eami: drive off
     p[:, kept] = p_sum[:, kept]
     # eami's own answer: faders and sends fitted to what the check hears, by least squares
     values, _ = match_fader_send_v2(heard.tracks, song.sample_rate, schema.denormalize(p),
