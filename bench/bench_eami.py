@@ -452,9 +452,10 @@ def _average_record(run_dir: Path, corpora_dir: Path, console: str = "v1") -> di
         iteration = obj.get("iteration", (obj.get("meta") or {}).get("iteration"))
         rows.append({"sha256": src["sha256"][:12], "iteration": iteration,
                      "run_init": src["sha256"][:12] == (settings.get("init") or {}).get("sha256", "")[:12],
-                     "valid_mrsd": validate(net.eval(), songs)["valid_mrsd"]})
-    return {"sources": rows, "valid_songs": len(songs), "valid_mrsd": validate(model, songs)["valid_mrsd"],
-            "sha256": model_digest()}
+                     "valid_mrsd": validate(net.eval(), songs, schema=get_schema(console))["valid_mrsd"]})
+    return {"sources": rows, "valid_songs": len(songs),
+            "valid_mrsd": validate(model, songs, schema=get_schema(console))["valid_mrsd"],
+            "sha256": model_digest(DEFAULT_MODEL_PATHS[console])}
 
 
 def speed(repeats: int = 3) -> dict:

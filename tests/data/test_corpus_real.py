@@ -99,3 +99,16 @@ def test_real_preset_refuses_yardstick_sources_few_sources_and_misplaced_options
         make_corpus(tmp_path / "x", CorpusConfig(preset="songs", songs=1, seconds=1.0, seed=0,
                                                  sources_dir=str(sources)))
     assert not (tmp_path / "x").exists()
+
+
+def test_a_corpus_made_before_the_sources_field_resumes(tmp_path: Path) -> None:
+    config = CorpusConfig(preset="songs", songs=1, seconds=1.0, seed=0)
+    out = tmp_path / "c"
+    out.mkdir()
+    old = config.identity()
+    del old["sources_dir"]  # as corpus.json was written before the real preset
+    (out / "corpus.json").write_text(json.dumps({"config": {}, "identity": old}))
+    (out / "song_0000").mkdir()
+    (out / "song_0000" / "params.json").write_text("{}")  # finished: nothing left to make
+    make_corpus(out, config, jobs=1)
+    assert json.loads((out / "splits.json").read_text())["train"] == ["song_0000"]

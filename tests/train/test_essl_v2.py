@@ -145,8 +145,11 @@ def test_adapt_trains_on_songs_without_settings_and_records_them(corpus_v2, tmp_
     from mixinvert.cli import main
 
     base = tmp_path / "base"
-    train(corpus_v2, base, TrainConfig(**{**TINY_V2, "iterations": 1}), workers=2, progress=False,
-          log=lambda s: None)
+    train(corpus_v2, base, TrainConfig(**TINY_V2), workers=2, progress=False, log=lambda s: None, keep_models=True)
+    # averaging v2 networks gives a v2 model file
+    kept = sorted((base / "models").glob("iteration_*.pt"))
+    assert main(["average-models", *map(str, kept), "--out", str(tmp_path / "avg.pt"), "-q"]) == 0
+    assert load_model(tmp_path / "avg.pt")[1] is CONSOLE_V2
     songs = tmp_path / "mine"
     for i, name in enumerate(("song_0000", "musicdelta_reggae")):
         shutil.copytree(corpus_v2 / f"song_{i:04d}", songs / name)

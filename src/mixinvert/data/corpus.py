@@ -405,8 +405,9 @@ def _check_request(out_dir: Path, config: CorpusConfig) -> None:
         if not existing.is_file():
             raise CorpusError(f"{out_dir}: not empty and not a corpus; choose a new folder")
         try:
-            identity = json.loads(existing.read_text())["identity"]
-        except (json.JSONDecodeError, KeyError) as err:
+            # a corpus made before a field existed was made at its default (no sources)
+            identity = {"sources_dir": None, **json.loads(existing.read_text())["identity"]}
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise CorpusError(f"{existing}: unreadable ({err}); choose a new folder") from None
         if identity != config.identity():
             raise CorpusError(

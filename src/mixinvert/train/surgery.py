@@ -113,7 +113,8 @@ def average_models(paths: Sequence[str | os.PathLike]) -> tuple[Inverter, dict]:
     """The mean of the weights of several model files (or training checkpoints) of one
     lineage, e.g. the last iterations of a run and the model it started from: a network
     and ``meta``: the last file's (how its run trained it: iteration, settings, corpora;
-    not its validation scores) plus ``averaged``, the sources' paths and SHA-256.
+    not its validation scores) plus ``averaged``, the sources' paths and SHA-256, and
+    ``console``, their console's version.
 
     Averaging the weights of networks fine-tuned from one start (Izmailov et al., 2018,
     "Averaging weights leads to wider optima and better generalization") evens out the
