@@ -9,6 +9,7 @@ import pytest
 from mixinvert.audio import read_audio
 from mixinvert.cli import main
 from mixinvert.console.params_io import read_params
+from mixinvert.models.checkpoint import DEFAULT_MODEL_PATHS
 
 
 @pytest.fixture(scope="module")
@@ -124,13 +125,11 @@ def test_invert_and_render_on_console_v2(corpus, tmp_path, capsys):
     assert main(["render", str(song / "tracks"), "--params", str(out / "params.json"),
                  "--out", str(tmp_path / "re2.wav")]) == 0
     np.testing.assert_allclose(read_audio(tmp_path / "re2.wav")[0], read_audio(out / "mix_console.wav")[0], atol=1e-6)
-    # what v2 cannot do yet is refused before any work, with a one-line reason
-    for argv, message in (
-        (["--method", "eami", "--console", "v2"], "console v1 only"),
-    ):
-        target = tmp_path / "refused"
-        assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), *argv, "--out", str(target)]) == 2
-        assert message in capsys.readouterr().err and not target.exists()
+    # a model of the other console is refused before any work, with a one-line reason
+    target = tmp_path / "refused"
+    assert main(["invert", str(song / "tracks"), str(song / "mix.wav"), "--method", "eami", "--console", "v2",
+                 "--model", str(DEFAULT_MODEL_PATHS["v1"]), "--out", str(target)]) == 2
+    assert "network for console v1, not v2" in capsys.readouterr().err and not target.exists()
     (out / "report.html").unlink()
     assert main(["report", str(out)]) == 0 and (out / "report.html").is_file()
 
@@ -143,5 +142,6 @@ def test_evaluate_on_console_v2(corpus, tmp_path, capsys):
     assert {"sum", "barchiesi-reiss:console"} <= set(doc["mean"])
     # the corpus's truth is console v1: a v2 estimate has no parameter errors against it
     assert "normalized_mae" not in doc["mean"]["sum"] or doc["mean"]["sum"]["normalized_mae"] is None
-    assert main(["evaluate", str(corpus), "--methods", "sum,eami", "--console", "v2"]) == 2
-    assert "console v1 only" in capsys.readouterr().err
+    assert main(["evaluate", str(corpus), "--methods", "sum,eami", "--console", "v2", "--model",
+                 str(DEFAULT_MODEL_PATHS["v1"])]) == 2
+    assert "network for console v1, not v2" in capsys.readouterr().err

@@ -94,8 +94,8 @@ def test_internal_errors_exit_1_with_a_pointer_to_debug(song_dir, tmp_path, caps
 def test_every_command_and_option_is_documented():
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(sub.choices) == {"render", "corpus", "evaluate", "train", "average-models", "invert", "report", "export",
-                                "demo"}
+    assert set(sub.choices) == {"render", "corpus", "evaluate", "train", "adapt", "average-models", "invert", "report",
+                                "export", "demo"}
     for name, p in sub.choices.items():
         assert p.description, name
         for action in p._actions:

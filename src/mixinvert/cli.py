@@ -34,6 +34,7 @@ examples:
   mixinvert invert SONG/tracks SONG/mix.wav --method colonel-reiss --budget 60 --budget-seconds 90 --out inverted/
   mixinvert train corpus/ --config small --iterations 30 --out runs/small
   mixinvert train corpus/ --init runs/small/model.pt --iterations 10 --keep-models --out runs/tuned
+  mixinvert adapt my_songs/ --out runs/adapted
   mixinvert average-models runs/tuned/models/iteration_008.pt runs/tuned/models/iteration_010.pt --out tuned.pt
   mixinvert invert SONG/tracks SONG/mix.wav --method eami --out inverted/
   mixinvert invert SONG/tracks SONG/mix.wav --method eami --model runs/small/model.pt --out inverted/

@@ -172,3 +172,15 @@ def test_the_default_console_is_v2_unless_the_truth_or_the_method_says_otherwise
     on_v1 = Song("corpus", song.track_names, song.tracks, SR, song.mix, truth_v1)
     assert run_method(on_v1, "sum", rng=np.random.default_rng(0)).estimate.params.schema is CONSOLE_V1
     assert run_method(unknown, "sum", rng=np.random.default_rng(0)).estimate.params.schema is CONSOLE_V2
+
+
+def test_eami_refine_network_option_is_for_v2_and_excludes_a_model(song_v2):
+    song, _ = song_v2
+    with pytest.raises(InputError, match="network=no is for console v2"):
+        run_method(song, "eami+refine", rng=np.random.default_rng(0), options={"console": "v1", "network": False})
+    with pytest.raises(InputError, match="give one or the other"):
+        run_method(song, "eami+refine", rng=np.random.default_rng(0),
+                   options={"console": "v2", "network": False, "model": DEFAULT_MODEL_PATH})
+    r = run_method(song, "eami+refine", rng=np.random.default_rng(0),
+                   options={"console": "v2", "network": False, "budget": 6.0, "steps": 2})
+    assert "start_loss_eami" not in r.estimate.info and "start_loss_sum" in r.estimate.info

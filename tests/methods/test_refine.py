@@ -269,7 +269,8 @@ def test_refine_config_and_input_errors(song):
 
 def test_the_method_writes_uncertainty_into_params_json(song, tmp_path, one_torch_thread):
     assert best_method(options=("budget", "model")) == "eami+refine"
-    assert set(get_method("eami+refine").options) == {"model", "budget", "budget_seconds", "steps", "console"}
+    assert set(get_method("eami+refine").options) == {"model", "budget", "budget_seconds", "steps", "console",
+                                                      "network"}
     d = write_song(tmp_path / "song", dict(zip(song.track_names, song.tracks)), song.mix)
     res = invert(d / "tracks", d / "mix.wav", tmp_path / "out", method="eami+refine", seed=4,
                  options={"budget": 20.0, "steps": 4, "console": "v1"})

@@ -305,7 +305,7 @@ def test_build_model_on_a_good_payload():
 
 def test_default_model_missing_points_to_training(tmp_path, monkeypatch):
     missing = tmp_path / "eami_default.pt"
-    monkeypatch.setattr(ckpt, "DEFAULT_MODEL_PATH", missing)
+    monkeypatch.setitem(ckpt.DEFAULT_MODEL_PATHS, "v1", missing)
     with pytest.raises(CheckpointError, match="mixinvert train") as exc:
         load_model(None)
     _assert_names_file(exc, missing)
@@ -315,7 +315,7 @@ def test_default_model_missing_points_to_training(tmp_path, monkeypatch):
 
 def test_default_model_is_used_when_present(tmp_path, monkeypatch):
     path = save_atomic(model_payload(make_model(seed=5), CONSOLE_V1, {"default": True}), tmp_path / "d.pt")
-    monkeypatch.setattr(ckpt, "DEFAULT_MODEL_PATH", path)
+    monkeypatch.setitem(ckpt.DEFAULT_MODEL_PATHS, "v1", path)
     net, _, meta = load_model()
     assert meta == {"default": True}
     torch.testing.assert_close(predictions(net), predictions(make_model(seed=5)), atol=0, rtol=0)
