@@ -14,8 +14,8 @@ The model's console decides the settings: a network trained on console v2 (``tra
 --console v2``) answers every track's v2 settings and the song's reverb bus and master
 chain, rendered through console v2 (a mono mix gets
 :func:`~mixinvert.console.render_v2.for_mono_mix`). There the match is v2's: each
-track's polarity and time offset measured from the audio, then its fader and reverb
-send by least squares (:func:`mixinvert.console.match.match_fader_send_v2`).
+track's polarity and time offset measured from the audio, drive off, then its fader and
+reverb send by least squares (:func:`settle_v2`).
 """
 
 from __future__ import annotations
@@ -80,13 +80,32 @@ def estimate_eami(
     return Estimate(params, mix, info)
 
 
+#: What the v2 network's answer takes from the audio instead: log-mel features cannot
+#: show a polarity or a sub-frame offset; and drive stays off, as in the fits: trained with
+#: MSE on an engineer who drives a few guitars, the network answers a little drive on
+#: every track, and distortion of real tracks, whose level it does not read, costs more
+#: than it gives (BENCHMARKS.md, "Real mixes").
+NOT_FROM_NETWORK_V2 = ("polarity", "offset_ms", "drive_db")
+
+
+def settle_v2(values: np.ndarray, measured: np.ndarray, tracks, sample_rate: int, shared: np.ndarray,
+              mix: np.ndarray, schema) -> tuple[np.ndarray, dict[str, float]]:
+    """A v2 network's physical ``values`` made eami's answer: :data:`NOT_FROM_NETWORK_V2`
+    taken from ``measured`` (the plain sum with the measured alignment), then faders and
+    sends fitted to ``mix`` (:func:`~mixinvert.console.match.match_fader_send_v2`; its residual)."""
+    from mixinvert.console.match import match_fader_send_v2
+
+    values = np.array(values, dtype=np.float64, copy=True)
+    cols = [schema.index(name) for name in NOT_FROM_NETWORK_V2]
+    values[:, cols] = measured[:, cols]
+    return match_fader_send_v2(tracks, sample_rate, values, shared, mix, schema=schema)
+
+
 def _estimate_with_shared(song: Song, net, schema, model, start: float, match: bool) -> Estimate:
     """A network for a console with shared settings (v2): its answer, then, unless
     ``match`` is off, each track's polarity and time offset as measured from the audio
-    (:mod:`mixinvert.dsp.alignment`; neutral where not trusted), drive off, and its fader and reverb
-    send fitted to the mix by least squares
-    (:func:`~mixinvert.console.match.match_fader_send_v2`); rendered."""
-    from mixinvert.console.match import match_fader_send_v2
+    (:mod:`mixinvert.dsp.alignment`; neutral where not trusted), drive off, and its fader
+    and reverb send fitted to the mix by least squares (:func:`settle_v2`); rendered."""
     from mixinvert.console.mixing import render_mix, sum_values
     from mixinvert.console.render_v2 import for_mono_mix
     from mixinvert.dsp.alignment import estimate_alignment
@@ -99,17 +118,9 @@ def _estimate_with_shared(song: Song, net, schema, model, start: float, match: b
     info = {"mix_source": f"console {schema.version}", "model": str(model) if model is not None else "shipped default",
             "model_config": net.config.name}
     if match:
-        # log-mel features cannot show a polarity or a sub-frame offset: they come from the
-        # audio (neutral where the measurement is not trusted), not from the network
-        # and drive stays off, as in the fits: trained with MSE on an engineer who drives a
-        # few guitars, the network answers a little drive on every track, and distortion of
-        # real tracks, whose level it does not read, costs more than it gives (BENCHMARKS.md)
-        neutral = sum_values(schema, song.tracks)
-        for name in ("polarity", "offset_ms", "drive_db"):
-            values[:, schema.index(name)] = neutral[:, schema.index(name)]
         alignments = [estimate_alignment(t, song.mix, song.sample_rate) for t in song.tracks]
-        values = with_alignments(values, alignments, song.sample_rate, schema)
-        values, residual = match_fader_send_v2(song.tracks, song.sample_rate, values, shared, song.mix, schema=schema)
+        measured = with_alignments(sum_values(schema, song.tracks), alignments, song.sample_rate, schema)
+        values, residual = settle_v2(values, measured, song.tracks, song.sample_rate, shared, song.mix, schema)
         info["match"] = ("polarity and offsets measured, drive off; faders and reverb sends, least squares"
                          if residual else "skipped: a silent mix or song")
         info.update({f"match_residual_db_{k}": round(v, 3) for k, v in residual.items()})

@@ -136,7 +136,7 @@ def _network_start(run: _Run, p_sum: np.ndarray) -> Pair:
     """The v2 network's answer on what the check hears, with the measured offsets and
     polarity and ``eami``'s fader and send match, made fit for the twin as the other
     starts are (charged)."""
-    from mixinvert.console.match import match_fader_send_v2
+    from mixinvert.methods.eami import settle_v2
     from mixinvert.models.checkpoint import load_model
     from mixinvert.models.predict import predict_song
 
@@ -146,11 +146,9 @@ def _network_start(run: _Run, p_sum: np.ndarray) -> Pair:
     if song.mono_mix:
         values, shared = for_mono_mix(schema.denormalize(p), schema.shared.denormalize(ps), schema)
         p, ps = schema.normalize(values), schema.shared.normalize(shared)
-    kept = [schema.index("offset_ms"), schema.index("polarity"), schema.index("drive_db")]  # as eami: drive off
-    p[:, kept] = p_sum[:, kept]
-    # eami's own answer: faders and sends fitted to what the check hears, by least squares
-    values, _ = match_fader_send_v2(heard.tracks, song.sample_rate, schema.denormalize(p),
-                                    schema.shared.denormalize(ps), heard.mix, schema=schema)
+    # eami's own answer, its faders and sends fitted to what the check hears
+    values, _ = settle_v2(schema.denormalize(p), schema.denormalize(p_sum), heard.tracks, song.sample_rate,
+                          schema.shared.denormalize(ps), heard.mix, schema)
     p = schema.normalize(values)
     run.meter.charge((PRICES_V2.network + PRICES_V2.match) * song.num_tracks * heard.num_samples / song.sample_rate)
     return _alive(p, run.free, run), np.clip(ps, -P_LIMIT, P_LIMIT)
